@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/storage"
+)
+
+func newClient(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "client", Short: "Register and list apps (OAuth clients)"}
+	var spec manage.ClientSpec
+	var asJSON bool
+	add := &cobra.Command{
+		Use:   "add --name N [--redirect-uri U ...]",
+		Short: "Register an app; a confidential app's secret is printed once",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withData(cmd.Context(), g, func(s settings, store storage.Store, _ *keys.Master, m *manage.Manager) error {
+				nc, err := m.RegisterClient(cmd.Context(), spec)
+				if err != nil {
+					return err
+				}
+				c := nc.Client
+				if asJSON {
+					out := clientJSON(c)
+					if nc.Secret != "" {
+						out["client_secret"] = nc.Secret
+					}
+					out["discovery_url"] = m.Issuer + "/.well-known/openid-configuration"
+					return printJSON(out)
+				}
+				fmt.Printf("Registered %s\n  client_id:     %s\n", c.Name, c.ID)
+				if nc.Secret != "" {
+					fmt.Printf("  client_secret: %s\n  (shown only now; keygate stores only a hash)\n", nc.Secret)
+				}
+				fmt.Printf("  discovery:     %s/.well-known/openid-configuration\n", m.Issuer)
+				return nil
+			})
+		},
+	}
+	f := add.Flags()
+	f.StringVar(&spec.Name, "name", "", "the app's name, shown to users (required)")
+	f.StringArrayVar(&spec.RedirectURIs, "redirect-uri", nil, "an exact redirect URI (repeatable)")
+	f.StringArrayVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "an exact post-logout redirect URI (repeatable)")
+	f.BoolVar(&spec.Public, "public", false, "a public client (SPA, native app): no secret, PKCE only")
+	f.StringArrayVar(&spec.GrantTypes, "grant", nil, "authorization_code, refresh_token, client_credentials (repeatable; default the first two)")
+	f.StringVar(&spec.MinACR, "acr", "mfa", "minimum assurance: mfa, phr or phrh")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	_ = add.MarkFlagRequired("name")
+
+	var listJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List registered apps",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withData(cmd.Context(), g, func(_ settings, store storage.Store, _ *keys.Master, _ *manage.Manager) error {
+				clients, err := store.ListClients(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if listJSON {
+					out := make([]map[string]any, 0, len(clients))
+					for _, c := range clients {
+						out = append(out, clientJSON(c))
+					}
+					return printJSON(out)
+				}
+				rows := make([][]string, 0, len(clients))
+				for _, c := range clients {
+					kind := "confidential"
+					if c.Public {
+						kind = "public"
+					}
+					rows = append(rows, []string{c.Name, c.ID, kind, strings.Join(c.GrantTypes, ","), c.MinACR})
+				}
+				return printTable(os.Stdout, []string{"NAME", "CLIENT_ID", "TYPE", "GRANTS", "MIN_ACR"}, rows)
+			})
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	cmd.AddCommand(add, list)
+	return cmd
+}
+
+func clientJSON(c storage.Client) map[string]any {
+	return map[string]any{
+		"client_id": c.ID, "name": c.Name, "redirect_uris": nonNil(c.RedirectURIs),
+		"post_logout_redirect_uris": nonNil(c.PostLogoutRedirectURIs), "grant_types": nonNil(c.GrantTypes),
+		"public": c.Public, "acr": c.MinACR, "disabled": c.Disabled,
+		"created_at": c.CreatedAt.UTC().Format(time.RFC3339),
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/server/oidc"
+)
+
+type globalOptions struct {
+	dataDir, issuer, configFile string
+}
+
+// duration reads "15m", "720h" from YAML.
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 15m or 720h", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// fileConfig is the YAML configuration; every key is optional.
+type fileConfig struct {
+	Issuer         string   `yaml:"issuer"`
+	Listen         string   `yaml:"listen"`
+	DataDir        string   `yaml:"data_dir"`
+	Dev            bool     `yaml:"dev"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	TLS            struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	Tokens struct {
+		AccessToken   duration `yaml:"access_token"`
+		RefreshToken  duration `yaml:"refresh_token"`
+		IDToken       duration `yaml:"id_token"`
+		AuthorizeCode duration `yaml:"authorize_code"`
+		RefreshGrace  duration `yaml:"refresh_grace"`
+	} `yaml:"tokens"`
+	Session struct {
+		Lifetime duration `yaml:"lifetime"`
+	} `yaml:"session"`
+	Keys struct {
+		Retention duration `yaml:"retention"`
+	} `yaml:"keys"`
+	Alerts struct {
+		Webhooks   []string `yaml:"webhooks"`
+		SecretFile string   `yaml:"secret_file"`
+	} `yaml:"alerts"`
+	Throttle struct {
+		Window     duration `yaml:"window"`
+		PerAccount int      `yaml:"per_account"`
+		PerIP      int      `yaml:"per_ip"`
+	} `yaml:"throttle"`
+}
+
+// loadFile reads the YAML file, refusing unknown keys so a typo is an
+// error rather than a silently ignored setting.
+func loadFile(path string) (fileConfig, error) {
+	var fc fileConfig
+	if path == "" {
+		return fc, nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fc, usagef("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	// An empty file is an empty configuration.
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return fc, usagef("config %s: %w", path, err)
+	}
+	return fc, nil
+}
+
+// first returns the first non-empty value: flag, then env, then file, then default.
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func pick[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// settings is the resolved configuration of one invocation.
+type settings struct {
+	dataDir string
+	issuer  string // empty if nothing set it (non-serve commands then ask the store)
+	listen  string
+	dev     bool
+	file    fileConfig
+}
+
+func resolve(g *globalOptions, listenFlag string, devFlag bool) (settings, error) {
+	fc, err := loadFile(first(g.configFile, os.Getenv("KEYGATE_CONFIG")))
+	if err != nil {
+		return settings{}, err
+	}
+	s := settings{
+		dataDir: first(g.dataDir, os.Getenv("KEYGATE_DATA_DIR"), fc.DataDir, "keygate-data"),
+		issuer:  strings.TrimRight(first(g.issuer, os.Getenv("KEYGATE_ISSUER"), fc.Issuer), "/"),
+		listen:  first(listenFlag, os.Getenv("KEYGATE_LISTEN"), fc.Listen, "127.0.0.1:8080"),
+		dev:     devFlag || fc.Dev || os.Getenv("KEYGATE_DEV") == "1",
+		file:    fc,
+	}
+	return s, nil
+}
+
+// serverConfig validates everything serve needs and reports all problems
+// at once.
+func (s settings) serverConfig() (server.Config, error) {
+	fc := s.file
+	var problems []string
+	issuer := first(s.issuer, "http://localhost:8080")
+	if err := validateIssuer(issuer, s.dev); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if _, _, err := net.SplitHostPort(s.listen); err != nil {
+		problems = append(problems, fmt.Sprintf("listen address %q: %v", s.listen, err))
+	}
+	var proxies []netip.Prefix
+	for _, p := range fc.TrustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				problems = append(problems, fmt.Sprintf("trusted_proxies: %q is neither an IP nor a CIDR", p))
+				continue
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		proxies = append(proxies, pfx)
+	}
+	if (fc.TLS.Cert == "") != (fc.TLS.Key == "") {
+		problems = append(problems, "tls: set both cert and key, or neither")
+	}
+	for _, w := range fc.Alerts.Webhooks {
+		if u, err := url.Parse(w); err != nil || (u.Scheme != "https" && !(s.dev && u.Scheme == "http")) {
+			problems = append(problems, fmt.Sprintf("alerts.webhooks: %q must be an https URL", w))
+		}
+	}
+	var secret []byte
+	if fc.Alerts.SecretFile != "" {
+		b, err := os.ReadFile(fc.Alerts.SecretFile)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("alerts.secret_file: %v", err))
+		}
+		secret = bytes.TrimSpace(b)
+	} else if env := os.Getenv("KEYGATE_ALERT_SECRET"); env != "" {
+		secret = []byte(env)
+	}
+	if len(fc.Alerts.Webhooks) > 0 && len(secret) < 16 {
+		problems = append(problems, "alerts: webhooks need a signing secret of at least 16 bytes (alerts.secret_file or KEYGATE_ALERT_SECRET)")
+	}
+	d := oidc.DefaultLifetimes
+	lt := oidc.Lifetimes{
+		AccessToken:   pick(time.Duration(fc.Tokens.AccessToken), d.AccessToken),
+		RefreshToken:  pick(time.Duration(fc.Tokens.RefreshToken), d.RefreshToken),
+		IDToken:       pick(time.Duration(fc.Tokens.IDToken), d.IDToken),
+		AuthorizeCode: pick(time.Duration(fc.Tokens.AuthorizeCode), d.AuthorizeCode),
+		RefreshGrace:  pick(time.Duration(fc.Tokens.RefreshGrace), d.RefreshGrace),
+	}
+	if len(problems) > 0 {
+		return server.Config{}, usagef("configuration:\n  - %s", strings.Join(problems, "\n  - "))
+	}
+	return server.Config{
+		Issuer:         issuer,
+		Listen:         s.listen,
+		TLSCert:        fc.TLS.Cert,
+		TLSKey:         fc.TLS.Key,
+		SecureCookies:  strings.HasPrefix(issuer, "https://"),
+		TrustedProxies: proxies,
+		Lifetimes:      lt,
+		SessionTTL:     pick(time.Duration(fc.Session.Lifetime), 12*time.Hour),
+		KeyRetention:   pick(time.Duration(fc.Keys.Retention), 48*time.Hour),
+		AlertWebhooks:  fc.Alerts.Webhooks,
+		AlertSecret:    secret,
+		Throttle: server.ThrottleConfig{
+			Window:     pick(time.Duration(fc.Throttle.Window), 15*time.Minute),
+			PerAccount: pick(fc.Throttle.PerAccount, 5),
+			PerIP:      pick(fc.Throttle.PerIP, 50),
+		},
+	}, nil
+}
+
+// validateIssuer: an absolute http(s) URL without query or fragment; plain
+// http only for localhost unless --dev says otherwise.
+func validateIssuer(issuer string, dev bool) error {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("issuer %q must be an absolute http(s) URL", issuer)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("issuer %q must not have a query or fragment", issuer)
+	}
+	if u.Scheme == "http" && !dev {
+		h := u.Hostname()
+		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			return fmt.Errorf("issuer %q uses plain http on a non-localhost host; use https, or --dev for a test setup", issuer)
+		}
+	}
+	return nil
+}

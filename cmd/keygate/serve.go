@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/storage"
+)
+
+func nowUTC() time.Time { return time.Now().UTC() }
+
+func newServe(g *globalOptions) *cobra.Command {
+	var listen, adminEmail, logLevel string
+	var dev bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run keygate (zero-config: ./keygate-data, 127.0.0.1:8080, issuer http://localhost:8080)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := resolve(g, listen, dev)
+			if err != nil {
+				return err
+			}
+			cfg, err := s.serverConfig()
+			if err != nil {
+				return err
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usagef("--log-level: %v", err)
+			}
+			logger := slog.New(httpx.NewLogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+			return serve(cmd.Context(), s, cfg, first(adminEmail, os.Getenv("KEYGATE_ADMIN_EMAIL")), logger)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to listen on (env KEYGATE_LISTEN; default 127.0.0.1:8080)")
+	cmd.Flags().BoolVar(&dev, "dev", false, "allow a plain-HTTP issuer on a non-localhost host (testing only)")
+	cmd.Flags().StringVar(&adminEmail, "admin-email", "", "email of the first administrator (env KEYGATE_ADMIN_EMAIL; default admin@<issuer host>)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func serve(ctx context.Context, s settings, cfg server.Config, adminEmail string, logger *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	store, master, err := openData(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := store.SetMeta(ctx, metaIssuer, cfg.Issuer); err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, cfg, store, master, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	s.issuer = cfg.Issuer
+	if err := bootstrapAdmin(ctx, s, store, master, adminEmail, logger); err != nil {
+		ln.Close()
+		return err
+	}
+	logger.InfoContext(ctx, "keygate serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer, "version", version)
+	fmt.Printf("keygate %s listening on %s (issuer %s)\n", version, ln.Addr(), cfg.Issuer)
+	err = srv.Serve(ctx, ln)
+	logger.Info("keygate stopped")
+	return err
+}
+
+// bootstrapAdmin prints a one-time enrolment link while no administrator
+// can sign in: on first start, and again on each start until one enrols.
+func bootstrapAdmin(ctx context.Context, s settings, store storage.Store, master *keys.Master, email string, logger *slog.Logger) error {
+	users, err := store.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	var admin *storage.User
+	for i, u := range users {
+		if u.Admin && !u.Suspended() {
+			if u.PasswordHash != "" {
+				return nil
+			}
+			admin = &users[i]
+		}
+	}
+	m, err := manager(ctx, s, store, master, logger)
+	if err != nil {
+		return err
+	}
+	var nu manage.NewUser
+	if admin != nil {
+		nu, err = m.IssueEnrollment(ctx, admin.Email)
+	} else {
+		if email == "" {
+			u, _ := url.Parse(s.issuer)
+			email = "admin@" + u.Hostname()
+		}
+		nu, err = m.CreateUser(ctx, email, "Administrator", true)
+	}
+	if err != nil {
+		if errors.Is(err, manage.ErrInvalid) {
+			return usageError{err}
+		}
+		return err
+	}
+	fmt.Printf("No administrator has enrolled yet. Enrol %s (valid until %s, single use):\n  %s\n",
+		nu.User.Email, nu.ExpiresAt.Format(time.RFC3339), nu.EnrollmentURL)
+	return nil
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/sqlite"
+)
+
+// dbFile is the SQLite database inside the data directory.
+const dbFile = "keygate.db"
+
+// openData opens the data directory: the master key (created on first use)
+// and the database (created and migrated on first use).
+func openData(ctx context.Context, s settings) (storage.Store, *keys.Master, error) {
+	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("data directory: %w", err)
+	}
+	master, _, err := keys.LoadMaster(s.dataDir, os.Getenv("KEYGATE_MASTER_KEY"))
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(s.dataDir, dbFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, master, nil
+}
+
+// issuerOf is the issuer URLs are printed with: the configured one, or the
+// one `serve` last recorded, or the zero-config default.
+func issuerOf(ctx context.Context, s settings, store storage.Meta) (string, error) {
+	if s.issuer != "" {
+		return s.issuer, nil
+	}
+	v, err := store.GetMeta(ctx, metaIssuer)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "http://localhost:8080", nil
+	}
+	return v, err
+}
+
+const metaIssuer = "issuer"
+
+// manager acts for the command line; its audit events say "cli".
+func manager(ctx context.Context, s settings, store storage.Store, master *keys.Master, logger *slog.Logger) (*manage.Manager, error) {
+	issuer, err := issuerOf(ctx, s, store)
+	if err != nil {
+		return nil, err
+	}
+	return &manage.Manager{
+		Store:  store,
+		Audit:  audit.NewRecorder(store, logger, s.file.Alerts.Webhooks, nil),
+		Hasher: keys.NewSecretHasher(master.Derive("client-secret", 32)),
+		Issuer: issuer,
+		Actor:  "cli",
+		Now:    nowUTC,
+	}, nil
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/storage"
+)
+
+// withData runs fn with the opened data directory and a CLI manager.
+func withData(ctx context.Context, g *globalOptions, fn func(s settings, store storage.Store, master *keys.Master, m *manage.Manager) error) error {
+	s, err := resolve(g, "", false)
+	if err != nil {
+		return err
+	}
+	store, master, err := openData(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	m, err := manager(ctx, s, store, master, logger)
+	if err != nil {
+		return err
+	}
+	err = fn(s, store, master, m)
+	if errors.Is(err, manage.ErrInvalid) {
+		return usageError{err}
+	}
+	return err
+}
+
+func newUser(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Add, list and suspend users"}
+	var admin, asJSON bool
+	var name string
+	add := &cobra.Command{
+		Use:   "add EMAIL",
+		Short: "Add a user and print their single-use enrolment URL",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withData(cmd.Context(), g, func(_ settings, _ storage.Store, _ *keys.Master, m *manage.Manager) error {
+				nu, err := m.CreateUser(cmd.Context(), args[0], name, admin)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(map[string]any{"user_id": nu.User.ID, "email": nu.User.Email,
+						"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC().Format(time.RFC3339)})
+				}
+				fmt.Printf("Added %s. Hand over this single-use enrolment URL (valid until %s):\n  %s\n",
+					nu.User.Email, nu.ExpiresAt.UTC().Format(time.RFC3339), nu.EnrollmentURL)
+				return nil
+			})
+		},
+	}
+	add.Flags().BoolVar(&admin, "admin", false, "make the user an administrator")
+	add.Flags().StringVar(&name, "name", "", "display name")
+	add.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var listJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withData(cmd.Context(), g, func(_ settings, store storage.Store, _ *keys.Master, _ *manage.Manager) error {
+				users, err := store.ListUsers(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if listJSON {
+					out := make([]map[string]any, 0, len(users))
+					for _, u := range users {
+						out = append(out, map[string]any{"user_id": u.ID, "email": u.Email, "name": u.Name,
+							"admin": u.Admin, "enrolled": u.PasswordHash != "", "suspended": u.Suspended(),
+							"created_at": u.CreatedAt.UTC().Format(time.RFC3339)})
+					}
+					return printJSON(out)
+				}
+				rows := make([][]string, 0, len(users))
+				for _, u := range users {
+					status := "active"
+					switch {
+					case u.Suspended():
+						status = "suspended"
+					case u.PasswordHash == "":
+						status = "not enrolled"
+					}
+					rows = append(rows, []string{u.Email, u.Name, yesNo(u.Admin), status, u.ID})
+				}
+				return printTable(os.Stdout, []string{"EMAIL", "NAME", "ADMIN", "STATUS", "ID"}, rows)
+			})
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+
+	var suspendJSON bool
+	suspend := &cobra.Command{
+		Use:   "suspend EMAIL",
+		Short: "Suspend a user: end every session and revoke every token of theirs at once",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withData(cmd.Context(), g, func(_ settings, _ storage.Store, _ *keys.Master, m *manage.Manager) error {
+				res, err := m.SuspendUser(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if suspendJSON {
+					return printJSON(map[string]any{"user_id": res.User.ID, "email": res.User.Email,
+						"sessions_ended": res.Sessions, "tokens_revoked": res.Tokens})
+				}
+				fmt.Printf("Suspended %s: %d sessions ended, %d tokens revoked.\n", res.User.Email, res.Sessions, res.Tokens)
+				return nil
+			})
+		},
+	}
+	suspend.Flags().BoolVar(&suspendJSON, "json", false, "print JSON")
+	cmd.AddCommand(add, list, suspend)
+	return cmd
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// exactArgs is cobra.ExactArgs with a usage error (exit code 2).
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s takes %d argument(s), got %d (see --help)", cmd.CommandPath(), n, len(args))
+		}
+		return nil
+	}
+}

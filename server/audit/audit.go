@@ -1,0 +1,149 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/storage"
+)
+
+// Event types: dotted, stable names that queries and alerts rely on.
+const (
+	SigninSucceeded     = "signin.succeeded"
+	SigninFailed        = "signin.failed"
+	SigninThrottled     = "signin.throttled"
+	SigninSSO           = "signin.sso"
+	SignedOut           = "signout"
+	EnrollmentStarted   = "enrollment.started"
+	PasswordSet         = "password.set"
+	TOTPEnrolled        = "mfa.totp.enrolled"
+	RecoveryCodesIssued = "mfa.recovery_codes.issued"
+	RecoveryCodeUsed    = "mfa.recovery_code.used"
+	TokenIssued         = "token.issued"
+	TokenFailed         = "token.failed"
+	TokenRefreshed      = "token.refreshed"
+	TokenRevoked        = "token.revoked"
+	RefreshReused       = "token.refresh_reused"
+	UserCreated         = "user.created"
+	UserSuspended       = "user.suspended"
+	UserUnsuspended     = "user.unsuspended"
+	ClientCreated       = "client.created"
+	KeysRotated         = "keys.rotated"
+)
+
+// Results.
+const (
+	Success = "success"
+	Failure = "failure"
+	Denied  = "denied"
+)
+
+// Alerting event types: besides the log, they are queued for every
+// configured webhook.
+var alerting = map[string]bool{
+	RefreshReused:   true,
+	SigninThrottled: true,
+	UserSuspended:   true,
+}
+
+// Store is what the recorder writes to.
+type Store interface {
+	storage.Audit
+	storage.Outbox
+	storage.Transactor
+}
+
+// Recorder writes audit events in the caller's transaction (the ctx it is
+// given), mirrors them to the log and queues alerts. If it fails, the caller
+// must fail too: an action without its audit record did not happen.
+type Recorder struct {
+	db       Store
+	logger   *slog.Logger
+	webhooks []string
+	now      func() time.Time
+}
+
+func NewRecorder(db Store, logger *slog.Logger, webhooks []string, now func() time.Time) *Recorder {
+	if now == nil {
+		now = time.Now
+	}
+	return &Recorder{db: db, logger: logger, webhooks: webhooks, now: now}
+}
+
+// Record appends e (and, for alerts, its outbox messages) atomically.
+func (r *Recorder) Record(ctx context.Context, e storage.AuditEvent) error {
+	if e.Time.IsZero() {
+		e.Time = r.now()
+	}
+	return r.db.InTx(ctx, func(ctx context.Context) error {
+		stored, err := r.db.AppendAudit(ctx, e)
+		if err != nil {
+			return fmt.Errorf("audit %s: %w", e.Type, err)
+		}
+		r.log(ctx, stored)
+		if !alerting[e.Type] {
+			return nil
+		}
+		payload, err := json.Marshal(AlertPayload(stored))
+		if err != nil {
+			return err
+		}
+		for _, url := range r.webhooks {
+			if _, err := r.db.EnqueueOutbox(ctx, storage.OutboxMessage{
+				Kind: OutboxAlert, Target: url, Payload: payload,
+				NextAttemptAt: stored.Time, CreatedAt: stored.Time,
+			}); err != nil {
+				return fmt.Errorf("queue alert: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// RecordRequest fills the request's IP and user agent into e and records it.
+func (r *Recorder) RecordRequest(req *http.Request, e storage.AuditEvent) error {
+	if ip := httpx.ClientIPFrom(req.Context()); ip.IsValid() {
+		e.IP = ip.String()
+	}
+	ua := req.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	e.UserAgent = ua
+	return r.Record(req.Context(), e)
+}
+
+func (r *Recorder) log(ctx context.Context, e storage.AuditEvent) {
+	level := slog.LevelInfo
+	if e.Result != Success {
+		level = slog.LevelWarn
+	}
+	r.logger.Log(ctx, level, "audit", "event", e.Type, "seq", e.Seq, "result", e.Result,
+		"actor", e.Actor, "user_id", e.UserID, "client_id", e.ClientID)
+}
+
+// OutboxAlert is the outbox kind of alert webhooks.
+const OutboxAlert = "alert"
+
+// Alert is the JSON body an alert webhook receives.
+type Alert struct {
+	Seq      int64             `json:"seq"`
+	Time     time.Time         `json:"time"`
+	Type     string            `json:"type"`
+	Actor    string            `json:"actor,omitempty"`
+	UserID   string            `json:"user_id,omitempty"`
+	ClientID string            `json:"client_id,omitempty"`
+	IP       string            `json:"ip,omitempty"`
+	Result   string            `json:"result"`
+	Details  map[string]string `json:"details,omitempty"`
+}
+
+func AlertPayload(e storage.AuditEvent) Alert {
+	return Alert{Seq: e.Seq, Time: e.Time.UTC(), Type: e.Type, Actor: e.Actor, UserID: e.UserID,
+		ClientID: e.ClientID, IP: e.IP, Result: e.Result, Details: e.Details}
+}

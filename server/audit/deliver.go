@@ -1,0 +1,115 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/keygate/keygate/storage"
+)
+
+// SignatureHeader carries "t=<unix>,v1=<hex HMAC-SHA256 of "<unix>.<body>">":
+// the receiver recomputes it with the shared secret and rejects old times,
+// so a captured alert can neither be forged nor replayed later.
+const SignatureHeader = "Keygate-Signature"
+
+// Sign returns the SignatureHeader value for body at t.
+func Sign(secret, body []byte, t time.Time) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(ts))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Deliverer sends due outbox messages and reschedules failures with
+// exponential backoff (capped), so a webhook that is down gets every alert
+// once it is back.
+type Deliverer struct {
+	DB     storage.Outbox
+	Client *http.Client
+	Secret []byte
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// maxBackoff caps the wait between attempts.
+const maxBackoff = time.Hour
+
+// Backoff is the wait before attempt n+1 after n failures: 5s, 10s, 20s, …
+func Backoff(failures int) time.Duration {
+	d := 5 * time.Second
+	for i := 1; i < failures && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
+}
+
+// RunOnce delivers what is due now and returns how many were delivered.
+func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
+	now := d.Now()
+	due, err := d.DB.DueOutbox(ctx, now, 50)
+	if err != nil {
+		return 0, err
+	}
+	delivered := 0
+	for _, m := range due {
+		if err := d.send(ctx, m); err != nil {
+			next := now.Add(Backoff(m.Attempts + 1))
+			d.Logger.WarnContext(ctx, "alert delivery failed", "outbox_id", m.ID, "attempts", m.Attempts+1, "err", err)
+			if err := d.DB.MarkOutboxFailed(ctx, m.ID, next, err.Error()); err != nil {
+				return delivered, err
+			}
+			continue
+		}
+		if err := d.DB.MarkOutboxDelivered(ctx, m.ID, d.Now()); err != nil {
+			return delivered, err
+		}
+		delivered++
+	}
+	return delivered, nil
+}
+
+func (d *Deliverer) send(ctx context.Context, m storage.OutboxMessage) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Target, bytes.NewReader(m.Payload))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(SignatureHeader, Sign(d.Secret, m.Payload, d.Now()))
+	resp, err := d.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook answered %s", resp.Status)
+	}
+	return nil
+}
+
+// Run delivers every interval until ctx ends.
+func (d *Deliverer) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := d.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			d.Logger.ErrorContext(ctx, "outbox", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

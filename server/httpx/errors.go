@@ -1,0 +1,152 @@
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+// HandlerFunc is a handler that reports failure by returning an error
+// instead of writing the error response itself. Wrap it with Adapt.
+// A handler must not return an error after it started writing a response.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Error is an error with the HTTP status and the message that may be shown
+// to the caller. Public must be safe to display (no internal detail); Err is
+// the hidden cause, logged but never sent.
+type Error struct {
+	Status int
+	Public string
+	Err    error
+}
+
+// Errorf returns an *Error. (The name follows the fmt convention for "make an
+// error"; there is no format string: build Public with fmt.Sprintf if needed
+// and mind that it is shown to the caller.)
+func Errorf(status int, public string, cause error) *Error {
+	return &Error{Status: status, Public: public, Err: cause}
+}
+
+// Error returns "<status> <public>: <cause>" for logs; it includes the cause
+// and so must never be written to a response.
+func (e *Error) Error() string {
+	s := strconv.Itoa(e.Status) + " " + e.Public
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorRenderer writes an error response with the given status and public
+// message: HTML for pages, JSON for APIs. It is injected into Adapt.
+type ErrorRenderer func(w http.ResponseWriter, r *http.Request, status int, public string)
+
+// TextError is the ErrorRenderer Adapt uses when given nil: a plain-text
+// body as written by http.Error, with Cache-Control: no-store.
+func TextError(w http.ResponseWriter, r *http.Request, status int, public string) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, public, status)
+}
+
+const genericPublic = "Something went wrong"
+
+// Adapt turns h into an http.Handler. When h returns an error:
+//
+//   - an *Error (found with errors.As, so wrapping is fine) is rendered with
+//     its Status and Public message; it is logged at Error level for 5xx
+//     statuses, at Info level for 4xx with a cause and at Debug level for
+//     4xx without one; the cause is never sent. A Status outside
+//     400–599 is treated as 500; an empty Public becomes the status text.
+//   - an *http.MaxBytesError (the body exceeded BodyLimit) becomes 413.
+//   - any other error becomes 500 "Something went wrong" and is logged at
+//     Error level.
+//
+// Every log record carries the method, path (never the query), status,
+// error and request_id. If the handler already started the response (as
+// far as can be told: when AccessLog or Recover wrapped the writer) the
+// error is only logged. nil render means TextError; nil logger means
+// slog.Default().
+func Adapt(render ErrorRenderer, logger *slog.Logger, h HandlerFunc) http.Handler {
+	if render == nil {
+		render = TextError
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		status, public := http.StatusInternalServerError, genericPublic
+		level := slog.LevelError
+		var he *Error
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &he):
+			status, public = he.Status, he.Public
+			if status < 400 || status > 599 {
+				status = http.StatusInternalServerError
+			}
+			if public == "" {
+				public = http.StatusText(status)
+			}
+			if status < 500 {
+				// An expected rejection: worth a line only when it
+				// has a hidden cause to explain it.
+				level = slog.LevelDebug
+				if he.Err != nil {
+					level = slog.LevelInfo
+				}
+			}
+		case errors.As(err, &mbe):
+			status, public = http.StatusRequestEntityTooLarge, "Request body too large"
+			level = slog.LevelInfo
+		}
+
+		l := logger
+		if l == nil {
+			l = slog.Default()
+		}
+		started := false
+		if rw := findResponseWriter(w); rw != nil && rw.wroteHeader {
+			started = true
+			level = slog.LevelError
+		}
+		msg := "request failed"
+		if started {
+			msg = "handler returned an error after writing the response"
+		}
+		l.LogAttrs(r.Context(), level, msg,
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", status),
+			slog.String("error", err.Error()),
+			slog.String("request_id", RequestIDFrom(r.Context())),
+		)
+		if !started {
+			render(w, r, status, public)
+		}
+	})
+}
+
+// WriteJSON writes v as a JSON response with the given status,
+// Content-Type: application/json and Cache-Control: no-store. v is encoded
+// before anything is written, so an encoding failure yields a clean 500
+// {"error":"server_error"} instead of a truncated body.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"error":"server_error"}`)
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

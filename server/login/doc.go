@@ -1,0 +1,16 @@
+// Package login runs the sign-in flow as a small state machine over a flow
+// record in storage (storage.Flow):
+//
+//	identify (email + password)  -> second_factor   [this package]
+//	second_factor (TOTP, recovery code, later keys) -> verified   [server/mfa]
+//	verified -> complete: the browser session is signed in   [this package]
+//	complete -> the authorize request resumes   [server/oidc]
+//
+// Each step checks the state it may act on and advances it in a
+// transaction; the dispatcher (/login/continue) sends the browser wherever
+// the state says. Packages share the record, never Go imports, so a new
+// factor or a step-up is a new state and a new route, not a rewrite.
+//
+// It also owns enrolment links (set a password, then hand over to
+// server/mfa for the authenticator) and the basic account page.
+package login

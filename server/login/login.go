@@ -1,0 +1,298 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/metrics"
+	"github.com/keygate/keygate/server/render"
+	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/server/throttle"
+	"github.com/keygate/keygate/storage"
+)
+
+// Deps is what the sign-in flow needs.
+type Deps struct {
+	Store    storage.Store
+	Sessions *session.Store
+	Render   *render.Renderer
+	Audit    *audit.Recorder
+	Metrics  *metrics.Metrics
+	Throttle *throttle.Limiter
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Handler runs the first factor and the dispatcher of the sign-in flow.
+type Handler struct{ d Deps }
+
+func New(d Deps) *Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Handler{d: d}
+}
+
+func (h *Handler) Routes() []httpx.Route {
+	page := func(f httpx.HandlerFunc) http.Handler { return httpx.Adapt(h.d.Render.Error, h.d.Logger, f) }
+	return []httpx.Route{
+		{Method: http.MethodGet, Pattern: "/login", Guard: httpx.GuardPublic, Handler: page(h.showLogin)},
+		{Method: http.MethodPost, Pattern: "/login", Guard: httpx.GuardPublic, Handler: page(h.submitLogin)},
+		{Method: http.MethodGet, Pattern: "/login/continue", Guard: httpx.GuardPublic, Handler: page(h.next)},
+		{Method: http.MethodGet, Pattern: "/enroll", Guard: httpx.GuardPublic, Handler: page(h.showEnroll)},
+		{Method: http.MethodPost, Pattern: "/enroll", Guard: httpx.GuardPublic, Handler: page(h.submitEnroll)},
+		{Method: http.MethodGet, Pattern: "/account", Guard: httpx.GuardUser, Handler: page(h.account)},
+		{Method: http.MethodPost, Pattern: "/account/logout", Guard: httpx.GuardUser, Handler: page(h.accountLogout)},
+		{Method: http.MethodGet, Pattern: "/{$}", Guard: httpx.GuardPublic, Handler: http.RedirectHandler("/account", http.StatusSeeOther)},
+	}
+}
+
+// LoginData is the password page's view.
+type LoginData struct {
+	CSRF, Flow, Email, Error, ClientName string
+	Reasons                              []string
+}
+
+func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	id := r.URL.Query().Get("flow")
+	if id == "" {
+		// Signing in to keygate itself (the account page), not to an app.
+		if id, err = h.startFlow(ctx, sess); err != nil {
+			return err
+		}
+		if err := sess.Save(w); err != nil {
+			return err
+		}
+		http.Redirect(w, r, "/login?flow="+url.QueryEscape(id), http.StatusSeeOther)
+		return nil
+	}
+	flow, err := session.LoadFlow(ctx, h.d.Store, sess, id, h.d.Now())
+	if err != nil {
+		return err
+	}
+	if flow.State != storage.FlowIdentify {
+		return h.redirectNext(w, r, flow)
+	}
+	return h.renderLogin(w, r, sess, flow, "", "", http.StatusOK)
+}
+
+func (h *Handler) startFlow(ctx context.Context, sess *session.Session) (string, error) {
+	id, err := keys.RandomToken(24)
+	if err != nil {
+		return "", err
+	}
+	now := h.d.Now()
+	return id, h.d.Store.CreateFlow(ctx, storage.Flow{
+		ID: id, SessionHash: sess.IDHash(), RequiredACR: session.ACRMFA, MaxAge: -1,
+		CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute),
+	})
+}
+
+func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow, email, msg string, status int) error {
+	data := LoginData{CSRF: sess.CSRFToken(), Flow: flow.ID, Email: email, Error: msg, Reasons: flow.Reasons}
+	if flow.ClientID != "" {
+		if c, err := h.d.Store.GetClient(r.Context(), flow.ClientID); err == nil {
+			data.ClientName = c.Name
+		}
+	}
+	if err := sess.Save(w); err != nil {
+		return err
+	}
+	h.d.Render.Page(w, r, status, render.PageLogin, "Sign in", data)
+	return nil
+}
+
+// submitLogin checks the password. Every failure looks the same to the
+// user — unknown email, wrong password, no password set — and counts
+// against the account and the IP.
+func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
+		return session.ErrCSRF
+	}
+	flow, err := session.LoadFlow(ctx, h.d.Store, sess, r.PostFormValue("flow"), h.d.Now())
+	if err != nil {
+		return err
+	}
+	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	password := r.PostFormValue("password")
+	if email == "" || password == "" || len(email) > 254 || len(password) > 1024 {
+		return h.renderLogin(w, r, sess, flow, email, "Enter your email and password.", http.StatusBadRequest)
+	}
+	user, err := h.d.Store.GetUserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	account := email
+	if user.ID != "" {
+		account = user.ID
+	}
+	ip := clientIP(r)
+	if ok, err := h.d.Throttle.Allowed(ctx, account, ip); err != nil {
+		return err
+	} else if !ok {
+		if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninThrottled, Actor: account,
+			UserID: user.ID, ClientID: flow.ClientID, Result: audit.Denied,
+			Details: map[string]string{"step": "password"}}); err != nil {
+			return err
+		}
+		h.d.Metrics.SignIn("throttled")
+		return h.renderLogin(w, r, sess, flow, email, "Too many failed attempts. Wait 15 minutes and try again.", http.StatusTooManyRequests)
+	}
+	hash := user.PasswordHash
+	if hash == "" {
+		hash = dummyHash()
+	}
+	ok, err := VerifyPassword(hash, password)
+	if err != nil {
+		return err
+	}
+	if !ok || user.PasswordHash == "" {
+		if err := h.d.Throttle.Fail(ctx, account, ip); err != nil {
+			return err
+		}
+		reason := "wrong password"
+		if user.ID == "" {
+			reason = "unknown email"
+		}
+		if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninFailed, Actor: account,
+			UserID: user.ID, ClientID: flow.ClientID, Result: audit.Failure,
+			Details: map[string]string{"step": "password", "reason": reason}}); err != nil {
+			return err
+		}
+		h.d.Metrics.SignIn("failure")
+		return h.renderLogin(w, r, sess, flow, email, "Email or password is incorrect.", http.StatusUnauthorized)
+	}
+	if user.Suspended() {
+		if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninFailed, Actor: user.ID,
+			UserID: user.ID, ClientID: flow.ClientID, Result: audit.Denied,
+			Details: map[string]string{"step": "password", "reason": "suspended"}}); err != nil {
+			return err
+		}
+		h.d.Metrics.SignIn("denied")
+		return h.renderLogin(w, r, sess, flow, email, "This account is suspended. Contact your administrator.", http.StatusForbidden)
+	}
+	err = h.d.Store.UpdateFlow(ctx, flow.ID, func(f *storage.Flow) error {
+		if f.State != storage.FlowIdentify {
+			return storage.ErrConflict
+		}
+		f.UserID = user.ID
+		f.AMR = []string{"pwd"}
+		f.State = storage.FlowSecondFactor
+		flow = *f
+		return nil
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		return h.redirectNext(w, r, flow)
+	}
+	if err != nil {
+		return err
+	}
+	return h.redirectNext(w, r, flow)
+}
+
+func (h *Handler) redirectNext(w http.ResponseWriter, r *http.Request, flow storage.Flow) error {
+	http.Redirect(w, r, "/login/continue?flow="+url.QueryEscape(flow.ID), http.StatusSeeOther)
+	return nil
+}
+
+// next is the dispatcher: it reads the flow's state and sends the browser
+// to the step that comes next. When the flow is verified it signs the
+// browser session in and hands back to the app (or the account page).
+func (h *Handler) next(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	flow, err := session.LoadFlow(ctx, h.d.Store, sess, r.URL.Query().Get("flow"), h.d.Now())
+	if err != nil {
+		return err
+	}
+	q := "?flow=" + url.QueryEscape(flow.ID)
+	switch flow.State {
+	case storage.FlowIdentify:
+		http.Redirect(w, r, "/login"+q, http.StatusSeeOther)
+	case storage.FlowSecondFactor:
+		http.Redirect(w, r, "/mfa/totp"+q, http.StatusSeeOther)
+	case storage.FlowVerified:
+		return h.complete(w, r, sess, flow)
+	case storage.FlowComplete:
+		h.handBack(w, r, flow)
+	default:
+		return session.ErrFlowGone
+	}
+	return nil
+}
+
+// complete signs the browser session in with what the flow proved. The
+// session gets a new id, and the flow is re-bound to it.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow) error {
+	ctx := r.Context()
+	if err := sess.SignIn(session.Auth{UserID: flow.UserID, ACR: flow.ACR, AMR: flow.AMR, AuthTime: flow.AuthTime}); err != nil {
+		return err
+	}
+	newHash := sess.IDHash()
+	err := h.d.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := h.d.Store.UpdateFlow(ctx, flow.ID, func(f *storage.Flow) error {
+			if f.State != storage.FlowVerified {
+				return storage.ErrConflict
+			}
+			f.State = storage.FlowComplete
+			f.SessionHash = newHash
+			return nil
+		}); err != nil {
+			return err
+		}
+		return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{Type: audit.SigninSucceeded,
+			Actor: flow.UserID, UserID: flow.UserID, ClientID: flow.ClientID, Result: audit.Success,
+			Details: map[string]string{"acr": flow.ACR, "amr": strings.Join(flow.AMR, " ")}})
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		return session.ErrFlowGone
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.d.Throttle.Succeed(ctx, flow.UserID); err != nil {
+		return err
+	}
+	if err := sess.Save(w); err != nil {
+		return err
+	}
+	h.d.Metrics.SignIn("success")
+	h.handBack(w, r, flow)
+	return nil
+}
+
+func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, flow storage.Flow) {
+	if flow.ClientID == "" {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/oauth2/authorize/resume?flow="+url.QueryEscape(flow.ID), http.StatusSeeOther)
+}
+
+func clientIP(r *http.Request) string {
+	if ip := httpx.ClientIPFrom(r.Context()); ip.IsValid() {
+		return ip.String()
+	}
+	return ""
+}

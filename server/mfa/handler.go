@@ -1,0 +1,63 @@
+package mfa
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/metrics"
+	"github.com/keygate/keygate/server/render"
+	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/server/throttle"
+	"github.com/keygate/keygate/storage"
+)
+
+// Deps is what the second-factor ceremonies need.
+type Deps struct {
+	Store       storage.Store
+	Master      *keys.Master // seals TOTP seeds
+	RecoveryKey []byte       // keys recovery-code hashes
+	Issuer      string       // shown by authenticator apps beside the account
+	Sessions    *session.Store
+	Render      *render.Renderer
+	Audit       *audit.Recorder
+	Metrics     *metrics.Metrics
+	Throttle    *throttle.Limiter
+	Logger      *slog.Logger
+	Now         func() time.Time
+}
+
+// Handler serves the second factors: verifying them during sign-in and
+// enrolling them.
+type Handler struct{ d Deps }
+
+func New(d Deps) *Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Handler{d: d}
+}
+
+func (h *Handler) Routes() []httpx.Route {
+	page := func(f httpx.HandlerFunc) http.Handler { return httpx.Adapt(h.d.Render.Error, h.d.Logger, f) }
+	return []httpx.Route{
+		{Method: http.MethodGet, Pattern: "/mfa/totp", Guard: httpx.GuardPublic, Handler: page(h.showTOTP)},
+		{Method: http.MethodPost, Pattern: "/mfa/totp", Guard: httpx.GuardPublic, Handler: page(h.submitTOTP)},
+		{Method: http.MethodGet, Pattern: "/mfa/recovery", Guard: httpx.GuardPublic, Handler: page(h.showRecovery)},
+		{Method: http.MethodPost, Pattern: "/mfa/recovery", Guard: httpx.GuardPublic, Handler: page(h.submitRecovery)},
+		{Method: http.MethodGet, Pattern: "/mfa/totp/enroll", Guard: httpx.GuardUser, Handler: page(h.showEnrollTOTP)},
+		{Method: http.MethodPost, Pattern: "/mfa/totp/enroll", Guard: httpx.GuardUser, Handler: page(h.submitEnrollTOTP)},
+	}
+}
+
+func totpAAD(userID string) []byte { return []byte("totp:" + userID) }
+
+func clientIP(r *http.Request) string {
+	if ip := httpx.ClientIPFrom(r.Context()); ip.IsValid() {
+		return ip.String()
+	}
+	return ""
+}

@@ -1,0 +1,186 @@
+package mfa
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/render"
+	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/storage"
+)
+
+// CodeData is the view of the TOTP and recovery-code pages.
+type CodeData struct {
+	CSRF, Flow, Error string
+}
+
+// factorFlow loads a flow waiting for a second factor, bound to this session.
+func (h *Handler) factorFlow(r *http.Request, sess *session.Session, id string) (storage.Flow, error) {
+	flow, err := session.LoadFlow(r.Context(), h.d.Store, sess, id, h.d.Now())
+	if err != nil {
+		return flow, err
+	}
+	if flow.State != storage.FlowSecondFactor {
+		return flow, session.ErrFlowGone
+	}
+	return flow, nil
+}
+
+func (h *Handler) showTOTP(w http.ResponseWriter, r *http.Request) error {
+	return h.showCode(w, r, render.PageTOTP, "Two-step verification")
+}
+
+func (h *Handler) showRecovery(w http.ResponseWriter, r *http.Request) error {
+	return h.showCode(w, r, render.PageRecovery, "Use a recovery code")
+}
+
+func (h *Handler) showCode(w http.ResponseWriter, r *http.Request, page, title string) error {
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	flow, err := h.factorFlow(r, sess, r.URL.Query().Get("flow"))
+	if err != nil {
+		return err
+	}
+	return h.renderCode(w, r, sess, page, title, flow.ID, "", http.StatusOK)
+}
+
+func (h *Handler) renderCode(w http.ResponseWriter, r *http.Request, sess *session.Session, page, title, flowID, msg string, status int) error {
+	data := CodeData{CSRF: sess.CSRFToken(), Flow: flowID, Error: msg}
+	if err := sess.Save(w); err != nil {
+		return err
+	}
+	h.d.Render.Page(w, r, status, page, title, data)
+	return nil
+}
+
+// codeCheck verifies a submitted code for the flow's user and says which
+// method it was, or returns a message for the user.
+type codeCheck func(ctx context.Context, userID, code string) (method, userMsg string, err error)
+
+func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) error {
+	return h.submitCode(w, r, render.PageTOTP, "Two-step verification", h.checkTOTP)
+}
+
+func (h *Handler) submitRecovery(w http.ResponseWriter, r *http.Request) error {
+	return h.submitCode(w, r, render.PageRecovery, "Use a recovery code", h.checkRecovery)
+}
+
+// submitCode is the shared second-factor step: throttle, check, audit,
+// advance the flow to verified.
+func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request, page, title string, check codeCheck) error {
+	ctx := r.Context()
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
+		return session.ErrCSRF
+	}
+	flow, err := h.factorFlow(r, sess, r.PostFormValue("flow"))
+	if err != nil {
+		return err
+	}
+	ip := clientIP(r)
+	if ok, err := h.d.Throttle.Allowed(ctx, flow.UserID, ip); err != nil {
+		return err
+	} else if !ok {
+		if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninThrottled, Actor: flow.UserID,
+			UserID: flow.UserID, ClientID: flow.ClientID, Result: audit.Denied,
+			Details: map[string]string{"step": "second factor"}}); err != nil {
+			return err
+		}
+		h.d.Metrics.SignIn("throttled")
+		return h.renderCode(w, r, sess, page, title, flow.ID, "Too many failed attempts. Wait 15 minutes and try again.", http.StatusTooManyRequests)
+	}
+	method, msg, err := check(ctx, flow.UserID, r.PostFormValue("code"))
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		if err := h.d.Throttle.Fail(ctx, flow.UserID, ip); err != nil {
+			return err
+		}
+		if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninFailed, Actor: flow.UserID,
+			UserID: flow.UserID, ClientID: flow.ClientID, Result: audit.Failure,
+			Details: map[string]string{"step": "second factor", "method": method, "reason": msg}}); err != nil {
+			return err
+		}
+		h.d.Metrics.SignIn("failure")
+		return h.renderCode(w, r, sess, page, title, flow.ID, msg, http.StatusUnauthorized)
+	}
+	now := h.d.Now()
+	err = h.d.Store.InTx(ctx, func(ctx context.Context) error {
+		if method == "recovery_code" {
+			if err := h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{Type: audit.RecoveryCodeUsed,
+				Actor: flow.UserID, UserID: flow.UserID, ClientID: flow.ClientID, Result: audit.Success}); err != nil {
+				return err
+			}
+		}
+		return h.d.Store.UpdateFlow(ctx, flow.ID, func(f *storage.Flow) error {
+			if f.State != storage.FlowSecondFactor {
+				return storage.ErrConflict
+			}
+			if !slices.Contains(f.AMR, "otp") {
+				f.AMR = append(f.AMR, "otp")
+			}
+			f.ACR = session.ACRMFA
+			f.AuthTime = now
+			f.State = storage.FlowVerified
+			return nil
+		})
+	})
+	if errors.Is(err, storage.ErrConflict) {
+		return session.ErrFlowGone
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/login/continue?flow="+url.QueryEscape(flow.ID), http.StatusSeeOther)
+	return nil
+}
+
+// checkTOTP accepts a code once: its time step must be above the last one
+// used, recorded atomically, so a code relayed by a phishing page after the
+// user typed it is refused.
+func (h *Handler) checkTOTP(ctx context.Context, userID, code string) (string, string, error) {
+	const method = "totp"
+	cred, err := h.d.Store.GetTOTP(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && cred.ConfirmedAt.IsZero()) {
+		return method, "No authenticator app is set up for this account. Use a recovery code, or ask your administrator for a new enrolment link.", nil
+	}
+	if err != nil {
+		return method, "", err
+	}
+	secret, err := h.d.Master.Open(cred.Sealed, totpAAD(userID))
+	if err != nil {
+		return method, "", err
+	}
+	step, ok := matchTOTP(string(secret), code, h.d.Now())
+	if !ok {
+		return method, "That code is not correct. Check your authenticator app and try again.", nil
+	}
+	err = h.d.Store.UseTOTPStep(ctx, userID, step)
+	if errors.Is(err, storage.ErrConflict) {
+		return method, "That code was already used. Wait for the next code and enter it.", nil
+	}
+	return method, "", err
+}
+
+func (h *Handler) checkRecovery(ctx context.Context, userID, code string) (string, string, error) {
+	const method = "recovery_code"
+	norm := normalizeRecoveryCode(code)
+	if len(norm) != 10 {
+		return method, "That recovery code is not correct.", nil
+	}
+	err := h.d.Store.UseRecoveryCode(ctx, userID, hashRecoveryCode(h.d.RecoveryKey, norm), h.d.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return method, "That recovery code is not correct, or was already used.", nil
+	}
+	return method, "", err
+}

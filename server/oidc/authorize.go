@@ -1,0 +1,198 @@
+package oidc
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/fositestore"
+)
+
+// flowLifetime bounds how long a user may take to sign in.
+const flowLifetime = 15 * time.Minute
+
+// authorize validates the request with fosite, then either answers from the
+// browser's existing sign-in (single sign-on) or parks the request as a flow
+// and sends the browser to /login. The flow carries the requirement — the
+// strongest of the client's minimum acr and the RP's acr_values, max_age,
+// prompt=login — that the sign-in must meet.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	ar, err := h.provider.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		return h.authorizeError(w, r, ar, err)
+	}
+	client := ar.GetClient().(*fositestore.Client)
+	req, err := requirement(ar.GetRequestForm(), client.Client)
+	if err != nil {
+		return h.authorizeError(w, r, ar, err)
+	}
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	now := h.d.Now()
+	auth := sess.Auth()
+	if req.SatisfiedBy(auth, now) {
+		user, err := h.d.Store.GetUser(ctx, auth.UserID)
+		if err == nil && !user.Suspended() {
+			if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninSSO, Actor: user.ID,
+				UserID: user.ID, ClientID: client.ID, Result: audit.Success}); err != nil {
+				return err
+			}
+			return h.issue(w, r, ar, user, auth, sess.SID(), now)
+		}
+	}
+	if slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
+		return h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user must sign in, and prompt=none forbids asking."))
+	}
+	flowID, err := keys.RandomToken(24)
+	if err != nil {
+		return err
+	}
+	flow := storage.Flow{
+		ID:          flowID,
+		SessionHash: sess.IDHash(),
+		ClientID:    client.ID,
+		Query:       ar.GetRequestForm().Encode(),
+		State:       storage.FlowIdentify,
+		RequiredACR: req.ACR,
+		MaxAge:      req.MaxAge,
+		ForceLogin:  req.ForceLogin,
+		CreatedAt:   now,
+		ExpiresAt:   now.Add(flowLifetime),
+	}
+	if err := h.d.Store.CreateFlow(ctx, flow); err != nil {
+		return err
+	}
+	if err := sess.Save(w); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/login?flow="+url.QueryEscape(flowID), http.StatusSeeOther)
+	return nil
+}
+
+// requirement turns the client's policy and the RP's request into what the
+// sign-in must prove.
+func requirement(form url.Values, c storage.Client) (session.Requirement, error) {
+	req := session.Requirement{
+		ACR:        session.StrongerACR(session.StrongerACR(session.ACRMFA, c.MinACR), session.FirstKnownACR(form.Get("acr_values"))),
+		MaxAge:     -1,
+		ForceLogin: slices.Contains(strings.Fields(form.Get("prompt")), "login"),
+	}
+	if v := form.Get("max_age"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return req, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative number of seconds.")
+		}
+		req.MaxAge = time.Duration(n) * time.Second
+	}
+	if c.MaxAuthAge > 0 && (req.MaxAge < 0 || c.MaxAuthAge < req.MaxAge) {
+		req.MaxAge = c.MaxAuthAge
+	}
+	return req, nil
+}
+
+// resume finishes a flow that server/login marked done: the authorize
+// request is parsed again from what was stored (fosite re-validates all of
+// it), and the code is issued for the sign-in the flow recorded.
+func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	now := h.d.Now()
+	flow, err := h.d.Store.GetFlow(ctx, r.URL.Query().Get("flow"), now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return httpx.Errorf(http.StatusBadRequest, "This sign-in has expired or was already used. Go back to the app and start again.", err)
+	}
+	if err != nil {
+		return err
+	}
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	auth := sess.Auth()
+	if !slices.Equal(flow.SessionHash, sess.IDHash()) || flow.State != storage.FlowComplete || auth.UserID != flow.UserID {
+		return httpx.Errorf(http.StatusForbidden, "This sign-in belongs to another browser session. Go back to the app and start again.", nil)
+	}
+	// One use: a second resume of the same flow finds nothing.
+	if err := h.d.Store.DeleteFlow(ctx, flow.ID); err != nil {
+		return err
+	}
+	orig := r.Clone(ctx)
+	orig.Method = http.MethodGet
+	orig.URL = &url.URL{Path: "/oauth2/authorize", RawQuery: flow.Query}
+	orig.Body, orig.Form, orig.PostForm = http.NoBody, nil, nil
+	ar, err := h.provider.NewAuthorizeRequest(ctx, orig)
+	if err != nil {
+		return h.authorizeError(w, r, ar, err)
+	}
+	user, err := h.d.Store.GetUser(ctx, flow.UserID)
+	if err != nil {
+		return err
+	}
+	if user.Suspended() {
+		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The account is suspended."))
+	}
+	signIn := session.Auth{UserID: flow.UserID, ACR: flow.ACR, AMR: flow.AMR, AuthTime: flow.AuthTime}
+	return h.issue(w, r, ar, user, signIn, sess.SID(), flow.CreatedAt)
+}
+
+// issue grants what the client may have of what it asked for and writes
+// the code response. requestedAt is when the request first arrived, which
+// fosite's prompt=login and max_age checks compare auth_time against.
+func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, auth session.Auth, sid string, requestedAt time.Time) error {
+	ctx := r.Context()
+	client := ar.GetClient()
+	for _, s := range ar.GetRequestedScopes() {
+		if slices.Contains(client.GetScopes(), s) {
+			ar.GrantScope(s)
+		}
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	extra := map[string]any{"sid": sid}
+	if ar.GetGrantedScopes().Has("email") {
+		extra["email"] = user.Email
+		extra["email_verified"] = true // set by an admin, proven by enrolment
+	}
+	if ar.GetGrantedScopes().Has("profile") && user.Name != "" {
+		extra["name"] = user.Name
+	}
+	sess := signedIn(h.d.Issuer, user.ID, sid, auth.ACR, auth.AMR, auth.AuthTime, requestedAt, extra)
+	resp, err := h.provider.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		return h.authorizeError(w, r, ar, err)
+	}
+	h.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+	return nil
+}
+
+// authorizeError redirects the error to the client only when fosite has
+// validated the redirect URI; otherwise the user sees a page, never a
+// redirect to an unregistered address.
+func (h *Handler) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) error {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	h.d.Logger.InfoContext(r.Context(), "authorize refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
+	if ar != nil && ar.IsRedirectURIValid() {
+		h.provider.WriteAuthorizeError(r.Context(), w, ar, err)
+		return nil
+	}
+	msg := rfc.DescriptionField
+	if rfc.HintField != "" {
+		msg += " " + rfc.HintField
+	}
+	return httpx.Errorf(rfc.CodeField, fmt.Sprintf("The app's sign-in request is not valid (%s). %s", rfc.ErrorField, msg), err)
+}

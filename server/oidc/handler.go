@@ -1,0 +1,83 @@
+package oidc
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/metrics"
+	"github.com/keygate/keygate/server/render"
+	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/fositestore"
+)
+
+// Deps is everything the OIDC capability needs.
+type Deps struct {
+	Issuer       string // no trailing slash
+	Store        storage.Store
+	Keys         *keys.Keyring
+	SecretHasher fosite.Hasher
+	HMACSecret   []byte // fosite's token HMAC key, 32 bytes
+	Sessions     *session.Store
+	Render       *render.Renderer
+	Audit        *audit.Recorder
+	Metrics      *metrics.Metrics
+	Logger       *slog.Logger
+	Lifetimes    Lifetimes
+	Now          func() time.Time
+}
+
+// Handler serves the OAuth2/OIDC endpoints on fosite.
+type Handler struct {
+	d         Deps
+	provider  fosite.OAuth2Provider
+	discovery []byte
+}
+
+func New(d Deps) (*Handler, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Lifetimes == (Lifetimes{}) {
+		d.Lifetimes = DefaultLifetimes
+	}
+	h := &Handler{d: d}
+	store := fositestore.New(d.Store, fositestore.Options{
+		RefreshGrace:   d.Lifetimes.RefreshGrace,
+		NewSession:     func() fosite.Session { return NewSession() },
+		OnRefreshReuse: h.auditRefreshReuse,
+		Now:            d.Now,
+	})
+	h.provider, _ = newProvider(d, store)
+	var err error
+	if h.discovery, err = discoveryJSON(d.Issuer); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Routes lists the endpoints; guards say who authenticates the caller.
+func (h *Handler) Routes() []httpx.Route {
+	page := func(f httpx.HandlerFunc) http.Handler { return httpx.Adapt(h.d.Render.Error, h.d.Logger, f) }
+	return []httpx.Route{
+		{Method: http.MethodGet, Pattern: "/.well-known/openid-configuration", Guard: httpx.GuardPublic, Handler: http.HandlerFunc(h.serveDiscovery)},
+		{Method: http.MethodGet, Pattern: "/oauth2/jwks", Guard: httpx.GuardPublic, Handler: http.HandlerFunc(h.serveJWKS)},
+		{Method: http.MethodGet, Pattern: "/oauth2/authorize", Guard: httpx.GuardPublic, Handler: page(h.authorize)},
+		{Method: http.MethodPost, Pattern: "/oauth2/authorize", Guard: httpx.GuardPublic, Handler: page(h.authorize)},
+		{Method: http.MethodGet, Pattern: "/oauth2/authorize/resume", Guard: httpx.GuardUser, Handler: page(h.resume)},
+		{Method: http.MethodPost, Pattern: "/oauth2/par", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.par)},
+		{Method: http.MethodPost, Pattern: "/oauth2/token", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.token)},
+		{Method: http.MethodPost, Pattern: "/oauth2/introspect", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.introspect)},
+		{Method: http.MethodPost, Pattern: "/oauth2/revoke", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.revoke)},
+		{Method: http.MethodGet, Pattern: "/oauth2/userinfo", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.userinfo)},
+		{Method: http.MethodPost, Pattern: "/oauth2/userinfo", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.userinfo)},
+		{Method: http.MethodGet, Pattern: "/oauth2/logout", Guard: httpx.GuardPublic, Handler: page(h.logout)},
+		{Method: http.MethodPost, Pattern: "/oauth2/logout", Guard: httpx.GuardPublic, Handler: page(h.logout)},
+	}
+}

@@ -1,0 +1,86 @@
+package oidc
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/storage"
+)
+
+// introspect answers RFC 7662 for authenticated clients. Revoked, rotated
+// or suspended users' tokens are simply inactive.
+func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ir, err := h.provider.NewIntrospectionRequest(ctx, r, NewSession())
+	if err != nil {
+		h.provider.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	h.provider.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// revoke implements RFC 7009; fosite checks the token belongs to the client.
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	err := h.provider.NewRevocationRequest(ctx, r)
+	clientID, _, _ := r.BasicAuth()
+	if clientID == "" {
+		clientID = r.PostForm.Get("client_id")
+	}
+	result := audit.Success
+	if err != nil {
+		result = audit.Failure
+	}
+	if aerr := h.d.Audit.RecordRequest(r, storage.AuditEvent{
+		Type: audit.TokenRevoked, Actor: "client:" + clientID, ClientID: clientID, Result: result,
+		Details: map[string]string{"token_type_hint": r.PostForm.Get("token_type_hint")},
+	}); aerr != nil {
+		h.d.Logger.ErrorContext(ctx, "audit revoke", "err", aerr)
+	}
+	h.provider.WriteRevocationResponse(ctx, w, err)
+}
+
+// userinfo returns the claims the access token's scopes allow, read fresh
+// from the user record.
+func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	token := fosite.AccessTokenFromRequest(r)
+	if token == "" {
+		bearerError(w, "invalid_request", "An access token is required.")
+		return
+	}
+	_, ar, err := h.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if err != nil {
+		bearerError(w, "invalid_token", "The access token is not active.")
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="openid"`)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	user, err := h.d.Store.GetUser(ctx, ar.GetSession().GetSubject())
+	if err != nil || user.Suspended() {
+		bearerError(w, "invalid_token", "The access token is not active.")
+		return
+	}
+	claims := map[string]any{"sub": user.ID}
+	if ar.GetGrantedScopes().Has("email") {
+		claims["email"] = user.Email
+		claims["email_verified"] = true
+	}
+	if ar.GetGrantedScopes().Has("profile") && user.Name != "" {
+		claims["name"] = user.Name
+	}
+	httpx.WriteJSON(w, http.StatusOK, claims)
+}
+
+func bearerError(w http.ResponseWriter, code, desc string) {
+	desc = strings.ReplaceAll(desc, `"`, "'")
+	w.Header().Set("WWW-Authenticate", `Bearer error="`+code+`", error_description="`+desc+`"`)
+	httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": code, "error_description": desc})
+}

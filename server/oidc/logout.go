@@ -1,0 +1,153 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/go-jose/go-jose/v3"
+
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/render"
+	"github.com/keygate/keygate/storage"
+)
+
+type hintClaims struct {
+	Subject  string          `json:"sub"`
+	SID      string          `json:"sid"`
+	Audience json.RawMessage `json:"aud"`
+}
+
+// LogoutData is the confirmation page's view.
+type LogoutData struct {
+	CSRF, ClientID, ClientName, RedirectURI, State string
+}
+
+// logout is RP-initiated logout. It redirects only to a post-logout URI the
+// client registered. Without an id_token_hint naming this browser's session
+// it asks the user first (a GET alone must not sign anyone out). Signing out
+// ends the session and revokes every token issued from it.
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		return httpx.Errorf(http.StatusBadRequest, "The sign-out request is malformed.", err)
+	}
+	form := r.Form
+	var hint *hintClaims
+	if raw := form.Get("id_token_hint"); raw != "" {
+		c, err := h.verifyHint(raw)
+		if err != nil {
+			return httpx.Errorf(http.StatusBadRequest, "The sign-out request carries an ID token this server did not issue.", err)
+		}
+		hint = c
+	}
+	clientID := form.Get("client_id")
+	if clientID == "" && hint != nil {
+		clientID = hint.audience()
+	}
+	var client storage.Client
+	if clientID != "" {
+		c, err := h.d.Store.GetClient(ctx, clientID)
+		if err != nil {
+			return httpx.Errorf(http.StatusBadRequest, "The sign-out request names an unknown app.", err)
+		}
+		client = c
+	}
+	redirect := form.Get("post_logout_redirect_uri")
+	if redirect != "" && !slices.Contains(client.PostLogoutRedirectURIs, redirect) {
+		return httpx.Errorf(http.StatusBadRequest, "The app asked to return to an address it has not registered for sign-out.", nil)
+	}
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	auth := sess.Auth()
+	confirmed := r.Method == http.MethodPost && sess.ValidCSRF(r.PostForm.Get("csrf_token"))
+	if hint != nil && auth.UserID != "" && hint.Subject == auth.UserID && hint.SID == sess.SID() {
+		confirmed = true
+	}
+	if auth.UserID != "" && !confirmed {
+		if r.Method == http.MethodPost {
+			return httpx.Errorf(http.StatusForbidden, "The sign-out form expired. Reload the page and try again.", nil)
+		}
+		data := LogoutData{CSRF: sess.CSRFToken(), ClientID: clientID, ClientName: client.Name, RedirectURI: redirect, State: form.Get("state")}
+		if err := sess.Save(w); err != nil {
+			return err
+		}
+		h.d.Render.Page(w, r, http.StatusOK, render.PageLogout, "Sign out", data)
+		return nil
+	}
+	if auth.UserID != "" {
+		sid := sess.SID()
+		if err := h.d.Store.InTx(ctx, func(ctx context.Context) error {
+			if _, err := h.d.Store.RevokeSession(ctx, sid); err != nil {
+				return err
+			}
+			return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{Type: audit.SignedOut,
+				Actor: auth.UserID, UserID: auth.UserID, ClientID: clientID, Result: audit.Success})
+		}); err != nil {
+			return err
+		}
+		if err := sess.Destroy(w); err != nil {
+			return err
+		}
+	}
+	if redirect != "" {
+		u, err := url.Parse(redirect)
+		if err != nil {
+			return httpx.Errorf(http.StatusBadRequest, "The sign-out return address is malformed.", err)
+		}
+		if st := form.Get("state"); st != "" {
+			q := u.Query()
+			q.Set("state", st)
+			u.RawQuery = q.Encode()
+		}
+		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+		return nil
+	}
+	h.d.Render.Page(w, r, http.StatusOK, render.PageMessage, "Signed out", render.MessageData{Message: "You are signed out of keygate."})
+	return nil
+}
+
+// verifyHint checks an ID token we issued, with any key still published;
+// an expired hint is fine (it names a session, it grants nothing).
+func (h *Handler) verifyHint(raw string) (*hintClaims, error) {
+	jws, err := jose.ParseSigned(raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, errors.New("id_token_hint: expected one signature")
+	}
+	set := h.d.Keys.Current().JWKS()
+	found := set.Key(jws.Signatures[0].Header.KeyID)
+	if len(found) == 0 {
+		return nil, errors.New("id_token_hint: unknown key")
+	}
+	payload, err := jws.Verify(found[0].Public())
+	if err != nil {
+		return nil, err
+	}
+	var c hintClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// audience is the hint's client: aud is a string or a one-element list.
+func (c *hintClaims) audience() string {
+	var one string
+	if json.Unmarshal(c.Audience, &one) == nil {
+		return one
+	}
+	var many []string
+	if json.Unmarshal(c.Audience, &many) == nil && len(many) == 1 {
+		return many[0]
+	}
+	return ""
+}

@@ -1,0 +1,55 @@
+package oidc
+
+import (
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// Session is the fosite session of every grant: the ID token claims filled
+// from the real sign-in (acr, amr, auth_time), plus the browser session the
+// grant came from, so ending that session can end its tokens.
+type Session struct {
+	*openid.DefaultSession `json:"id_token"`
+	SID                    string `json:"sid,omitempty"`
+}
+
+// NewSession is an empty session for fosite to hydrate.
+func NewSession() *Session {
+	return &Session{DefaultSession: &openid.DefaultSession{
+		Claims:  &jwt.IDTokenClaims{},
+		Headers: &jwt.Headers{},
+	}}
+}
+
+// SessionID lets storage index tokens by browser session.
+func (s *Session) SessionID() string { return s.SID }
+
+func (s *Session) Clone() fosite.Session {
+	if s == nil {
+		return nil
+	}
+	c := &Session{SID: s.SID}
+	if s.DefaultSession != nil {
+		c.DefaultSession = s.DefaultSession.Clone().(*openid.DefaultSession)
+	}
+	return c
+}
+
+// signedIn builds the session of an authorization from a completed sign-in.
+func signedIn(issuer, userID, sid, acr string, amr []string, authTime, requestedAt time.Time, extra map[string]any) *Session {
+	s := NewSession()
+	s.Subject = userID
+	s.SID = sid
+	c := s.Claims
+	c.Issuer = issuer
+	c.Subject = userID
+	c.AuthTime = authTime.UTC()
+	c.RequestedAt = requestedAt.UTC()
+	c.AuthenticationContextClassReference = acr
+	c.AuthenticationMethodsReferences = amr
+	c.Extra = extra
+	return s
+}

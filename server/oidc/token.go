@@ -1,0 +1,121 @@
+package oidc
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/storage"
+)
+
+var supportedGrants = map[string]bool{
+	"authorization_code": true,
+	"refresh_token":      true,
+	"client_credentials": true,
+}
+
+// token is the token endpoint. fosite answers an unknown grant_type with
+// invalid_request; RFC 6749 §5.2 wants unsupported_grant_type, so the grant
+// is checked first.
+func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := NewSession()
+	if err := r.ParseForm(); err == nil {
+		if g := r.PostForm.Get("grant_type"); g != "" && !supportedGrants[g] {
+			h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), fosite.ErrUnsupportedGrantType)
+			return
+		}
+	}
+	ar, err := h.provider.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		h.tokenFailed(r, ar, err)
+		h.provider.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	grant := r.PostForm.Get("grant_type")
+	if grant == "client_credentials" {
+		// fosite checks the requested scopes against the client's but leaves
+		// granting to us.
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+	}
+	resp, err := h.provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		h.tokenFailed(r, ar, err)
+		h.provider.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	event := audit.TokenIssued
+	if grant == "refresh_token" {
+		event = audit.TokenRefreshed
+	}
+	if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{
+		Type: event, Actor: "client:" + ar.GetClient().GetID(), UserID: ar.GetSession().GetSubject(),
+		ClientID: ar.GetClient().GetID(), Result: audit.Success,
+		Details: map[string]string{"grant_type": grant, "scope": strings.Join(ar.GetGrantedScopes(), " ")},
+	}); err != nil {
+		// The token was stored but its record was not: refuse to hand it out.
+		h.d.Logger.ErrorContext(ctx, "audit token", "err", err)
+		h.provider.WriteAccessError(ctx, w, ar, fosite.ErrServerError)
+		return
+	}
+	h.d.Metrics.TokenIssued(grant)
+	h.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+func (h *Handler) tokenFailed(r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	clientID := r.PostForm.Get("client_id")
+	if id, _, ok := r.BasicAuth(); ok {
+		clientID = id
+	}
+	if ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "" {
+		clientID = ar.GetClient().GetID()
+	}
+	if len(clientID) > 128 {
+		clientID = clientID[:128]
+	}
+	if rerr := h.d.Audit.RecordRequest(r, storage.AuditEvent{
+		Type: audit.TokenFailed, Actor: "client:" + clientID, ClientID: clientID, Result: audit.Failure,
+		Details: map[string]string{"grant_type": r.PostForm.Get("grant_type"), "error": rfc.ErrorField},
+	}); rerr != nil {
+		h.d.Logger.ErrorContext(r.Context(), "audit token failure", "err", rerr)
+	}
+}
+
+// auditRefreshReuse records a refresh token presented again after its
+// rotation: someone other than the client may hold it. fosite revokes the
+// family right after.
+func (h *Handler) auditRefreshReuse(ctx context.Context, rec storage.TokenRecord) {
+	err := h.d.Audit.Record(ctx, storage.AuditEvent{
+		Type: audit.RefreshReused, Actor: "client:" + rec.ClientID, UserID: rec.Subject,
+		ClientID: rec.ClientID, Result: audit.Denied,
+		Details: map[string]string{"request_id": rec.RequestID, "action": "token family revoked"},
+	})
+	if err != nil {
+		h.d.Logger.ErrorContext(ctx, "audit refresh reuse", "err", err)
+	}
+}
+
+// par accepts pushed authorization requests (RFC 9126).
+func (h *Handler) par(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := h.provider.NewPushedAuthorizeRequest(ctx, r)
+	if err != nil {
+		h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	resp, err := h.provider.NewPushedAuthorizeResponse(ctx, ar, NewSession())
+	if err != nil {
+		h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	h.provider.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}

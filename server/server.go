@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/login"
+	"github.com/keygate/keygate/server/metrics"
+	"github.com/keygate/keygate/server/mfa"
+	"github.com/keygate/keygate/server/oidc"
+	"github.com/keygate/keygate/server/render"
+	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/server/throttle"
+	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/web"
+)
+
+// Config is the server's typed configuration; cmd/keygate builds it from
+// flags, environment and the YAML file.
+type Config struct {
+	Issuer         string // e.g. https://id.example.com, no trailing slash
+	Listen         string
+	TLSCert        string
+	TLSKey         string
+	SecureCookies  bool // false only for plain-HTTP development
+	TrustedProxies []netip.Prefix
+	Lifetimes      oidc.Lifetimes
+	SessionTTL     time.Duration
+	KeyRetention   time.Duration // how long retired signing keys stay published
+	AlertWebhooks  []string
+	AlertSecret    []byte
+	MaxBodyBytes   int64
+	Throttle       ThrottleConfig
+}
+
+// ThrottleConfig bounds failed sign-in steps.
+type ThrottleConfig struct {
+	Window     time.Duration
+	PerAccount int
+	PerIP      int
+}
+
+// Server is keygate's HTTP service and its background work.
+type Server struct {
+	cfg     Config
+	store   storage.Store
+	keyring *keys.Keyring
+	audit   *audit.Recorder
+	logger  *slog.Logger
+	router  *httpx.Router
+	handler http.Handler
+	now     func() time.Time
+}
+
+// New builds every capability and mounts it.
+func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Master, logger *slog.Logger) (*Server, error) {
+	now := time.Now
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if err := keys.EnsureSigningKeys(ctx, store, master, now()); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	keyring, err := keys.NewKeyring(ctx, store, master, cfg.KeyRetention, now)
+	if err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	renderer, err := render.New(web.Templates(), logger)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+	rec := audit.NewRecorder(store, logger, cfg.AlertWebhooks, now)
+	sessions := session.NewStore(store, session.Config{Secure: cfg.SecureCookies, Lifetime: cfg.SessionTTL, Now: now})
+	limiter := &throttle.Limiter{DB: store, Window: cfg.Throttle.Window, PerAccount: cfg.Throttle.PerAccount, PerIP: cfg.Throttle.PerIP, Now: now}
+
+	oidcHandler, err := oidc.New(oidc.Deps{
+		Issuer: cfg.Issuer, Store: store, Keys: keyring,
+		SecretHasher: keys.NewSecretHasher(master.Derive("client-secret", 32)),
+		HMACSecret:   master.Derive("fosite-hmac", 32),
+		Sessions:     sessions, Render: renderer, Audit: rec, Metrics: m, Logger: logger,
+		Lifetimes: cfg.Lifetimes, Now: now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, store: store, keyring: keyring, audit: rec, logger: logger, now: now}
+	r := httpx.NewRouter()
+	r.Use(func(rt httpx.Route, h http.Handler) http.Handler { return m.Middleware(rt.Pattern, h) })
+	r.Mount(oidcHandler)
+	r.Mount(login.New(login.Deps{Store: store, Sessions: sessions, Render: renderer, Audit: rec,
+		Metrics: m, Throttle: limiter, Logger: logger, Now: now}))
+	r.Mount(mfa.New(mfa.Deps{Store: store, Master: master, RecoveryKey: master.Derive("recovery-code", 32),
+		Issuer: issuerLabel(cfg.Issuer), Sessions: sessions, Render: renderer, Audit: rec, Metrics: m,
+		Throttle: limiter, Logger: logger, Now: now}))
+	r.Mount(operations{store: store, metrics: m})
+	r.Handle(httpx.Route{Method: http.MethodGet, Pattern: "/static/", Guard: httpx.GuardPublic, Handler: staticFiles(web.Static())})
+	s.router = r
+	s.handler = httpx.Chain(r,
+		httpx.Recover(logger),
+		httpx.RequestID,
+		httpx.ClientIP(httpx.ClientIPConfig{TrustedProxies: cfg.TrustedProxies}),
+		httpx.AccessLog(logger),
+		httpx.SecurityHeaders(httpx.SecurityConfig{HSTS: cfg.TLSCert != "" || isHTTPS(cfg.Issuer)}),
+		httpx.BodyLimit(cfg.MaxBodyBytes),
+	)
+	return s, nil
+}
+
+// Handler is the whole HTTP surface, middleware included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Routes lists every mounted route, for tests that walk the surface.
+func (s *Server) Routes() []httpx.Route { return s.router.Routes() }
+
+// Serve accepts on ln until ctx ends, then drains in-flight requests.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	workers, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	go s.runWorkers(workers)
+
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func staticFiles(fsys fs.FS) http.Handler {
+	files := http.StripPrefix("/static/", http.FileServerFS(fsys))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
+
+func isHTTPS(issuer string) bool { return len(issuer) > 8 && issuer[:8] == "https://" }
+
+// issuerLabel is what authenticator apps show beside the account name.
+func issuerLabel(issuer string) string {
+	for _, p := range []string{"https://", "http://"} {
+		if len(issuer) > len(p) && issuer[:len(p)] == p {
+			return "keygate " + issuer[len(p):]
+		}
+	}
+	return "keygate"
+}

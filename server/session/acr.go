@@ -1,0 +1,61 @@
+package session
+
+import (
+	"strings"
+	"time"
+)
+
+// Assurance levels, weakest first (DESIGN.md): mfa < phr < phrh.
+const (
+	ACRMFA  = "mfa"
+	ACRPhr  = "phr"
+	ACRPhrh = "phrh"
+)
+
+// ACRRank orders assurance levels; unknown values rank 0 (below mfa), so
+// they never satisfy a requirement.
+func ACRRank(acr string) int {
+	switch acr {
+	case ACRMFA:
+		return 1
+	case ACRPhr:
+		return 2
+	case ACRPhrh:
+		return 3
+	}
+	return 0
+}
+
+// StrongerACR returns the stronger of two levels.
+func StrongerACR(a, b string) string {
+	if ACRRank(b) > ACRRank(a) {
+		return b
+	}
+	return a
+}
+
+// FirstKnownACR picks the first level we know from a space-separated
+// acr_values list (the RP lists them in order of preference), or "".
+func FirstKnownACR(values string) string {
+	for _, v := range strings.Fields(values) {
+		if ACRRank(v) > 0 {
+			return v
+		}
+	}
+	return ""
+}
+
+// Requirement is what an authorization request needs from a sign-in.
+type Requirement struct {
+	ACR        string
+	MaxAge     time.Duration // <0: none
+	ForceLogin bool          // prompt=login
+}
+
+// SatisfiedBy reports whether a past sign-in meets r at now.
+func (r Requirement) SatisfiedBy(a Auth, now time.Time) bool {
+	if a.UserID == "" || r.ForceLogin || ACRRank(a.ACR) < ACRRank(r.ACR) {
+		return false
+	}
+	return r.MaxAge < 0 || !now.After(a.AuthTime.Add(r.MaxAge))
+}

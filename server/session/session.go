@@ -1,0 +1,162 @@
+package session
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/keygate/keygate/server/httpx"
+)
+
+// Keys of the values a session holds.
+const (
+	keyUserID   = "uid"
+	keyACR      = "acr"
+	keyAMR      = "amr"
+	keyAuthTime = "auth_time"
+	keyCSRF     = "csrf"
+	keySID      = "sid"
+	keyCreated  = "created"
+	keyEnroll   = "enroll_uid"
+)
+
+// Auth is what the browser's sign-in proved, and when.
+type Auth struct {
+	UserID   string
+	ACR      string
+	AMR      []string
+	AuthTime time.Time
+}
+
+// Session is a typed view of a browser session. Handlers change it and call
+// Save before writing the response.
+type Session struct {
+	raw   *sessions.Session
+	store *Store
+	r     *http.Request
+}
+
+// Load returns the request's session (a fresh one if it has none).
+func (s *Store) Load(r *http.Request) (*Session, error) {
+	raw, err := s.Get(r, s.cfg.CookieName)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{raw: raw, store: s, r: r}, nil
+}
+
+// Auth returns the signed-in user, or a zero Auth.
+func (x *Session) Auth() Auth {
+	v := x.raw.Values
+	a := Auth{}
+	a.UserID, _ = v[keyUserID].(string)
+	if a.UserID == "" {
+		return Auth{}
+	}
+	a.ACR, _ = v[keyACR].(string)
+	a.AMR, _ = v[keyAMR].([]string)
+	if t, ok := v[keyAuthTime].(int64); ok {
+		a.AuthTime = time.Unix(t, 0).UTC()
+	}
+	return a
+}
+
+// SignIn records a completed sign-in and gives the session a new id, so an
+// id planted in the browser before sign-in (session fixation) is worthless.
+func (x *Session) SignIn(a Auth) error {
+	if err := x.renew(); err != nil {
+		return err
+	}
+	v := x.raw.Values
+	v[keyUserID] = a.UserID
+	v[keyACR] = a.ACR
+	v[keyAMR] = slices.Clone(a.AMR)
+	v[keyAuthTime] = a.AuthTime.Unix()
+	delete(v, keyEnroll)
+	return nil
+}
+
+// renew drops the stored row and clears the id; Save issues a new one.
+func (x *Session) renew() error {
+	if x.raw.ID != "" {
+		if err := x.store.db.DeleteSession(x.r.Context(), hashID(x.raw.ID)); err != nil {
+			return fmt.Errorf("renew session: %w", err)
+		}
+	}
+	x.raw.ID = ""
+	delete(x.raw.Values, keySID)
+	delete(x.raw.Values, keyCreated)
+	return nil
+}
+
+// Enrolling is the user an enrolment link admitted, while they set up
+// their factors.
+func (x *Session) Enrolling() string {
+	uid, _ := x.raw.Values[keyEnroll].(string)
+	return uid
+}
+
+func (x *Session) SetEnrolling(userID string) error {
+	if err := x.renew(); err != nil {
+		return err
+	}
+	for _, k := range []string{keyUserID, keyACR, keyAMR, keyAuthTime} {
+		delete(x.raw.Values, k)
+	}
+	x.raw.Values[keyEnroll] = userID
+	return nil
+}
+
+// CSRFToken returns the session's form token, creating it on first use.
+func (x *Session) CSRFToken() string {
+	t, _ := x.raw.Values[keyCSRF].(string)
+	if t == "" {
+		t = randomID()
+		x.raw.Values[keyCSRF] = t
+	}
+	return t
+}
+
+// ValidCSRF compares a submitted token in constant time.
+func (x *Session) ValidCSRF(submitted string) bool {
+	t, _ := x.raw.Values[keyCSRF].(string)
+	return t != "" && subtle.ConstantTimeCompare([]byte(t), []byte(submitted)) == 1
+}
+
+// IDHash binds server-side records (login flows) to this browser session.
+// It gives a new session its id now, so the binding holds after Save.
+func (x *Session) IDHash() []byte {
+	if x.raw.ID == "" {
+		x.raw.ID = randomID()
+	}
+	return hashID(x.raw.ID)
+}
+
+// SID is the public session id ID tokens carry (empty until saved).
+func (x *Session) SID() string {
+	sid, _ := x.raw.Values[keySID].(string)
+	if sid == "" {
+		sid = randomID()
+		x.raw.Values[keySID] = sid
+	}
+	return sid
+}
+
+func (x *Session) Save(w http.ResponseWriter) error { return x.raw.Save(x.r, w) }
+
+// Destroy deletes the session row and the cookie.
+func (x *Session) Destroy(w http.ResponseWriter) error {
+	x.raw.Options.MaxAge = -1
+	return x.raw.Save(x.r, w)
+}
+
+func clientIP(r *http.Request) string {
+	if ip := httpx.ClientIPFrom(r.Context()); ip.IsValid() {
+		return ip.String()
+	}
+	return ""
+}

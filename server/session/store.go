@@ -1,0 +1,175 @@
+package session
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/keygate/keygate/storage"
+)
+
+func init() {
+	// Session values travel through gob inside an interface map.
+	gob.Register([]string{})
+}
+
+// Config sets the cookie and lifetime of browser sessions.
+type Config struct {
+	CookieName string
+	Secure     bool          // Secure cookie flag; off only for plain-HTTP development
+	Lifetime   time.Duration // absolute; a session never outlives it
+	Now        func() time.Time
+}
+
+// Store is a gorilla/sessions Store whose cookie carries only a random id;
+// the values live in storage under the id's SHA-256, so a database leak
+// yields no usable cookie and deleting the row ends the session at once.
+type Store struct {
+	db  storage.BrowserSessions
+	cfg Config
+}
+
+var _ sessions.Store = (*Store)(nil)
+
+func NewStore(db storage.BrowserSessions, cfg Config) *Store {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Lifetime <= 0 {
+		cfg.Lifetime = 12 * time.Hour
+	}
+	if cfg.CookieName == "" {
+		cfg.CookieName = "keygate_session"
+		if cfg.Secure {
+			// __Host- binds the cookie to this origin: no Domain, Path=/, Secure.
+			cfg.CookieName = "__Host-keygate_session"
+		}
+	}
+	return &Store{db: db, cfg: cfg}
+}
+
+// Get returns the request's session, cached per request by gorilla's registry.
+func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return sessions.GetRegistry(r).Get(s, name)
+}
+
+// New loads the session named by the request's cookie, or starts an empty
+// one. An unknown, expired or malformed cookie is not an error: the browser
+// simply gets a fresh session.
+func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := sessions.NewSession(s, name)
+	sess.Options = s.options()
+	sess.IsNew = true
+	c, err := r.Cookie(name)
+	if err != nil || len(c.Value) != 43 {
+		return sess, nil
+	}
+	row, err := s.db.GetSession(r.Context(), hashID(c.Value), s.cfg.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return sess, nil
+	}
+	if err != nil {
+		return sess, fmt.Errorf("load session: %w", err)
+	}
+	if err := gob.NewDecoder(bytes.NewReader(row.Data)).Decode(&sess.Values); err != nil {
+		return sessions.NewSession(s, name), nil
+	}
+	sess.ID = c.Value
+	sess.IsNew = false
+	sess.Values[keySID] = row.SID
+	sess.Values[keyCreated] = row.CreatedAt.Unix()
+	return sess, nil
+}
+
+// Save writes the session row and cookie; MaxAge < 0 deletes both.
+func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	if sess.Options != nil && sess.Options.MaxAge < 0 {
+		if sess.ID != "" {
+			if err := s.db.DeleteSession(r.Context(), hashID(sess.ID)); err != nil {
+				return fmt.Errorf("delete session: %w", err)
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		return nil
+	}
+	now := s.cfg.Now()
+	if sess.ID == "" {
+		sess.ID = randomID()
+	}
+	sid, _ := sess.Values[keySID].(string)
+	if sid == "" {
+		sid = randomID()
+		sess.Values[keySID] = sid
+	}
+	created := now
+	if c, ok := sess.Values[keyCreated].(int64); ok && c > 0 {
+		created = time.Unix(c, 0)
+	} else {
+		sess.Values[keyCreated] = now.Unix()
+	}
+	var data bytes.Buffer
+	if err := gob.NewEncoder(&data).Encode(sess.Values); err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	uid, _ := sess.Values[keyUserID].(string)
+	row := storage.BrowserSession{
+		IDHash:     hashID(sess.ID),
+		SID:        sid,
+		UserID:     uid,
+		Data:       data.Bytes(),
+		IP:         clientIP(r),
+		UserAgent:  truncate(r.UserAgent(), 256),
+		CreatedAt:  created,
+		LastSeenAt: now,
+		ExpiresAt:  created.Add(s.cfg.Lifetime),
+	}
+	if err := s.db.PutSession(r.Context(), row); err != nil {
+		return fmt.Errorf("save session: %w", err)
+	}
+	opts := *sess.Options
+	opts.MaxAge = int(time.Until(row.ExpiresAt).Seconds())
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, &opts))
+	return nil
+}
+
+func (s *Store) options() *sessions.Options {
+	return &sessions.Options{
+		Path:     "/",
+		MaxAge:   int(s.cfg.Lifetime.Seconds()),
+		Secure:   s.cfg.Secure,
+		HttpOnly: true,
+		// Lax, not Strict: an app's top-level redirect to /authorize must
+		// carry the cookie for single sign-on to work.
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// randomID is 256 bits, base64url: 43 characters.
+func randomID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashID is how a cookie id is stored and how flows are bound to a session.
+func hashID(id string) []byte {
+	sum := sha256.Sum256([]byte(id))
+	return sum[:]
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

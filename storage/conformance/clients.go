@@ -1,0 +1,132 @@
+package conformance
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/storage"
+)
+
+func testClients(t *testing.T, newStore NewStore) {
+	full := storage.Client{
+		ID:                     "app",
+		Name:                   "The App",
+		SecretHash:             []byte("$2a$10$secret-hash"),
+		RedirectURIs:           []string{"https://app.example.com/cb", "https://app.example.com/cb2"},
+		PostLogoutRedirectURIs: []string{"https://app.example.com/"},
+		GrantTypes:             []string{"authorization_code", "refresh_token"},
+		ResponseTypes:          []string{"code"},
+		Scopes:                 []string{"openid", "email", "offline_access"},
+		Audience:               []string{"https://api.example.com"},
+		MinACR:                 "mfa",
+		MaxAuthAge:             12 * time.Hour,
+		TokenFormat:            "jwt",
+		BackchannelLogoutURI:   "https://app.example.com/bcl",
+		CreatedAt:              t0,
+		UpdatedAt:              at(time.Minute),
+	}
+	public := storage.Client{
+		ID:           "spa",
+		Name:         "Single-page app",
+		RedirectURIs: []string{"http://localhost:5173/"},
+		Public:       true,
+		MinACR:       "phr",
+		TokenFormat:  "opaque",
+		Disabled:     true,
+		CreatedAt:    t0,
+	}
+
+	t.Run("clients read back unchanged", func(t *testing.T) {
+		for _, c := range []storage.Client{full, public} {
+			t.Run(c.ID, func(t *testing.T) {
+				st, ctx := newStore(t), t.Context()
+				ok(t, st.CreateClient(ctx, c))
+				got, err := st.GetClient(ctx, c.ID)
+				ok(t, err)
+				same(t, "client", got, c)
+				if c.SecretHash == nil && len(got.SecretHash) != 0 {
+					t.Errorf("a public client came back with secret hash %q", got.SecretHash)
+				}
+			})
+		}
+	})
+
+	t.Run("a taken id is refused", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateClient(ctx, full))
+		wantErr(t, st.CreateClient(ctx, storage.Client{ID: full.ID, Name: "impostor"}), storage.ErrAlreadyExists)
+	})
+
+	t.Run("clients are listed", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateClient(ctx, full))
+		ok(t, st.CreateClient(ctx, public))
+		cs, err := st.ListClients(ctx)
+		ok(t, err)
+		if len(cs) != 2 {
+			t.Fatalf("ListClients returned %d clients, want 2", len(cs))
+		}
+		for _, c := range cs {
+			want := full
+			if c.ID == public.ID {
+				want = public
+			}
+			same(t, "listed client", c, want)
+		}
+	})
+
+	t.Run("an unknown client is not found", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateClient(ctx, full))
+		for _, tc := range []struct {
+			name string
+			call func() error
+		}{
+			{"get", func() error { _, err := st.GetClient(ctx, "nope"); return err }},
+			{"update", func() error { return st.UpdateClient(ctx, "nope", func(*storage.Client) error { return nil }) }},
+			{"delete", func() error { return st.DeleteClient(ctx, "nope") }},
+		} {
+			t.Run(tc.name, func(t *testing.T) { wantErr(t, tc.call(), storage.ErrNotFound) })
+		}
+	})
+
+	t.Run("an update applies the closure's changes", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateClient(ctx, full))
+		ok(t, st.UpdateClient(ctx, full.ID, func(c *storage.Client) error {
+			c.RedirectURIs = append(c.RedirectURIs, "https://app.example.com/cb3")
+			c.Scopes = nil
+			c.Disabled = true
+			c.UpdatedAt = at(time.Hour)
+			return nil
+		}))
+		got, err := st.GetClient(ctx, full.ID)
+		ok(t, err)
+		want := full
+		want.RedirectURIs = append(append([]string(nil), full.RedirectURIs...), "https://app.example.com/cb3")
+		want.Scopes, want.Disabled, want.UpdatedAt = nil, true, at(time.Hour)
+		same(t, "updated client", got, want)
+	})
+
+	t.Run("an update whose closure fails changes nothing and returns its error", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateClient(ctx, full))
+		boom := errors.New("boom")
+		wantErr(t, st.UpdateClient(ctx, full.ID, func(c *storage.Client) error {
+			c.Name = "changed"
+			return boom
+		}), boom)
+		got, err := st.GetClient(ctx, full.ID)
+		ok(t, err)
+		same(t, "client", got, full)
+	})
+
+	t.Run("a deleted client is gone", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateClient(ctx, full))
+		ok(t, st.DeleteClient(ctx, full.ID))
+		_, err := st.GetClient(ctx, full.ID)
+		wantErr(t, err, storage.ErrNotFound)
+	})
+}

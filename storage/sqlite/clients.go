@@ -1,0 +1,98 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/keygate/keygate/storage"
+)
+
+const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
+	grant_types, response_types, scopes, audience, public, min_acr, max_auth_age,
+	token_format, backchannel_logout_uri, disabled, created_at, updated_at`
+
+func scanClient(sc rowScanner) (storage.Client, error) {
+	var c storage.Client
+	var maxAuthAge int64
+	err := sc.Scan(&c.ID, &c.Name, &c.SecretHash,
+		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
+		listCol{&c.GrantTypes}, listCol{&c.ResponseTypes}, listCol{&c.Scopes}, listCol{&c.Audience},
+		&c.Public, &c.MinACR, &maxAuthAge, &c.TokenFormat, &c.BackchannelLogoutURI, &c.Disabled,
+		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+	c.MaxAuthAge = time.Duration(maxAuthAge)
+	return c, err
+}
+
+// clientArgs are c's values in clientColumns order, id last so the same
+// list serves INSERT (with id moved) and UPDATE … WHERE id = ?.
+func clientArgs(c storage.Client) []any {
+	return []any{c.Name, c.SecretHash,
+		listJSON(c.RedirectURIs), listJSON(c.PostLogoutRedirectURIs),
+		listJSON(c.GrantTypes), listJSON(c.ResponseTypes), listJSON(c.Scopes), listJSON(c.Audience),
+		c.Public, c.MinACR, int64(c.MaxAuthAge), c.TokenFormat, c.BackchannelLogoutURI, c.Disabled,
+		micros(c.CreatedAt), micros(c.UpdatedAt), c.ID}
+}
+
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	_, err := s.w(ctx).ExecContext(ctx, `
+		INSERT INTO client (name, secret_hash, redirect_uris, post_logout_redirect_uris,
+			grant_types, response_types, scopes, audience, public, min_acr, max_auth_age,
+			token_format, backchannel_logout_uri, disabled, created_at, updated_at, id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		clientArgs(c)...)
+	return wrapErr("create client", err)
+}
+
+// GetClient runs on every token request (fosite re-reads the client of each
+// stored token), so it is one primary-key lookup on a cached statement.
+func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	c, err := scanClient(s.r(ctx).QueryRowContext(ctx,
+		`SELECT `+clientColumns+` FROM client WHERE id = ?`, id))
+	return c, wrapErr("get client", err)
+}
+
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	rows, err := s.r(ctx).QueryContext(ctx, `SELECT `+clientColumns+` FROM client ORDER BY id`)
+	if err != nil {
+		return nil, wrapErr("list clients", err)
+	}
+	defer rows.Close()
+	var cs []storage.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, wrapErr("list clients", err)
+		}
+		cs = append(cs, c)
+	}
+	return cs, wrapErr("list clients", rows.Err())
+}
+
+// UpdateClient loads, applies fn and writes in one write transaction; see
+// UpdateUser for why fn runs only once.
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.Client) error) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.GetClient(ctx, id)
+		if err != nil {
+			return wrapErr("update client", err)
+		}
+		if err := fn(&c); err != nil {
+			return err
+		}
+		c.ID = id // the row's identity; a change by fn is ignored
+		_, err = s.w(ctx).ExecContext(ctx, `
+			UPDATE client SET name = ?, secret_hash = ?, redirect_uris = ?,
+				post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
+				scopes = ?, audience = ?, public = ?, min_acr = ?, max_auth_age = ?,
+				token_format = ?, backchannel_logout_uri = ?, disabled = ?,
+				created_at = ?, updated_at = ?
+			WHERE id = ?`,
+			clientArgs(c)...)
+		return wrapErr("update client", err)
+	})
+}
+
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	res, err := s.w(ctx).ExecContext(ctx, `DELETE FROM client WHERE id = ?`, id)
+	return affected("delete client", res, err)
+}

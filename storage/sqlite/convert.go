@@ -1,0 +1,118 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// micros is how a time is stored: unix microseconds, 0 for the zero time.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros reverses micros, in UTC.
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// normTime is t as it will read back: UTC, microsecond precision. Values
+// that are hashed (audit events) are normalised before hashing so the hash
+// still matches after the round trip.
+func normTime(t time.Time) time.Time {
+	return fromMicros(micros(t))
+}
+
+// timeCol scans a microsecond column into a time.Time.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	switch v := v.(type) {
+	case int64:
+		*c.t = fromMicros(v)
+	case nil:
+		*c.t = time.Time{}
+	default:
+		return fmt.Errorf("time column holds %T", v)
+	}
+	return nil
+}
+
+// listJSON encodes a string list; empty and nil are both stored as [].
+func listJSON(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l) // a []string always marshals
+	return string(b)
+}
+
+// listCol scans a JSON list column; an empty list reads back as nil.
+type listCol struct{ l *[]string }
+
+func (c listCol) Scan(v any) error {
+	*c.l = nil
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	case nil:
+		return nil
+	default:
+		return fmt.Errorf("list column holds %T", v)
+	}
+	if s == "" || s == "[]" {
+		return nil
+	}
+	return json.Unmarshal([]byte(s), c.l)
+}
+
+// mapJSON encodes a string map; an empty map is stored as NULL.
+func mapJSON(m map[string]string) any {
+	if len(m) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(m) // a map[string]string always marshals
+	return string(b)
+}
+
+// mapCol scans a JSON object column; NULL reads back as nil.
+type mapCol struct{ m *map[string]string }
+
+func (c mapCol) Scan(v any) error {
+	*c.m = nil
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	case nil:
+		return nil
+	default:
+		return fmt.Errorf("map column holds %T", v)
+	}
+	if s == "" {
+		return nil
+	}
+	return json.Unmarshal([]byte(s), c.m)
+}
+
+// placeholders returns "?, ?, ?" for n arguments.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}

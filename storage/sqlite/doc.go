@@ -1,0 +1,42 @@
+// Package sqlite is the SQLite implementation of storage.Store, the only
+// backend keygate ships. It owns the database file: its schema (the
+// numbered, embedded migrations applied at Open), the mapping of rows to the
+// storage value types, and the translation of driver errors into the
+// storage sentinel errors.
+//
+// # Two pools
+//
+// SQLite allows one writer at a time per file. Rather than let many
+// connections race for the write lock and spin on SQLITE_BUSY, the Store
+// keeps every write on a pool of exactly one connection: writers queue in
+// database/sql, in Go, cheaply and fairly. Reads outside a transaction go to
+// a separate pool of query-only connections which, thanks to WAL mode, never
+// wait for the writer nor block it.
+//
+// Write transactions begin with BEGIN IMMEDIATE (the _txlock=immediate DSN
+// parameter). A deferred transaction that reads first and writes later has
+// to upgrade its lock mid-way, and when another process (the keygate CLI,
+// say) holds it, SQLite can only fail the upgrade with SQLITE_BUSY, because
+// waiting could deadlock. Taking the write lock up front lets busy_timeout
+// do its job instead.
+//
+// # Transactions
+//
+// As storage.Transactor documents, a transaction travels in the context.
+// Every method uses the context's transaction when there is one, and
+// otherwise the reader pool for reads and the writer for writes; a
+// single-statement write needs no explicit transaction. Nested InTx and
+// BeginTx join the outer transaction.
+//
+// # Conventions
+//
+// Timestamps are stored as INTEGER unix microseconds, UTC, with 0 for the
+// zero time: times come back in UTC and truncated to the microsecond.
+// A zero ExpiresAt means "already expired" for enrolments, sessions and
+// flows (they fail closed), but "never" for token records, so the expiry
+// sweep cannot delete a record someone forgot to give a lifetime.
+//
+// Prepared statements are cached per connection by the driver
+// (_stmt_cache_size), so every query, hot or not and inside a transaction
+// or not, is compiled once per connection and then reused.
+package sqlite

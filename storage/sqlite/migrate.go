@@ -1,0 +1,121 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// migrationFiles holds the schema history, one numbered SQL file per step
+// (0001_initial.sql, 0002_….sql). Released files are never edited — a
+// database that ran one never runs it again — so every change is a new
+// file with the next number.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order, checking
+// that the numbering has neither duplicates nor gaps.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, name := range names {
+		base := path.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name does not start with a version number", base)
+		}
+		body, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// migrate brings the schema up to date. Each migration runs in its own
+// write transaction together with the row recording it, so a failure leaves
+// the database at the last complete version; re-running is a no-op.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := s.wdb.ExecContext(ctx, `
+		CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			applied_at INTEGER NOT NULL
+		)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	current, err := s.schemaVersion(ctx, s.wdb)
+	if err != nil {
+		return err
+	}
+	if latest := len(ms); current > latest {
+		return fmt.Errorf("migrate: the database is at schema version %d but this keygate only knows up to %d; run a newer keygate or restore a backup", current, latest)
+	}
+	for _, m := range ms {
+		if m.version <= current {
+			continue
+		}
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			q := s.w(ctx)
+			// Another process may have migrated while this one waited
+			// for the write lock; the transaction now sees its work.
+			v, err := s.schemaVersion(ctx, q)
+			if err != nil || v >= m.version {
+				return err
+			}
+			if _, err := q.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err = q.ExecContext(ctx,
+				`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, time.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// schemaVersion is the highest migration recorded, 0 for a new database.
+func (s *Store) schemaVersion(ctx context.Context, q querier) (int, error) {
+	var v sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+// SchemaVersion reports the schema version recorded in the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	return s.schemaVersion(ctx, s.r(ctx))
+}

@@ -1,0 +1,268 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/conformance"
+)
+
+// openTemp opens a new database in the test's temporary directory.
+func openTemp(t testing.TB) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keygate.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestConformance(t *testing.T) {
+	conformance.RunTests(t, func(t *testing.T) storage.Store {
+		s, _ := openTemp(t)
+		return s
+	})
+}
+
+var t0 = time.Date(2030, 6, 15, 12, 0, 0, 0, time.UTC)
+
+func TestMigrations(t *testing.T) {
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := len(ms)
+
+	t.Run("they apply to an empty database", func(t *testing.T) {
+		s, _ := openTemp(t)
+		ctx := t.Context()
+		v, err := s.SchemaVersion(ctx)
+		if err != nil || v != latest {
+			t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latest)
+		}
+		for _, table := range []string{"user", "enrollment", "totp_credential", "recovery_code",
+			"client", "browser_session", "flow", "token", "audit_event", "outbox_message",
+			"signing_key", "attempt", "meta", "schema_migrations"} {
+			var n int
+			err := s.rdb.QueryRowContext(ctx,
+				`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, table).Scan(&n)
+			if err != nil || n != 1 {
+				t.Errorf("table %s: count %d, %v", table, n, err)
+			}
+		}
+	})
+
+	t.Run("applying them again is a no-op", func(t *testing.T) {
+		s, path := openTemp(t)
+		ctx := t.Context()
+		if err := s.SetMeta(ctx, "k", "v"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		var rows int
+		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != latest {
+			t.Fatalf("schema_migrations has %d rows, want %d", rows, latest)
+		}
+		if v, err := s.GetMeta(ctx, "k"); err != nil || v != "v" {
+			t.Fatalf("GetMeta after reopening = %q, %v", v, err)
+		}
+	})
+
+	t.Run("a database from a newer keygate is refused", func(t *testing.T) {
+		s, path := openTemp(t)
+		ctx := t.Context()
+		if _, err := s.wdb.ExecContext(ctx,
+			`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, latest+1); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		_, err := Open(ctx, path)
+		if err == nil || !strings.Contains(err.Error(), "newer") && !strings.Contains(err.Error(), "only knows") {
+			t.Fatalf("Open of a newer database: %v, want a refusal", err)
+		}
+	})
+}
+
+func TestAuditRowsCannotBeChangedEvenByHand(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	for i := range 3 {
+		if _, err := s.AppendAudit(ctx, storage.AuditEvent{Time: t0.Add(time.Duration(i) * time.Second), Type: "x", Result: "success"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, stmt := range []string{
+		`UPDATE audit_event SET result = 'failure' WHERE seq = 2`,
+		`UPDATE audit_event SET hash = x'00'`,
+		`DELETE FROM audit_event WHERE seq = 3`,
+		`DELETE FROM audit_event`,
+		`INSERT OR REPLACE INTO audit_event (seq, hash) VALUES (1, x'00')`,
+	} {
+		t.Run(stmt, func(t *testing.T) {
+			_, err := s.wdb.ExecContext(ctx, stmt)
+			if err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Fatalf("got %v, want the append-only trigger to abort it", err)
+			}
+		})
+	}
+	var v storage.ChainVerifier
+	if err := s.WalkAudit(ctx, v.Check); err != nil || v.Count != 3 {
+		t.Fatalf("chain after the attempts: %d events, %v", v.Count, err)
+	}
+}
+
+func TestDataSurvivesReopening(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := t.Context()
+	tok := storage.TokenRecord{Kind: storage.KindAccessToken, Signature: "sig", RequestID: "r", Active: true,
+		Request: []byte("{}"), RequestedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.CreateUser(ctx, storage.User{ID: "u", Email: "u@example.com", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendAudit(ctx, storage.AuditEvent{Time: t0, Type: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.GetUser(ctx, "u"); err != nil {
+		t.Error(err)
+	}
+	if got, err := s.GetToken(ctx, tok.Kind, tok.Signature); err != nil || !got.ExpiresAt.Equal(tok.ExpiresAt) {
+		t.Errorf("GetToken = %+v, %v", got, err)
+	}
+	e, err := s.AppendAudit(ctx, storage.AuditEvent{Time: t0, Type: "y"})
+	if err != nil || e.Seq != 2 {
+		t.Errorf("AppendAudit after reopening: seq %d, %v; want 2", e.Seq, err)
+	}
+}
+
+func TestBackup(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	if err := s.CreateUser(ctx, storage.User{ID: "u", Email: "u@example.com", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendAudit(ctx, storage.AuditEvent{Time: t0, Type: "x"}); err != nil {
+		t.Fatal(err)
+	}
+
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	if err := s.Backup(ctx, dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Backup(ctx, dst); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("a second Backup to the same path: %v, want fs.ErrExist", err)
+	}
+
+	b, err := Open(ctx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.GetUserByEmail(ctx, "U@example.com"); err != nil {
+		t.Error(err)
+	}
+	var v storage.ChainVerifier
+	if err := b.WalkAudit(ctx, v.Check); err != nil || v.Count != 1 {
+		t.Errorf("the backup's chain: %d events, %v", v.Count, err)
+	}
+}
+
+func TestForeignKeys(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+
+	t.Run("a credential for an unknown user is not found", func(t *testing.T) {
+		err := s.CreateEnrollment(ctx, storage.Enrollment{TokenHash: []byte("h"), UserID: "ghost", ExpiresAt: t0})
+		if !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("got %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("deleting a user deletes their credentials", func(t *testing.T) {
+		if err := s.CreateUser(ctx, storage.User{ID: "u", Email: "u@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutTOTP(ctx, storage.TOTPCredential{UserID: "u", Sealed: []byte("s")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReplaceRecoveryCodes(ctx, "u", [][]byte{[]byte("a")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteUser(ctx, "u"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetTOTP(ctx, "u"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetTOTP after DeleteUser: %v", err)
+		}
+		if n, err := s.CountRecoveryCodes(ctx, "u"); err != nil || n != 0 {
+			t.Errorf("CountRecoveryCodes after DeleteUser: %d, %v", n, err)
+		}
+	})
+}
+
+func TestReadersCannotWrite(t *testing.T) {
+	s, _ := openTemp(t)
+	if _, err := s.rdb.ExecContext(t.Context(), `INSERT INTO meta (key, value) VALUES ('a', 'b')`); err == nil {
+		t.Fatal("a write on the reader pool succeeded")
+	}
+}
+
+func TestOpenRefusesNonFiles(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "file::memory:?cache=shared", "a?b.db"} {
+		if s, err := Open(t.Context(), path); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", path)
+		}
+	}
+}
+
+func TestSweepDeletesInBatches(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	const n = sweepBatch*2 + 17
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		for i := range n {
+			if err := s.RecordAttempt(ctx, "s", "k", t0.Add(time.Duration(i)*time.Microsecond)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.DeleteAttemptsBefore(ctx, t0.Add(time.Hour))
+	if err != nil || got != n {
+		t.Fatalf("DeleteAttemptsBefore = %d, %v; want %d", got, err, n)
+	}
+}

@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/keygate/keygate/storage"
+)
+
+// Token records are the hot path: every authorization code, token and
+// refresh writes one and reads a few. Each method is one statement on a
+// primary key or an index, and statements are cached per connection.
+
+const tokenColumns = `kind, signature, request_id, client_id, subject, sid, active,
+	rotated_at, access_signature, request, requested_at, expires_at`
+
+func (s *Store) CreateToken(ctx context.Context, t storage.TokenRecord) error {
+	_, err := s.w(ctx).ExecContext(ctx, `
+		INSERT INTO token (`+tokenColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Kind, t.Signature, t.RequestID, t.ClientID, t.Subject, t.SID, t.Active,
+		micros(t.RotatedAt), t.AccessSignature, t.Request, micros(t.RequestedAt), micros(t.ExpiresAt))
+	return wrapErr("create token", err)
+}
+
+func (s *Store) GetToken(ctx context.Context, kind, signature string) (storage.TokenRecord, error) {
+	t := storage.TokenRecord{Kind: kind, Signature: signature}
+	err := s.r(ctx).QueryRowContext(ctx, `
+		SELECT request_id, client_id, subject, sid, active, rotated_at,
+			access_signature, request, requested_at, expires_at
+		FROM token WHERE kind = ? AND signature = ?`, kind, signature,
+	).Scan(&t.RequestID, &t.ClientID, &t.Subject, &t.SID, &t.Active, timeCol{&t.RotatedAt},
+		&t.AccessSignature, &t.Request, timeCol{&t.RequestedAt}, timeCol{&t.ExpiresAt})
+	if err != nil {
+		return storage.TokenRecord{}, wrapErr("get token", err)
+	}
+	return t, nil
+}
+
+func (s *Store) DeleteToken(ctx context.Context, kind, signature string) error {
+	res, err := s.w(ctx).ExecContext(ctx,
+		`DELETE FROM token WHERE kind = ? AND signature = ?`, kind, signature)
+	return affected("delete token", res, err)
+}
+
+func (s *Store) DeactivateToken(ctx context.Context, kind, signature string) error {
+	res, err := s.w(ctx).ExecContext(ctx,
+		`UPDATE token SET active = 0 WHERE kind = ? AND signature = ?`, kind, signature)
+	return affected("deactivate token", res, err)
+}
+
+// MarkRotated only ever records the first rotation, so a refresh token's
+// grace window runs from its first use. A second call is not an error; a
+// missing record is.
+func (s *Store) MarkRotated(ctx context.Context, kind, signature string, at time.Time) error {
+	const op = "mark rotated"
+	q := s.w(ctx)
+	res, err := q.ExecContext(ctx,
+		`UPDATE token SET rotated_at = ? WHERE kind = ? AND signature = ? AND rotated_at = 0`,
+		micros(at), kind, signature)
+	n, err := count(op, res, err)
+	if err != nil || n > 0 {
+		return err
+	}
+	var one int
+	err = q.QueryRowContext(ctx,
+		`SELECT 1 FROM token WHERE kind = ? AND signature = ?`, kind, signature).Scan(&one)
+	return wrapErr(op, err)
+}
+
+// RevokeRequest deactivates the records of a grant; no kinds means all.
+func (s *Store) RevokeRequest(ctx context.Context, requestID string, kinds ...string) error {
+	q := `UPDATE token SET active = 0 WHERE request_id = ?`
+	args := []any{requestID}
+	if len(kinds) > 0 {
+		q += ` AND kind IN (` + placeholders(len(kinds)) + `)`
+		for _, k := range kinds {
+			args = append(args, k)
+		}
+	}
+	_, err := s.w(ctx).ExecContext(ctx, q, args...)
+	return wrapErr("revoke request", err)
+}
+
+var errEmptySubject = errors.New("empty subject")
+
+// RevokeSubject deactivates the user's active tokens and counts them.
+func (s *Store) RevokeSubject(ctx context.Context, subject string) (int, error) {
+	if subject == "" {
+		// An empty subject would match every client_credentials token.
+		return 0, wrapErr("revoke subject", errEmptySubject)
+	}
+	res, err := s.w(ctx).ExecContext(ctx,
+		`UPDATE token SET active = 0 WHERE subject = ? AND active = 1`, subject)
+	return count("revoke subject", res, err)
+}
+
+var errEmptySID = errors.New("empty session id")
+
+// RevokeSession deactivates the active tokens issued from session sid.
+func (s *Store) RevokeSession(ctx context.Context, sid string) (int, error) {
+	if sid == "" {
+		// An empty sid would match every token not issued from a session.
+		return 0, wrapErr("revoke session", errEmptySID)
+	}
+	res, err := s.w(ctx).ExecContext(ctx,
+		`UPDATE token SET active = 0 WHERE sid = ? AND active = 1`, sid)
+	return count("revoke session", res, err)
+}
+
+// DeleteExpiredTokens deletes records expired at now; a zero ExpiresAt
+// never expires.
+func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error) {
+	return s.deleteBatched(ctx, "delete expired tokens", "token",
+		"expires_at > 0 AND expires_at <= ?", micros(now))
+}

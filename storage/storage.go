@@ -1,0 +1,361 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors every backend maps its driver errors to.
+var (
+	// ErrNotFound: no row matches (or it is expired, used or revoked where the
+	// method says so).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists: a unique key (id, email, signature) is taken.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrConflict: a conditional write lost (a TOTP step already used, a flow
+	// advanced by another request).
+	ErrConflict = errors.New("storage: conflict")
+)
+
+// Store is everything keygate keeps. Consumers should accept the narrowest
+// role interface they need.
+type Store interface {
+	Users
+	Enrollments
+	TOTPs
+	RecoveryCodes
+	Clients
+	BrowserSessions
+	Flows
+	Tokens
+	Audit
+	Outbox
+	SigningKeys
+	Attempts
+	Meta
+	Transactor
+
+	// Backup writes a consistent copy of the whole store to path.
+	Backup(ctx context.Context, path string) error
+	Close() error
+}
+
+// Transactor is the one transaction mechanism: a context carries the
+// transaction, and every Store method called with that context joins it.
+// fosite's storage.Transactional maps onto BeginTx/Commit/Rollback.
+type Transactor interface {
+	// InTx runs fn in a write transaction; fn's error rolls it back. A call
+	// with a context that already carries a transaction joins it.
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	BeginTx(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// User is a person who signs in. Email is unique, compared case-insensitively
+// (stored lower-case).
+type User struct {
+	ID           string
+	Email        string
+	Name         string
+	PasswordHash string // argon2id PHC string; empty until enrolment sets it
+	Admin        bool
+	SuspendedAt  time.Time // zero: active
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Suspended reports whether sign-in is refused for the user.
+func (u User) Suspended() bool { return !u.SuspendedAt.IsZero() }
+
+type Users interface {
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser loads the user, applies fn and writes the result in one
+	// transaction. fn may run more than once; it must only change fields of u.
+	UpdateUser(ctx context.Context, id string, fn func(u *User) error) error
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// Enrollment is a single-use link that lets a user set their credentials.
+// Only a hash of the link's token is stored.
+type Enrollment struct {
+	TokenHash []byte
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time
+}
+
+type Enrollments interface {
+	CreateEnrollment(ctx context.Context, e Enrollment) error
+	// ConsumeEnrollment marks the enrolment used and returns it, atomically;
+	// ErrNotFound if it does not exist, is used, or expired at now.
+	ConsumeEnrollment(ctx context.Context, tokenHash []byte, now time.Time) (Enrollment, error)
+}
+
+// TOTPCredential is a user's authenticator-app seed, sealed under the master key.
+type TOTPCredential struct {
+	UserID      string
+	Sealed      []byte
+	LastStep    int64     // highest time step accepted; lower or equal ones are replays
+	ConfirmedAt time.Time // zero while enrolment is pending
+	CreatedAt   time.Time
+}
+
+type TOTPs interface {
+	// PutTOTP creates or replaces the user's TOTP credential.
+	PutTOTP(ctx context.Context, c TOTPCredential) error
+	GetTOTP(ctx context.Context, userID string) (TOTPCredential, error)
+	ConfirmTOTP(ctx context.Context, userID string, at time.Time) error
+	// UseTOTPStep records step as used if it is above LastStep; ErrConflict
+	// if it is not (a replay), ErrNotFound if there is no credential.
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	DeleteTOTP(ctx context.Context, userID string) error
+}
+
+type RecoveryCodes interface {
+	// ReplaceRecoveryCodes drops the user's codes and stores these hashes.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte) error
+	// UseRecoveryCode marks an unused code with this hash used; ErrNotFound
+	// if there is none.
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) error
+	CountRecoveryCodes(ctx context.Context, userID string) (unused int, err error)
+}
+
+// Client is an app registered to use keygate.
+type Client struct {
+	ID                     string
+	Name                   string
+	SecretHash             []byte // nil for public clients
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	ResponseTypes          []string
+	Scopes                 []string
+	Audience               []string
+	Public                 bool
+	MinACR                 string        // "mfa", "phr" or "phrh"
+	MaxAuthAge             time.Duration // 0: no limit beyond the session's
+	TokenFormat            string        // "opaque" or "jwt"
+	BackchannelLogoutURI   string
+	Disabled               bool
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
+}
+
+type Clients interface {
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	UpdateClient(ctx context.Context, id string, fn func(c *Client) error) error
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// BrowserSession is the server side of a browser's session cookie. The
+// cookie holds a random id; only its hash is stored. SID is the public
+// session id that ID tokens carry as `sid`.
+type BrowserSession struct {
+	IDHash     []byte
+	SID        string
+	UserID     string // empty before sign-in
+	Data       []byte // encoded session values, owned by server/session
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+type BrowserSessions interface {
+	// PutSession creates or replaces the session with this IDHash.
+	PutSession(ctx context.Context, s BrowserSession) error
+	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
+	GetSession(ctx context.Context, idHash []byte, now time.Time) (BrowserSession, error)
+	DeleteSession(ctx context.Context, idHash []byte) error
+	ListUserSessions(ctx context.Context, userID string) ([]BrowserSession, error)
+	// DeleteUserSessions ends every session of the user and returns their SIDs.
+	DeleteUserSessions(ctx context.Context, userID string) (sids []string, err error)
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+}
+
+// Flow is one interactive sign-in: an authorize request waiting for the
+// user to meet its requirement. server/login advances it; server/oidc
+// resumes the authorize request once it is satisfied.
+type Flow struct {
+	ID          string
+	SessionHash []byte // the browser session it belongs to
+	ClientID    string
+	Query       string // the authorize request's parameters, URL-encoded
+	State       string // owned by server/login
+	UserID      string
+	RequiredACR string
+	MaxAge      time.Duration // <0: none requested
+	ForceLogin  bool          // prompt=login
+	ACR         string
+	AMR         []string
+	AuthTime    time.Time
+	Reasons     []string // why a step was asked for, in plain words
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// Flow states. server/login moves a flow from identify to second factor;
+// server/mfa marks it verified; server/login completes it (the browser
+// session is signed in) and server/oidc resumes only complete flows.
+const (
+	FlowIdentify     = ""
+	FlowSecondFactor = "second_factor"
+	FlowVerified     = "verified"
+	FlowComplete     = "complete"
+)
+
+type Flows interface {
+	CreateFlow(ctx context.Context, f Flow) error
+	// GetFlow returns ErrNotFound for unknown or expired (at now) flows.
+	GetFlow(ctx context.Context, id string, now time.Time) (Flow, error)
+	// UpdateFlow applies fn in a transaction; fn may run more than once.
+	UpdateFlow(ctx context.Context, id string, fn func(f *Flow) error) error
+	DeleteFlow(ctx context.Context, id string) error
+	DeleteExpiredFlows(ctx context.Context, now time.Time) (int, error)
+}
+
+// Token kinds stored in TokenRecord.Kind.
+const (
+	KindAuthorizeCode = "authorize_code"
+	KindAccessToken   = "access_token"
+	KindRefreshToken  = "refresh_token"
+	KindPKCE          = "pkce"
+	KindOIDC          = "oidc"
+	KindPAR           = "par"
+)
+
+// TokenRecord is one fosite request stored under a token signature.
+// Tokens of one grant (and its refreshes) share RequestID.
+type TokenRecord struct {
+	Kind            string
+	Signature       string
+	RequestID       string
+	ClientID        string
+	Subject         string // user id; empty for client_credentials
+	SID             string // browser session the grant came from
+	Active          bool
+	RotatedAt       time.Time // refresh tokens: when a refresh used it
+	AccessSignature string    // refresh tokens: the access token issued with it
+	Request         []byte    // the serialised fosite request
+	RequestedAt     time.Time
+	ExpiresAt       time.Time
+}
+
+type Tokens interface {
+	CreateToken(ctx context.Context, t TokenRecord) error
+	// GetToken returns the record whether active or not; callers decide.
+	GetToken(ctx context.Context, kind, signature string) (TokenRecord, error)
+	DeleteToken(ctx context.Context, kind, signature string) error
+	// DeactivateToken marks one record inactive (a used code, a revoked token).
+	DeactivateToken(ctx context.Context, kind, signature string) error
+	// MarkRotated sets RotatedAt if it is still zero.
+	MarkRotated(ctx context.Context, kind, signature string, at time.Time) error
+	// RevokeRequest deactivates every record of these kinds sharing requestID.
+	RevokeRequest(ctx context.Context, requestID string, kinds ...string) error
+	// RevokeSubject deactivates every token of the user; returns how many.
+	RevokeSubject(ctx context.Context, subject string) (int, error)
+	// RevokeSession deactivates every token issued from browser session sid.
+	RevokeSession(ctx context.Context, sid string) (int, error)
+	DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error)
+}
+
+// AuditEvent is one entry of the append-only, hash-chained audit log.
+type AuditEvent struct {
+	Seq       int64
+	Time      time.Time
+	Type      string // dotted and stable: "signin.failed", "token.issued"
+	Actor     string // who did it: a user id, "client:<id>", "cli", "system"
+	UserID    string // whom it concerns
+	ClientID  string
+	IP        string
+	UserAgent string
+	Result    string // "success", "failure", "denied"
+	Details   map[string]string
+	PrevHash  []byte
+	Hash      []byte
+}
+
+// AuditFilter selects events; zero fields match everything.
+type AuditFilter struct {
+	UserID   string
+	ClientID string
+	Type     string
+	Result   string
+	Since    time.Time
+	Until    time.Time
+	AfterSeq int64
+	Limit    int
+}
+
+type Audit interface {
+	// AppendAudit assigns Seq, PrevHash and Hash inside the write transaction
+	// and returns the stored event. There is no update or delete.
+	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+	// WalkAudit calls fn for every event in Seq order.
+	WalkAudit(ctx context.Context, fn func(AuditEvent) error) error
+}
+
+// OutboxMessage is a delivery (an alert webhook, a back-channel logout)
+// queued in the same transaction as the change that caused it.
+type OutboxMessage struct {
+	ID            int64
+	Kind          string
+	Target        string
+	Payload       []byte
+	Attempts      int
+	NextAttemptAt time.Time
+	LastError     string
+	CreatedAt     time.Time
+	DeliveredAt   time.Time
+}
+
+type Outbox interface {
+	EnqueueOutbox(ctx context.Context, m OutboxMessage) (int64, error)
+	// DueOutbox lists undelivered messages whose NextAttemptAt <= now.
+	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error)
+	MarkOutboxDelivered(ctx context.Context, id int64, at time.Time) error
+	MarkOutboxFailed(ctx context.Context, id int64, next time.Time, lastError string) error
+}
+
+// SigningKey is a JWT signing key pair; the private half is sealed.
+type SigningKey struct {
+	KID       string
+	Alg       string // "ES256" or "RS256"
+	Sealed    []byte
+	PublicJWK []byte
+	CreatedAt time.Time
+	RetiredAt time.Time // zero: the active key for its Alg
+}
+
+type SigningKeys interface {
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKeys retires the active keys of alg.
+	RetireSigningKeys(ctx context.Context, alg string, at time.Time) error
+	// DeleteSigningKeysRetiredBefore drops keys no token can still need.
+	DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) (int, error)
+}
+
+// Attempts counts failed sign-in steps for rate limiting.
+type Attempts interface {
+	RecordAttempt(ctx context.Context, scope, key string, at time.Time) error
+	CountAttempts(ctx context.Context, scope, key string, since time.Time) (int, error)
+	ClearAttempts(ctx context.Context, scope, key string) error
+	DeleteAttemptsBefore(ctx context.Context, t time.Time) (int, error)
+}
+
+// Meta is a small key/value table for facts such as the last issuer.
+type Meta interface {
+	GetMeta(ctx context.Context, key string) (string, error)
+	SetMeta(ctx context.Context, key, value string) error
+}

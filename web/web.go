@@ -1,0 +1,26 @@
+// Package web holds keygate's pages and static files, embedded in the binary
+// so there is no build step and nothing to deploy beside it. It has no logic:
+// server/render parses the templates, the server serves static/.
+package web
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed templates static
+var files embed.FS
+
+// Templates is the tree of html/template pages.
+func Templates() fs.FS { return mustSub("templates") }
+
+// Static is the tree served under /static/.
+func Static() fs.FS { return mustSub("static") }
+
+func mustSub(dir string) fs.FS {
+	sub, err := fs.Sub(files, dir)
+	if err != nil {
+		panic(err) // the directories are embedded above
+	}
+	return sub
+}
