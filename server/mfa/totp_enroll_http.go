@@ -34,11 +34,7 @@ var errNotEnrolling = httpx.Errorf(http.StatusForbidden, "Open your enrolment li
 func (h *Handler) pendingKey(ctx context.Context, user storage.User) (*otp.Key, error) {
 	cred, err := h.d.Store.GetTOTP(ctx, user.ID)
 	if err == nil && cred.ConfirmedAt.IsZero() {
-		secret, err := h.d.Master.Open(cred.Sealed, totpAAD(user.ID))
-		if err != nil {
-			return nil, err
-		}
-		return otp.NewKeyFromURL(string(secret))
+		return h.openKey(cred)
 	}
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
@@ -52,6 +48,16 @@ func (h *Handler) pendingKey(ctx context.Context, user storage.User) (*otp.Key, 
 		return nil, err
 	}
 	return key, h.d.Store.PutTOTP(ctx, storage.TOTPCredential{UserID: user.ID, Sealed: sealed, CreatedAt: h.d.Now()})
+}
+
+// openKey unseals a stored key. What is sealed is the key's otpauth URL, so
+// the issuer and account shown in the app are kept with the secret.
+func (h *Handler) openKey(cred storage.TOTPCredential) (*otp.Key, error) {
+	raw, err := h.d.Master.Open(cred.Sealed, totpAAD(cred.UserID))
+	if err != nil {
+		return nil, err
+	}
+	return otp.NewKeyFromURL(string(raw))
 }
 
 func (h *Handler) enrollingUser(r *http.Request, sess *session.Session) (storage.User, error) {

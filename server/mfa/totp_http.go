@@ -157,11 +157,11 @@ func (h *Handler) checkTOTP(ctx context.Context, userID, code string) (string, s
 	if err != nil {
 		return method, "", err
 	}
-	secret, err := h.d.Master.Open(cred.Sealed, totpAAD(userID))
+	key, err := h.openKey(cred)
 	if err != nil {
 		return method, "", err
 	}
-	step, ok := matchTOTP(string(secret), code, h.d.Now())
+	step, ok := matchTOTP(key.Secret(), code, h.d.Now())
 	if !ok {
 		return method, "That code is not correct. Check your authenticator app and try again.", nil
 	}

@@ -50,7 +50,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	common := url.Values{
 		"_busy_timeout":    {fmt.Sprint(busyTimeoutMS)},
-		"_stmt_cache_size": {fmt.Sprint(stmtCacheSize)},
+		"_stmt_cache_size": {fmt.Sprint(0)},
 	}
 
 	// The journal mode is a property of the file; setting it on the writer

@@ -1,0 +1,236 @@
+// Package e2e drives the built keygate binary from outside: a real SQLite
+// file in a temp data dir, a real HTTP server on 127.0.0.1, the CLI, and
+// stock OIDC clients (golang.org/x/oauth2, coreos/go-oidc). It imports
+// nothing of keygate.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the keygate built once for every test in the package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "keygate-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "keygate")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/keygate")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build keygate:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// instance is one running `keygate serve`.
+type instance struct {
+	t         *testing.T
+	dataDir   string
+	issuer    string
+	config    string
+	cmd       *exec.Cmd
+	stdout    *lineBuffer
+	stderr    *lineBuffer
+	exited    chan error
+	enrollURL string
+}
+
+// freePort asks the kernel for a port; the tiny window before keygate
+// binds it is acceptable in tests.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startKeygate runs serve on dataDir with a localhost issuer and waits for
+// it to answer /readyz. config, if not empty, is written as the YAML file.
+func startKeygate(t *testing.T, dataDir, config string) *instance {
+	t.Helper()
+	port := freePort(t)
+	in := &instance{t: t, dataDir: dataDir, issuer: fmt.Sprintf("http://localhost:%d", port)}
+	if config != "" {
+		in.config = filepath.Join(dataDir, "..", filepath.Base(dataDir)+".yaml")
+		if err := os.WriteFile(in.config, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.start(port)
+	return in
+}
+
+func (in *instance) start(port int) {
+	t := in.t
+	args := []string{"serve", "--data-dir", in.dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--issuer", in.issuer}
+	if in.config != "" {
+		args = append(args, "--config", in.config)
+	}
+	in.cmd = exec.Command(binary, args...)
+	in.stdout, in.stderr = &lineBuffer{}, &lineBuffer{}
+	in.cmd.Stdout, in.cmd.Stderr = in.stdout, in.stderr
+	if err := in.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in.exited = make(chan error, 1)
+	go func() { in.exited <- in.cmd.Wait() }()
+	t.Cleanup(func() { in.stop() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(in.issuer + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-in.exited:
+			t.Fatalf("keygate exited: %v\nstdout:\n%s\nstderr:\n%s", err, in.stdout, in.stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keygate did not become ready\nstderr:\n%s", in.stderr)
+		}
+	}
+	in.enrollURL = ""
+	if m := regexp.MustCompile(`(http://\S+/enroll\?token=\S+)`).FindStringSubmatch(in.stdout.String()); m != nil {
+		in.enrollURL = m[1]
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (in *instance) stop() {
+	if in.cmd == nil || in.cmd.ProcessState != nil {
+		return
+	}
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-in.exited:
+		if err != nil {
+			in.t.Errorf("keygate exited uncleanly on SIGTERM: %v\nstderr tail:\n%s", err, tail(in.stderr.String(), 2000))
+		}
+	case <-time.After(20 * time.Second):
+		_ = in.cmd.Process.Kill()
+		in.t.Error("keygate did not stop within 20s of SIGTERM")
+	}
+	in.cmd = nil
+}
+
+// restart stops and starts the server on the same data dir and port.
+func (in *instance) restart() {
+	port := strings.TrimPrefix(in.issuer, "http://localhost:")
+	in.stop()
+	var p int
+	fmt.Sscanf(port, "%d", &p)
+	in.start(p)
+}
+
+// cli runs a keygate command against the instance's data dir and returns
+// stdout; it fails the test on a non-zero exit.
+func (in *instance) cli(args ...string) string {
+	in.t.Helper()
+	out, errOut, code := in.cliCode(args...)
+	if code != 0 {
+		in.t.Fatalf("keygate %v: exit %d\n%s", args, code, errOut)
+	}
+	return out
+}
+
+func (in *instance) cliCode(args ...string) (stdout, stderr string, code int) {
+	args = append(args, "--data-dir", in.dataDir, "--issuer", in.issuer)
+	cmd := exec.Command(binary, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return o.String(), e.String(), ee.ExitCode()
+	} else if err != nil {
+		in.t.Fatal(err)
+	}
+	return o.String(), e.String(), 0
+}
+
+func (in *instance) cliJSON(v any, args ...string) {
+	in.t.Helper()
+	out := in.cli(append(args, "--json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		in.t.Fatalf("keygate %v: %v\n%s", args, err, out)
+	}
+}
+
+// lineBuffer is a goroutine-safe buffer for a child's output.
+type lineBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lineBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the buffer's JSON log lines decoded.
+func (b *lineBuffer) jsonLines() []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func readAll(t *testing.T, r io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func ctxT(t *testing.T) context.Context { return t.Context() }
