@@ -103,10 +103,12 @@ func (in *instance) start(port int) {
 	t.Cleanup(func() { in.stop() })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		// Ready when it answers and its stdout (copied by another
+		// goroutine) has caught up with the "listening" line.
 		resp, err := http.Get(in.issuer + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && strings.Contains(in.stdout.String(), " listening on ") {
 				break
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"os"
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/keygate/keygate/storage"
 )
@@ -50,7 +52,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 	common := url.Values{
 		"_busy_timeout":    {fmt.Sprint(busyTimeoutMS)},
-		"_stmt_cache_size": {fmt.Sprint(0)},
+		"_stmt_cache_size": {fmt.Sprint(stmtCacheSize)},
 	}
 
 	// The journal mode is a property of the file; setting it on the writer
@@ -63,7 +65,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	wq.Set("_synchronous", "NORMAL")
 	wq.Set("_foreign_keys", "on")
 	wq.Set("_txlock", "immediate")
-	wdb, err := sql.Open("sqlite3", path+"?"+wq.Encode())
+	wdb, err := sql.Open("keygate-sqlite3-exp", path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -87,7 +89,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// so; query_only connections open like any other but refuse to write.
 	rq := cloneValues(common)
 	rq.Set("_query_only", "on")
-	rdb, err := sql.Open("sqlite3", path+"?"+rq.Encode())
+	rdb, err := sql.Open("keygate-sqlite3-exp", path+"?"+rq.Encode())
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open database: %w", err)
@@ -110,6 +112,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // SQLite when their connection closes.
 func (s *Store) Close() error {
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+func init() {
+	sql.Register("keygate-sqlite3-exp", &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec(os.Getenv("KG_PRAGMA"), nil)
+			return err
+		},
+	})
 }
 
 func cloneValues(v url.Values) url.Values {
