@@ -217,6 +217,17 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 		}
 	})
 
+	t.Run("a phr app never gets a token from a TOTP sign-in", func(t *testing.T) {
+		var strict registered
+		kg.cliJSON(&strict, "client", "add", "--name", "Admin tool", "--redirect-uri", f.redirect, "--acr", "phr")
+		strictRP := newRP(t, kg.issuer, strict.ClientID, strict.ClientSecret, f.redirect)
+		a := strictRP.newRequest()
+		p := signIn(t, newBrowser(t, kg.issuer), a, f.admin, "recovery", f.admin.recovery[2])
+		if p.location != "" || p.status != http.StatusForbidden || !strings.Contains(textOf(p.doc), "security key") {
+			t.Errorf("status %d location %q", p.status, p.location)
+		}
+	})
+
 	t.Run("nothing stored was harmed", func(t *testing.T) {
 		var v struct {
 			OK bool `json:"ok"`
@@ -226,7 +237,7 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 		kg.cliJSON(&users, "user", "list")
 		var clients []map[string]any
 		kg.cliJSON(&clients, "client", "list")
-		if !v.OK || len(users) != 2 || len(clients) != 1 {
+		if !v.OK || len(users) != 2 || len(clients) != 2 {
 			t.Errorf("audit ok=%v users=%d clients=%d", v.OK, len(users), len(clients))
 		}
 		// The admin can still sign in.

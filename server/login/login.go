@@ -233,6 +233,10 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request) error {
 	case storage.FlowSecondFactor:
 		http.Redirect(w, r, "/mfa/totp"+q, http.StatusSeeOther)
 	case storage.FlowVerified:
+		if session.ACRRank(flow.ACR) < session.ACRRank(flow.RequiredACR) {
+			// Nothing this user can do here reaches the app's level yet.
+			return h.insufficient(w, r, flow)
+		}
 		return h.complete(w, r, sess, flow)
 	case storage.FlowComplete:
 		h.handBack(w, r, flow)
@@ -279,6 +283,22 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, sess *session
 	}
 	h.d.Metrics.SignIn("success")
 	h.handBack(w, r, flow)
+	return nil
+}
+
+// insufficient tells the user why the app cannot be reached with the
+// factors they have, and records the refusal.
+func (h *Handler) insufficient(w http.ResponseWriter, r *http.Request, flow storage.Flow) error {
+	if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninFailed, Actor: flow.UserID,
+		UserID: flow.UserID, ClientID: flow.ClientID, Result: audit.Denied,
+		Details: map[string]string{"reason": "assurance too low", "have": flow.ACR, "need": flow.RequiredACR}}); err != nil {
+		return err
+	}
+	h.d.Metrics.SignIn("denied")
+	h.d.Render.Page(w, r, http.StatusForbidden, render.PageMessage, "A security key is required", render.MessageData{
+		Message: "This app requires a phishing-resistant sign-in with a security key or passkey (level " + flow.RequiredACR +
+			"). An authenticator app code is not enough. Ask your administrator to enrol a security key for you.",
+	})
 	return nil
 }
 

@@ -162,6 +162,12 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The account is suspended."))
 	}
 	signIn := session.Auth{UserID: flow.UserID, ACR: flow.ACR, AMR: flow.AMR, AuthTime: flow.AuthTime}
+	// Defence in depth: login checks this too, but a token must never
+	// claim less than the request required.
+	need := session.Requirement{ACR: flow.RequiredACR, MaxAge: flow.MaxAge}
+	if !need.SatisfiedBy(signIn, now) {
+		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in did not reach the assurance this app requires."))
+	}
 	return h.issue(w, r, ar, user, signIn, sess.SID(), flow.CreatedAt)
 }
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test keygate has: vet, unit, storage conformance, and the
+# end-to-end suite against the built binary. Installs what the tests need
+# on a fresh Debian machine with Go (a C compiler for SQLite's cgo driver).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+export CGO_ENABLED=1
+go vet ./...
+go test -count=1 ./...
