@@ -28,7 +28,14 @@ import (
 // NewStore returns a new, empty store; the caller's t.Cleanup closes it.
 type NewStore = func(t *testing.T) storage.Store
 
-// RunTests runs the whole suite. Every leaf test gets its own store.
+// RunTests runs the whole suite. Tests never share a store, except the
+// cases of one table, which share their parent test's.
+//
+// Where storage's doc comments leave it open, the suite pins the
+// convention keygate relies on: a delete, deactivation or mark of a row
+// that does not exist is ErrNotFound; an update closure's error is
+// returned (errors.Is finds it); revocations count only the tokens they
+// deactivated.
 func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	groups := []struct {
 		name string

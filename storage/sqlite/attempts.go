@@ -31,18 +31,3 @@ func (s *Store) ClearAttempts(ctx context.Context, scope, key string) error {
 func (s *Store) DeleteAttemptsBefore(ctx context.Context, t time.Time) (int, error) {
 	return s.deleteBatched(ctx, "delete attempts", "attempt", "at < ?", micros(t))
 }
-
-// Meta: a small key/value table.
-
-func (s *Store) GetMeta(ctx context.Context, key string) (string, error) {
-	var v string
-	err := s.r(ctx).QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
-	return v, wrapErr("get meta", err)
-}
-
-func (s *Store) SetMeta(ctx context.Context, key, value string) error {
-	_, err := s.w(ctx).ExecContext(ctx, `
-		INSERT INTO meta (key, value) VALUES (?, ?)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
-	return wrapErr("set meta", err)
-}

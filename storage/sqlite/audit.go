@@ -10,7 +10,8 @@ import (
 )
 
 // The audit log is append-only: this file has no UPDATE or DELETE of
-// audit_event, and triggers in the schema make SQLite refuse both anyway.
+// audit_event, and triggers in the schema make SQLite refuse them (and an
+// INSERT OR REPLACE over an existing event) whoever runs them.
 
 const auditColumns = `seq, time, type, actor, user_id, client_id, ip, user_agent,
 	result, details, prev_hash, hash`

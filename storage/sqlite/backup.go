@@ -3,9 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 )
@@ -18,13 +16,21 @@ import (
 // for as long as the copy takes. VACUUM INTO reads one snapshot, so writes
 // carry on meanwhile. The context's transaction, if any, is not used:
 // VACUUM cannot run inside one, and the copy is of committed data.
-func (s *Store) Backup(ctx context.Context, path string) error {
+func (s *Store) Backup(ctx context.Context, path string) (err error) {
 	const op = "backup"
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%s: %s: %w", op, path, fs.ErrExist)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	// Creating the file first, exclusively, refuses an existing one with
+	// no window for a race, and keeps the copy of sealed keys and hashes
+	// readable by its owner only; VACUUM INTO accepts an empty file.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(path) // no half-written backup left behind
+		}
+	}()
 
 	db, err := sql.Open("sqlite3", s.path+"?"+url.Values{
 		"_busy_timeout": {fmt.Sprint(busyTimeoutMS)},
@@ -33,8 +39,6 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 		return wrapErr(op, err)
 	}
 	defer db.Close()
-	// VACUUM INTO itself also refuses an existing non-empty file, which
-	// closes the window between the check above and the copy.
 	_, err = db.ExecContext(ctx, `VACUUM INTO ?`, path)
 	return wrapErr(op, err)
 }

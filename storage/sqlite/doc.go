@@ -28,6 +28,13 @@
 // single-statement write needs no explicit transaction. Nested InTx and
 // BeginTx join the outer transaction.
 //
+// A transaction holds the one write connection until it ends. So while a
+// goroutine has a transaction open, it must pass that transaction's
+// context to every write: a write with another context (a detached one
+// for an audit event, say) waits for the writer, which waits for the
+// goroutine — a deadlock that lasts until the other context is done.
+// Reads with another context are fine; they see committed data only.
+//
 // # Conventions
 //
 // Timestamps are stored as INTEGER unix microseconds, UTC, with 0 for the

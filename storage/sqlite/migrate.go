@@ -60,6 +60,10 @@ func migrations() ([]migration, error) {
 // migrate brings the schema up to date. Each migration runs in its own
 // write transaction together with the row recording it, so a failure leaves
 // the database at the last complete version; re-running is a no-op.
+//
+// Inside a transaction PRAGMA foreign_keys cannot be switched off, so a
+// migration that rebuilds a referenced table must keep every reference
+// valid throughout.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations()
 	if err != nil {

@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
-	"os"
-	"github.com/mattn/go-sqlite3"
 
 	"github.com/keygate/keygate/storage"
 )
@@ -45,9 +45,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		// not; and URIs would bypass the parameters set here.
 		return nil, fmt.Errorf("open database: %q is not a file path", path)
 	}
-	if strings.ContainsAny(path, "?#") {
+	if strings.Contains(path, "?") {
 		// The driver splits its DSN at '?', so such a path cannot be passed.
-		return nil, fmt.Errorf("open database: path %q contains '?' or '#'", path)
+		return nil, fmt.Errorf("open database: path %q contains '?'", path)
+	}
+
+	// The file holds sealed keys and credential hashes: create it
+	// readable by its owner only. SQLite gives the -wal and -shm files it
+	// creates the same permissions as the database file.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("open database: %w", err)
 	}
 
 	common := url.Values{
@@ -65,7 +74,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	wq.Set("_synchronous", "NORMAL")
 	wq.Set("_foreign_keys", "on")
 	wq.Set("_txlock", "immediate")
-	wdb, err := sql.Open("keygate-sqlite3-exp", path+"?"+wq.Encode())
+	wdb, err := sql.Open("sqlite3", path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -89,7 +98,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// so; query_only connections open like any other but refuse to write.
 	rq := cloneValues(common)
 	rq.Set("_query_only", "on")
-	rdb, err := sql.Open("keygate-sqlite3-exp", path+"?"+rq.Encode())
+	rdb, err := sql.Open("sqlite3", path+"?"+rq.Encode())
 	if err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open database: %w", err)
@@ -112,15 +121,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // SQLite when their connection closes.
 func (s *Store) Close() error {
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
-}
-
-func init() {
-	sql.Register("keygate-sqlite3-exp", &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec(os.Getenv("KG_PRAGMA"), nil)
-			return err
-		},
-	})
 }
 
 func cloneValues(v url.Values) url.Values {

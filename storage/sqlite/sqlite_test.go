@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -228,6 +229,27 @@ func TestForeignKeys(t *testing.T) {
 			t.Errorf("CountRecoveryCodes after DeleteUser: %d, %v", n, err)
 		}
 	})
+}
+
+func TestFilesAreOwnerOnly(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := t.Context()
+	if err := s.SetMeta(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if err := s.Backup(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", backup} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group or others", filepath.Base(p), perm)
+		}
+	}
 }
 
 func TestReadersCannotWrite(t *testing.T) {

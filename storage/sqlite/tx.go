@@ -54,7 +54,7 @@ func (s *Store) w(ctx context.Context) querier {
 // rolling back if it returns an error or panics. With a context already in
 // a transaction it just calls fn, which then joins that transaction: its
 // writes commit or roll back with the outer ones.
-func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if s.txFrom(ctx) != nil {
 		return fn(ctx)
 	}
@@ -62,17 +62,17 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (e
 	if err != nil {
 		return wrapErr("begin transaction", err)
 	}
-	committed := false
+	committing := false
 	defer func() {
-		// Covers both an error and a panic in fn.
-		if !committed {
+		// Covers both an error and a panic (or t.Fatal) in fn.
+		if !committing {
 			_ = tx.Rollback()
 		}
 	}()
 	if err := fn(context.WithValue(ctx, txKey{s}, &txState{tx: tx})); err != nil {
 		return err
 	}
-	committed = true
+	committing = true
 	return wrapErr("commit", tx.Commit())
 }
 

@@ -1,0 +1,18 @@
+package sqlite
+
+import "context"
+
+// Meta: a small key/value table.
+
+func (s *Store) GetMeta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.r(ctx).QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	return v, wrapErr("get meta", err)
+}
+
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	_, err := s.w(ctx).ExecContext(ctx, `
+		INSERT INTO meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return wrapErr("set meta", err)
+}
