@@ -222,9 +222,21 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 		kg.cliJSON(&strict, "client", "add", "--name", "Admin tool", "--redirect-uri", f.redirect, "--acr", "phr")
 		strictRP := newRP(t, kg.issuer, strict.ClientID, strict.ClientSecret, f.redirect)
 		a := strictRP.newRequest()
-		p := signIn(t, newBrowser(t, kg.issuer), a, f.admin, "recovery", f.admin.recovery[2])
-		if p.location != "" || p.status != http.StatusForbidden || !strings.Contains(textOf(p.doc), "security key") {
-			t.Errorf("status %d location %q", p.status, p.location)
+		bb := newBrowser(t, kg.issuer)
+		p := bb.get(a.url)
+		csrf := p.form("/login").Get("csrf_token")
+		p = bb.submit(p, "/login", map[string]string{"email": f.admin.email, "password": f.admin.password})
+		if p.url.Path != "/mfa/verify" || !strings.Contains(p.alert(), "requires a security key") {
+			t.Fatalf("after the password: %s %q", p.url.Path, p.alert())
+		}
+		if p.byID("code") != nil {
+			t.Error("the page offers a TOTP code although the app requires a key")
+		}
+		// Posting a code anyway is refused by the server too.
+		flowID := p.url.Query().Get("flow")
+		res := bb.post(kg.issuer+"/mfa/totp", url.Values{"flow": {flowID}, "code": {nextCode(t, f.admin.totpSecret)}, "csrf_token": {csrf}})
+		if res.location != "" || res.status != http.StatusForbidden {
+			t.Errorf("a TOTP code for a phr app: %d %q", res.status, res.location)
 		}
 	})
 

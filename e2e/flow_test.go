@@ -30,9 +30,10 @@ func enroll(t *testing.T, b *browser, link, email string) account {
 	t.Helper()
 	p := b.get(link)
 	p = b.submit(p, "/enroll", map[string]string{"password": testPassword, "confirm": testPassword})
-	if p.url.Path != "/mfa/totp/enroll" {
+	if p.url.Path != "/mfa/enroll" {
 		t.Fatalf("after setting the password: %s (%d) %s", p.url, p.status, p.alert())
 	}
+	p = b.get(b.origin + "/mfa/totp/enroll") // "Use an authenticator app instead"
 	secretNode := p.byID("secret")
 	if secretNode == nil {
 		t.Fatal("enrolment page shows no secret")
@@ -166,7 +167,7 @@ func signIn(t *testing.T, b *browser, a authRequest, acct account, secondFactor,
 	p = b.submit(p, "/login", map[string]string{"email": acct.email, "password": acct.password})
 	switch secondFactor {
 	case "totp":
-		if p.url.Path != "/mfa/totp" {
+		if p.url.Path != "/mfa/verify" {
 			t.Fatalf("expected the TOTP page after the password, got %s (%d): %s", p.url, p.status, p.alert())
 		}
 		return b.submit(p, "/mfa/totp", map[string]string{"code": code})

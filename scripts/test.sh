@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test keygate has: vet, unit, storage conformance, and the
-# end-to-end suite against the built binary. Installs what the tests need
-# on a fresh Debian machine with Go (a C compiler for SQLite's cgo driver).
+# end-to-end suite against the built binary (stock OIDC clients, and headless
+# Chromium with virtual security keys). Installs what the tests need on a
+# fresh Debian machine with Go: a C compiler for SQLite's cgo driver, and
+# Debian's chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+# The browser tests drive Debian's Chromium with a virtual authenticator.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server/audit"
@@ -41,6 +44,10 @@ type Config struct {
 	AlertSecret    []byte
 	MaxBodyBytes   int64
 	Throttle       ThrottleConfig
+	// WebAuthnOrigins are extra origins allowed to run ceremonies; the
+	// issuer's origin always is. HardwareAAGUIDs is the phrh allow-list.
+	WebAuthnOrigins []string
+	HardwareAAGUIDs []uuid.UUID
 }
 
 // ThrottleConfig bounds failed sign-in steps.
@@ -84,6 +91,15 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	sessions := session.NewStore(store, session.Config{Secure: cfg.SecureCookies, Lifetime: cfg.SessionTTL, Now: now})
 	limiter := &throttle.Limiter{DB: store, Window: cfg.Throttle.Window, PerAccount: cfg.Throttle.PerAccount, PerIP: cfg.Throttle.PerIP, Now: now}
 
+	passkeys, err := mfa.NewPasskeys(mfa.WebAuthnConfig{
+		Origins:         append([]string{origin(cfg.Issuer)}, cfg.WebAuthnOrigins...),
+		HardwareAAGUIDs: cfg.HardwareAAGUIDs,
+	})
+	if err != nil {
+		// Browsers refuse WebAuthn for IP-address origins; serve without it.
+		logger.WarnContext(ctx, "security keys and passkeys are disabled", "reason", err.Error())
+		passkeys = nil
+	}
 	oidcHandler, err := oidc.New(oidc.Deps{
 		Issuer: cfg.Issuer, Store: store, Keys: keyring,
 		SecretHasher: keys.NewSecretHasher(master.Derive("client-secret", 32)),
@@ -100,7 +116,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	r.Mount(oidcHandler)
 	r.Mount(login.New(login.Deps{Store: store, Sessions: sessions, Render: renderer, Audit: rec,
 		Metrics: m, Throttle: limiter, Logger: logger, Now: now}))
-	r.Mount(mfa.New(mfa.Deps{Store: store, Master: master, RecoveryKey: master.Derive("recovery-code", 32),
+	r.Mount(mfa.New(mfa.Deps{Store: store, Master: master, Passkeys: passkeys, RecoveryKey: master.Derive("recovery-code", 32),
 		Issuer: issuerLabel(cfg.Issuer), Sessions: sessions, Render: renderer, Audit: rec, Metrics: m,
 		Throttle: limiter, Logger: logger, Now: now}))
 	r.Mount(operations{store: store, metrics: m})
@@ -168,6 +184,16 @@ func staticFiles(fsys fs.FS) http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	})
+}
+
+// origin is the scheme and host of the issuer: the only origin WebAuthn
+// ceremonies are accepted from unless configured otherwise.
+func origin(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return issuer
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func isHTTPS(issuer string) bool { return len(issuer) > 8 && issuer[:8] == "https://" }

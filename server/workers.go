@@ -43,6 +43,7 @@ func (s *Server) collectGarbage(ctx context.Context) {
 		{"tokens", s.store.DeleteExpiredTokens},
 		{"sessions", s.store.DeleteExpiredSessions},
 		{"flows", s.store.DeleteExpiredFlows},
+		{"challenges", s.store.DeleteExpiredChallenges},
 		{"attempts", func(ctx context.Context, now time.Time) (int, error) {
 			return s.store.DeleteAttemptsBefore(ctx, now.Add(-24*time.Hour))
 		}},

@@ -25,6 +25,8 @@ type Store interface {
 	Enrollments
 	TOTPs
 	RecoveryCodes
+	WebAuthnCredentials
+	Challenges
 	Clients
 	BrowserSessions
 	Flows
@@ -124,6 +126,70 @@ type RecoveryCodes interface {
 	// if there is none.
 	UseRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) error
 	CountRecoveryCodes(ctx context.Context, userID string) (unused int, err error)
+}
+
+// WebAuthnCredential is a registered security key or passkey.
+type WebAuthnCredential struct {
+	ID                []byte // the credential id the authenticator chose
+	UserID            string
+	Name              string
+	AAGUID            []byte // the authenticator model; 16 zero bytes when not disclosed
+	PublicKey         []byte // COSE-encoded
+	AttestationType   string
+	AttestationFormat string
+	Attested          bool // its attestation verified against a configured trust root
+	Transports        []string
+	SignCount         uint32
+	BackupEligible    bool // a synced passkey (may leave the device)
+	BackupState       bool
+	Discoverable      bool // resident: usable without a username
+	Attachment        string
+	CreatedAt         time.Time
+	LastUsedAt        time.Time
+	DisabledAt        time.Time // zero: usable
+	DisabledReason    string
+}
+
+type WebAuthnCredentials interface {
+	// CreateWebAuthnCredential stores a new credential; ErrAlreadyExists if
+	// the id is registered already (to anyone).
+	CreateWebAuthnCredential(ctx context.Context, c WebAuthnCredential) error
+	GetWebAuthnCredential(ctx context.Context, id []byte) (WebAuthnCredential, error)
+	// ListWebAuthnCredentials returns the user's credentials, disabled ones
+	// included, oldest first.
+	ListWebAuthnCredentials(ctx context.Context, userID string) ([]WebAuthnCredential, error)
+	// RecordWebAuthnUse stores the sign count and backup state an assertion
+	// reported, and when.
+	RecordWebAuthnUse(ctx context.Context, id []byte, signCount uint32, backupState bool, at time.Time) error
+	RenameWebAuthnCredential(ctx context.Context, id []byte, name string) error
+	// DisableWebAuthnCredential marks it unusable with a reason (a clone
+	// suspicion, an admin's revocation); it stays listed.
+	DisableWebAuthnCredential(ctx context.Context, id []byte, reason string, at time.Time) error
+	// DisableWebAuthnByAAGUID disables every enabled credential of a model and
+	// returns them (the metadata service marked the model compromised).
+	DisableWebAuthnByAAGUID(ctx context.Context, aaguid []byte, reason string, at time.Time) ([]WebAuthnCredential, error)
+	DeleteWebAuthnCredential(ctx context.Context, id []byte) error
+}
+
+// Challenge is a WebAuthn ceremony's server-side state: issued once, bound
+// to a browser session, consumed once, short-lived.
+type Challenge struct {
+	ID          string
+	SessionHash []byte
+	UserID      string // empty for a username-less (passkey) sign-in
+	Kind        string // "registration", "assertion", "passwordless"
+	FlowID      string // the sign-in flow it serves, if any
+	Data        []byte // the ceremony's session data, JSON
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+type Challenges interface {
+	CreateChallenge(ctx context.Context, c Challenge) error
+	// ConsumeChallenge deletes and returns the challenge; ErrNotFound if it
+	// is unknown, already consumed, or expired at now.
+	ConsumeChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
+	DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error)
 }
 
 // Client is an app registered to use keygate.

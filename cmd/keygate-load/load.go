@@ -121,7 +121,10 @@ func newLoader(cfg Config) (*loader, error) {
 		modeDiscovery:  "/.well-known/openid-configuration",
 		modeJWKS:       "/oauth2/jwks",
 	}[cfg.Mode]
-	l.target = base.JoinPath(path)
+	target := *base
+	target.Path = base.Path + path // base.Path has no trailing slash; path starts with one
+	target.RawPath = ""
+	l.target = &target
 	switch cfg.Mode {
 	case modeDiscovery:
 		l.method, l.want = http.MethodGet, []byte(`"issuer"`)
@@ -216,11 +219,14 @@ type worker struct {
 }
 
 // run drives the endpoint from cfg.Conns workers until d has passed, or n
-// requests (if n > 0) were started, or ctx ends. Requests cut short by the
-// end of the run are not counted.
+// requests (if n > 0) were started, or ctx ends. When d passes no new
+// request starts, but those in flight finish (each bounded by -timeout) and
+// are counted: cutting them off would make the server log cancelled work
+// and would close the kept-alive connections.
 func (l *loader) run(ctx context.Context, d time.Duration, n int64) Result {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+	var stop atomic.Bool
+	timer := time.AfterFunc(d, func() { stop.Store(true) })
+	defer timer.Stop()
 	var budget atomic.Int64
 	budget.Store(n)
 	workers := make([]*worker, l.cfg.Conns)
@@ -233,7 +239,7 @@ func (l *loader) run(ctx context.Context, d time.Duration, n int64) Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
+			for !stop.Load() && ctx.Err() == nil {
 				if n > 0 && budget.Add(-1) < 0 {
 					return
 				}
@@ -281,7 +287,7 @@ func (l *loader) once(ctx context.Context, w *worker) {
 	resp, err := l.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return // the run ended while this request was in flight
+			return // interrupted (Ctrl-C) while this request was in flight
 		}
 		w.netErr++
 		w.note(err.Error())

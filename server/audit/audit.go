@@ -24,16 +24,22 @@ const (
 	TOTPEnrolled        = "mfa.totp.enrolled"
 	RecoveryCodesIssued = "mfa.recovery_codes.issued"
 	RecoveryCodeUsed    = "mfa.recovery_code.used"
-	TokenIssued         = "token.issued"
-	TokenFailed         = "token.failed"
-	TokenRefreshed      = "token.refreshed"
-	TokenRevoked        = "token.revoked"
-	RefreshReused       = "token.refresh_reused"
-	UserCreated         = "user.created"
-	UserSuspended       = "user.suspended"
-	UserUnsuspended     = "user.unsuspended"
-	ClientCreated       = "client.created"
-	KeysRotated         = "keys.rotated"
+	WebAuthnRegistered  = "mfa.webauthn.registered"
+	WebAuthnRemoved     = "mfa.webauthn.removed"
+	WebAuthnRenamed     = "mfa.webauthn.renamed"
+	WebAuthnRefused     = "mfa.webauthn.refused"
+	// WebAuthnCloneSuspected: a key's sign count went backwards.
+	WebAuthnCloneSuspected = "mfa.webauthn.clone_suspected"
+	TokenIssued            = "token.issued"
+	TokenFailed            = "token.failed"
+	TokenRefreshed         = "token.refreshed"
+	TokenRevoked           = "token.revoked"
+	RefreshReused          = "token.refresh_reused"
+	UserCreated            = "user.created"
+	UserSuspended          = "user.suspended"
+	UserUnsuspended        = "user.unsuspended"
+	ClientCreated          = "client.created"
+	KeysRotated            = "keys.rotated"
 )
 
 // Results.
@@ -46,9 +52,10 @@ const (
 // Alerting event types: besides the log, they are queued for every
 // configured webhook.
 var alerting = map[string]bool{
-	RefreshReused:   true,
-	SigninThrottled: true,
-	UserSuspended:   true,
+	RefreshReused:          true,
+	WebAuthnCloneSuspected: true,
+	SigninThrottled:        true,
+	UserSuspended:          true,
 }
 
 // Store is what the recorder writes to.
@@ -123,8 +130,10 @@ func (r *Recorder) log(ctx context.Context, e storage.AuditEvent) {
 	if e.Result != Success {
 		level = slog.LevelWarn
 	}
+	// Details hold no secrets by construction: events name things, never
+	// carry credentials.
 	r.logger.Log(ctx, level, "audit", "event", e.Type, "seq", e.Seq, "result", e.Result,
-		"actor", e.Actor, "user_id", e.UserID, "client_id", e.ClientID)
+		"actor", e.Actor, "user_id", e.UserID, "client_id", e.ClientID, "details", e.Details)
 }
 
 // OutboxAlert is the outbox kind of alert webhooks.

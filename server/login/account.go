@@ -1,6 +1,7 @@
 package login
 
 import (
+	"encoding/base64"
 	"net/http"
 	"time"
 
@@ -16,6 +17,13 @@ type AccountData struct {
 	AMR                    []string
 	AuthTime               time.Time
 	RecoveryCodes          int
+	Keys                   []KeyView
+}
+
+// KeyView is one security key or passkey as the account page lists it.
+type KeyView struct {
+	ID, Name, Kind, Disabled string
+	CreatedAt, LastUsedAt    time.Time
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) error {
@@ -37,8 +45,20 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	creds, err := h.d.Store.ListWebAuthnCredentials(ctx, user.ID)
+	if err != nil {
+		return err
+	}
 	data := AccountData{CSRF: sess.CSRFToken(), Email: user.Email, Name: user.Name, ACR: auth.ACR,
 		AMR: auth.AMR, AuthTime: auth.AuthTime, RecoveryCodes: left}
+	for _, c := range creds {
+		kind := "device-bound"
+		if c.BackupEligible {
+			kind = "synced passkey"
+		}
+		data.Keys = append(data.Keys, KeyView{ID: base64.RawURLEncoding.EncodeToString(c.ID), Name: c.Name, Kind: kind,
+			Disabled: c.DisabledReason, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt})
+	}
 	if err := sess.Save(w); err != nil {
 		return err
 	}

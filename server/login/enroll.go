@@ -103,6 +103,6 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err := sess.Save(w); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/mfa/totp/enroll", http.StatusSeeOther)
+	http.Redirect(w, r, "/mfa/enroll", http.StatusSeeOther)
 	return nil
 }

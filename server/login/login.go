@@ -231,7 +231,7 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request) error {
 	case storage.FlowIdentify:
 		http.Redirect(w, r, "/login"+q, http.StatusSeeOther)
 	case storage.FlowSecondFactor:
-		http.Redirect(w, r, "/mfa/totp"+q, http.StatusSeeOther)
+		http.Redirect(w, r, "/mfa/verify"+q, http.StatusSeeOther)
 	case storage.FlowVerified:
 		if session.ACRRank(flow.ACR) < session.ACRRank(flow.RequiredACR) {
 			// Nothing this user can do here reaches the app's level yet.

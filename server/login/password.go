@@ -40,6 +40,14 @@ func HashPassword(password string) (string, error) {
 
 var errBadHash = errors.New("login: malformed password hash")
 
+// Bounds on the parameters a stored hash may name. Argon2 panics on zero
+// passes or lanes, and a corrupt or hostile row could otherwise ask one
+// sign-in for terabytes of memory or years of work.
+const (
+	maxArgonMemory = 1 << 20 // KiB: 1 GiB
+	maxArgonTime   = 64
+)
+
 // VerifyPassword checks password against a PHC argon2id hash, with the
 // parameters the hash names (so raising them later keeps old hashes valid).
 func VerifyPassword(encoded, password string) (bool, error) {
@@ -54,6 +62,9 @@ func VerifyPassword(encoded, password string) (bool, error) {
 		return false, errBadHash
 	}
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iters, &threads); err != nil {
+		return false, errBadHash
+	}
+	if iters < 1 || iters > maxArgonTime || threads < 1 || mem > maxArgonMemory {
 		return false, errBadHash
 	}
 	b64 := base64.RawStdEncoding

@@ -13,9 +13,69 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
-// CodeData is the view of the TOTP and recovery-code pages.
+// CodeData is the view of the recovery-code page.
 type CodeData struct {
 	CSRF, Flow, Error string
+}
+
+// SecondFactorData is the second-factor page's view: what this user can
+// use, given what the app requires.
+type SecondFactorData struct {
+	CSRF, Flow, Error string
+	HasKeys           bool // offer "Use your security key"
+	TOTP              bool // offer the code form
+	Recovery          bool // offer recovery codes
+	NeedsKey          bool // the app needs a key and the user has none
+	Reasons           []string
+}
+
+// codesAllowed: TOTP and recovery codes reach mfa only, so they are not
+// offered when the app requires a phishing-resistant sign-in.
+func codesAllowed(flow storage.Flow) bool {
+	return session.ACRRank(flow.RequiredACR) <= session.ACRRank(session.ACRMFA)
+}
+
+func (h *Handler) secondFactorData(ctx context.Context, sess *session.Session, flow storage.Flow, msg string) (SecondFactorData, error) {
+	d := SecondFactorData{CSRF: sess.CSRFToken(), Flow: flow.ID, Error: msg, Reasons: flow.Reasons}
+	user, err := h.loadWAUser(ctx, flow.UserID)
+	if err != nil {
+		return d, err
+	}
+	d.HasKeys = h.d.Passkeys != nil && len(user.WebAuthnCredentials()) > 0
+	if codesAllowed(flow) {
+		cred, err := h.d.Store.GetTOTP(ctx, flow.UserID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return d, err
+		}
+		d.TOTP = err == nil && !cred.ConfirmedAt.IsZero()
+		d.Recovery = true
+	}
+	d.NeedsKey = !d.HasKeys && !codesAllowed(flow)
+	return d, nil
+}
+
+func (h *Handler) showSecondFactor(w http.ResponseWriter, r *http.Request) error {
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return err
+	}
+	flow, err := h.factorFlow(r, sess, r.URL.Query().Get("flow"))
+	if err != nil {
+		return err
+	}
+	return h.renderSecondFactor(w, r, sess, flow, "", http.StatusOK)
+}
+
+func (h *Handler) renderSecondFactor(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow, msg string, status int) error {
+	data, err := h.secondFactorData(r.Context(), sess, flow, msg)
+	if err != nil {
+		return err
+	}
+	if err := sess.Save(w); err != nil {
+		return err
+	}
+	h.d.Render.Page(w, r, status, render.PageSecondFactor, "Confirm it's you", data)
+	return nil
 }
 
 // factorFlow loads a flow waiting for a second factor, bound to this session.
@@ -30,15 +90,7 @@ func (h *Handler) factorFlow(r *http.Request, sess *session.Session, id string) 
 	return flow, nil
 }
 
-func (h *Handler) showTOTP(w http.ResponseWriter, r *http.Request) error {
-	return h.showCode(w, r, render.PageTOTP, "Two-step verification")
-}
-
 func (h *Handler) showRecovery(w http.ResponseWriter, r *http.Request) error {
-	return h.showCode(w, r, render.PageRecovery, "Use a recovery code")
-}
-
-func (h *Handler) showCode(w http.ResponseWriter, r *http.Request, page, title string) error {
 	sess, err := h.d.Sessions.Load(r)
 	if err != nil {
 		return err
@@ -47,15 +99,18 @@ func (h *Handler) showCode(w http.ResponseWriter, r *http.Request, page, title s
 	if err != nil {
 		return err
 	}
-	return h.renderCode(w, r, sess, page, title, flow.ID, "", http.StatusOK)
+	return h.renderCode(w, r, sess, render.PageRecovery, flow, "", http.StatusOK)
 }
 
-func (h *Handler) renderCode(w http.ResponseWriter, r *http.Request, sess *session.Session, page, title, flowID, msg string, status int) error {
-	data := CodeData{CSRF: sess.CSRFToken(), Flow: flowID, Error: msg}
+// renderCode re-renders the page a code was entered on, with msg.
+func (h *Handler) renderCode(w http.ResponseWriter, r *http.Request, sess *session.Session, page string, flow storage.Flow, msg string, status int) error {
+	if page == render.PageSecondFactor {
+		return h.renderSecondFactor(w, r, sess, flow, msg, status)
+	}
 	if err := sess.Save(w); err != nil {
 		return err
 	}
-	h.d.Render.Page(w, r, status, page, title, data)
+	h.d.Render.Page(w, r, status, page, "Use a recovery code", CodeData{CSRF: sess.CSRFToken(), Flow: flow.ID, Error: msg})
 	return nil
 }
 
@@ -64,16 +119,16 @@ func (h *Handler) renderCode(w http.ResponseWriter, r *http.Request, sess *sessi
 type codeCheck func(ctx context.Context, userID, code string) (method, userMsg string, err error)
 
 func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) error {
-	return h.submitCode(w, r, render.PageTOTP, "Two-step verification", h.checkTOTP)
+	return h.submitCode(w, r, render.PageSecondFactor, h.checkTOTP)
 }
 
 func (h *Handler) submitRecovery(w http.ResponseWriter, r *http.Request) error {
-	return h.submitCode(w, r, render.PageRecovery, "Use a recovery code", h.checkRecovery)
+	return h.submitCode(w, r, render.PageRecovery, h.checkRecovery)
 }
 
 // submitCode is the shared second-factor step: throttle, check, audit,
 // advance the flow to verified.
-func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request, page, title string, check codeCheck) error {
+func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request, page string, check codeCheck) error {
 	ctx := r.Context()
 	sess, err := h.d.Sessions.Load(r)
 	if err != nil {
@@ -86,6 +141,9 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request, page, title
 	if err != nil {
 		return err
 	}
+	if !codesAllowed(flow) {
+		return h.renderCode(w, r, sess, page, flow, "This app requires a security key or passkey; a code is not enough.", http.StatusForbidden)
+	}
 	ip := clientIP(r)
 	if ok, err := h.d.Throttle.Allowed(ctx, flow.UserID, ip); err != nil {
 		return err
@@ -96,7 +154,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request, page, title
 			return err
 		}
 		h.d.Metrics.SignIn("throttled")
-		return h.renderCode(w, r, sess, page, title, flow.ID, "Too many failed attempts. Wait 15 minutes and try again.", http.StatusTooManyRequests)
+		return h.renderCode(w, r, sess, page, flow, "Too many failed attempts. Wait 15 minutes and try again.", http.StatusTooManyRequests)
 	}
 	method, msg, err := check(ctx, flow.UserID, r.PostFormValue("code"))
 	if err != nil {
@@ -112,7 +170,7 @@ func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request, page, title
 			return err
 		}
 		h.d.Metrics.SignIn("failure")
-		return h.renderCode(w, r, sess, page, title, flow.ID, msg, http.StatusUnauthorized)
+		return h.renderCode(w, r, sess, page, flow, msg, http.StatusUnauthorized)
 	}
 	now := h.d.Now()
 	err = h.d.Store.InTx(ctx, func(ctx context.Context) error {

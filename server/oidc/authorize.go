@@ -163,9 +163,11 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	}
 	signIn := session.Auth{UserID: flow.UserID, ACR: flow.ACR, AMR: flow.AMR, AuthTime: flow.AuthTime}
 	// Defence in depth: login checks this too, but a token must never
-	// claim less than the request required.
+	// claim less than the request required. max_age counts back from the
+	// request, as fosite's check does: a sign-in made for it is fresh
+	// enough however long the redirects took (max_age=0 included).
 	need := session.Requirement{ACR: flow.RequiredACR, MaxAge: flow.MaxAge}
-	if !need.SatisfiedBy(signIn, now) {
+	if !need.SatisfiedBy(signIn, flow.CreatedAt) {
 		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in did not reach the assurance this app requires."))
 	}
 	return h.issue(w, r, ar, user, signIn, sess.SID(), flow.CreatedAt)

@@ -46,8 +46,13 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		hint = c
 	}
 	clientID := form.Get("client_id")
-	if clientID == "" && hint != nil {
-		clientID = hint.audience()
+	if hint != nil {
+		// RP-Initiated Logout: with both, client_id must be the hint's app.
+		if clientID == "" {
+			clientID = hint.audience()
+		} else if clientID != hint.audience() {
+			return httpx.Errorf(http.StatusBadRequest, "The sign-out request names another app than its ID token was issued to.", nil)
+		}
 	}
 	var client storage.Client
 	if clientID != "" {

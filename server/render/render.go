@@ -19,7 +19,8 @@ const (
 	PageError          = "error"
 	PageMessage        = "message"
 	PageLogin          = "login"
-	PageTOTP           = "totp"
+	PageSecondFactor   = "second_factor"
+	PageEnrollFactor   = "enroll_factor"
 	PageRecovery       = "recovery"
 	PageEnrollPassword = "enroll_password"
 	PageEnrollTOTP     = "enroll_totp"
@@ -28,7 +29,7 @@ const (
 	PageAccount        = "account"
 )
 
-var pages = []string{PageError, PageMessage, PageLogin, PageTOTP, PageRecovery,
+var pages = []string{PageError, PageMessage, PageLogin, PageSecondFactor, PageEnrollFactor, PageRecovery,
 	PageEnrollPassword, PageEnrollTOTP, PageRecoveryCodes, PageLogout, PageAccount}
 
 // Renderer writes parsed pages.

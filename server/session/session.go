@@ -2,6 +2,7 @@ package session
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/storage"
 )
 
 // Keys of the values a session holds.
@@ -83,7 +85,8 @@ func (x *Session) SignIn(a Auth) error {
 // renew drops the stored row and clears the id; Save issues a new one.
 func (x *Session) renew() error {
 	if x.raw.ID != "" {
-		if err := x.store.db.DeleteSession(x.r.Context(), hashID(x.raw.ID)); err != nil {
+		err := x.store.db.DeleteSession(x.r.Context(), hashID(x.raw.ID))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("renew session: %w", err)
 		}
 	}

@@ -80,7 +80,10 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 		return sess, fmt.Errorf("load session: %w", err)
 	}
 	if err := gob.NewDecoder(bytes.NewReader(row.Data)).Decode(&sess.Values); err != nil {
-		return sessions.NewSession(s, name), nil
+		fresh := sessions.NewSession(s, name)
+		fresh.Options = s.options()
+		fresh.IsNew = true
+		return fresh, nil
 	}
 	sess.ID = c.Value
 	sess.IsNew = false
@@ -93,7 +96,8 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	if sess.Options != nil && sess.Options.MaxAge < 0 {
 		if sess.ID != "" {
-			if err := s.db.DeleteSession(r.Context(), hashID(sess.ID)); err != nil {
+			// Already gone (a concurrent sign-out) is as good as deleted.
+			if err := s.db.DeleteSession(r.Context(), hashID(sess.ID)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("delete session: %w", err)
 			}
 		}
@@ -135,7 +139,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		return fmt.Errorf("save session: %w", err)
 	}
 	opts := *sess.Options
-	opts.MaxAge = int(time.Until(row.ExpiresAt).Seconds())
+	opts.MaxAge = int(row.ExpiresAt.Sub(now).Seconds())
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, &opts))
 	return nil
 }

@@ -35,7 +35,8 @@ type NewStore = func(t *testing.T) storage.Store
 // convention keygate relies on: a delete, deactivation or mark of a row
 // that does not exist is ErrNotFound; an update closure's error is
 // returned (errors.Is finds it); revocations count only the tokens they
-// deactivated.
+// deactivated; disabling a WebAuthn credential that is disabled already
+// succeeds and keeps its first time and reason.
 func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	groups := []struct {
 		name string
@@ -45,6 +46,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"enrollments", testEnrollments},
 		{"totp", testTOTP},
 		{"recovery codes", testRecoveryCodes},
+		{"webauthn credentials", testWebAuthn},
+		{"challenges", testChallenges},
 		{"clients", testClients},
 		{"browser sessions", testSessions},
 		{"flows", testFlows},

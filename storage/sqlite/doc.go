@@ -39,9 +39,10 @@
 //
 // Timestamps are stored as INTEGER unix microseconds, UTC, with 0 for the
 // zero time: times come back in UTC and truncated to the microsecond.
-// A zero ExpiresAt means "already expired" for enrolments, sessions and
-// flows (they fail closed), but "never" for token records, so the expiry
-// sweep cannot delete a record someone forgot to give a lifetime.
+// A zero ExpiresAt means "already expired" for enrolments, sessions, flows
+// and WebAuthn challenges (they fail closed), but "never" for token
+// records, so the expiry sweep cannot delete a record someone forgot to
+// give a lifetime.
 //
 // Prepared statements are cached per connection by the driver
 // (_stmt_cache_size), so every query, hot or not and inside a transaction

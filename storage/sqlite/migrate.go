@@ -69,6 +69,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	return s.applyMigrations(ctx, ms)
+}
+
+// applyMigrations brings the schema up to the last of ms, which are
+// migrations() or, in tests that build an older database, a prefix of it.
+func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 	if _, err := s.wdb.ExecContext(ctx, `
 		CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER NOT NULL PRIMARY KEY,

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io/fs"
 	"os"
@@ -41,6 +42,9 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	latest := len(ms)
+	if latest < 2 {
+		t.Fatalf("%d migrations embedded, want at least 2", latest)
+	}
 
 	t.Run("they apply to an empty database", func(t *testing.T) {
 		s, _ := openTemp(t)
@@ -51,12 +55,16 @@ func TestMigrations(t *testing.T) {
 		}
 		for _, table := range []string{"user", "enrollment", "totp_credential", "recovery_code",
 			"client", "browser_session", "flow", "token", "audit_event", "outbox_message",
-			"signing_key", "attempt", "meta", "schema_migrations"} {
-			var n int
-			err := s.rdb.QueryRowContext(ctx,
-				`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, table).Scan(&n)
-			if err != nil || n != 1 {
-				t.Errorf("table %s: count %d, %v", table, n, err)
+			"signing_key", "attempt", "meta", "schema_migrations",
+			"webauthn_credential", "webauthn_challenge"} {
+			if n := countSchema(t, s, "table", table); n != 1 {
+				t.Errorf("table %s: count %d", table, n)
+			}
+		}
+		for _, index := range []string{"webauthn_credential_user_id", "webauthn_credential_aaguid",
+			"webauthn_challenge_expires_at"} {
+			if n := countSchema(t, s, "index", index); n != 1 {
+				t.Errorf("index %s: count %d", index, n)
 			}
 		}
 	})
@@ -76,15 +84,93 @@ func TestMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		var rows int
-		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&rows); err != nil {
+		var rows, first, last int
+		if err := s.rdb.QueryRowContext(ctx,
+			`SELECT count(*), min(version), max(version) FROM schema_migrations`).Scan(&rows, &first, &last); err != nil {
 			t.Fatal(err)
 		}
-		if rows != latest {
-			t.Fatalf("schema_migrations has %d rows, want %d", rows, latest)
+		if rows != latest || first != 1 || last != latest {
+			t.Fatalf("schema_migrations has %d rows, versions %d to %d; want %d rows, 1 to %d",
+				rows, first, last, latest, latest)
 		}
 		if v, err := s.GetMeta(ctx, "k"); err != nil || v != "v" {
 			t.Fatalf("GetMeta after reopening = %q, %v", v, err)
+		}
+	})
+
+	t.Run("a database at version 1 upgrades with its data intact", func(t *testing.T) {
+		ctx := t.Context()
+		path := filepath.Join(t.TempDir(), "keygate.db")
+		old := openAt(t, path, ms[:1])
+		if v, err := old.schemaVersion(ctx, old.wdb); err != nil || v != 1 {
+			t.Fatalf("schema version of the old database = %d, %v; want 1", v, err)
+		}
+		var n int
+		if err := old.wdb.QueryRowContext(ctx,
+			`SELECT count(*) FROM sqlite_schema WHERE name LIKE 'webauthn%'`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("a version 1 database has %d webauthn objects, %v", n, err)
+		}
+		// Only writes: a Store built by openAt has no reader pool.
+		for _, err := range []error{
+			old.CreateUser(ctx, storage.User{ID: "u", Email: "u@example.com", Name: "U", CreatedAt: t0}),
+			old.PutTOTP(ctx, storage.TOTPCredential{UserID: "u", Sealed: []byte("seed"), LastStep: 9, CreatedAt: t0}),
+			old.ReplaceRecoveryCodes(ctx, "u", [][]byte{[]byte("a"), []byte("b")}),
+			old.SetMeta(ctx, "issuer", "https://id.example.com"),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := old.AppendAudit(ctx, storage.AuditEvent{Time: t0, Type: "user.created", UserID: "u"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.wdb.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if v, err := s.SchemaVersion(ctx); err != nil || v != latest {
+			t.Fatalf("SchemaVersion after the upgrade = %d, %v; want %d", v, err, latest)
+		}
+		if u, err := s.GetUser(ctx, "u"); err != nil || u.Name != "U" || !u.CreatedAt.Equal(t0) {
+			t.Errorf("GetUser = %+v, %v", u, err)
+		}
+		if c, err := s.GetTOTP(ctx, "u"); err != nil || c.LastStep != 9 || string(c.Sealed) != "seed" {
+			t.Errorf("GetTOTP = %+v, %v", c, err)
+		}
+		if n, err := s.CountRecoveryCodes(ctx, "u"); err != nil || n != 2 {
+			t.Errorf("CountRecoveryCodes = %d, %v; want 2", n, err)
+		}
+		if v, err := s.GetMeta(ctx, "issuer"); err != nil || v != "https://id.example.com" {
+			t.Errorf("GetMeta = %q, %v", v, err)
+		}
+		var v storage.ChainVerifier
+		if err := s.WalkAudit(ctx, v.Check); err != nil || v.Count != 1 {
+			t.Errorf("the chain after the upgrade: %d events, %v", v.Count, err)
+		}
+
+		// The new tables work, and reference the users the old ones hold.
+		cred := storage.WebAuthnCredential{ID: []byte("k"), UserID: "u", AAGUID: make([]byte, 16), CreatedAt: t0}
+		if err := s.CreateWebAuthnCredential(ctx, cred); err != nil {
+			t.Fatal(err)
+		}
+		cred.ID = []byte("ghost's")
+		cred.UserID = "ghost"
+		if err := s.CreateWebAuthnCredential(ctx, cred); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("a credential for an unknown user after the upgrade: %v, want ErrNotFound", err)
+		}
+		if err := s.CreateChallenge(ctx, storage.Challenge{ID: "c", ExpiresAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteUser(ctx, "u"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetWebAuthnCredential(ctx, []byte("k")); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetWebAuthnCredential after DeleteUser: %v, want ErrNotFound", err)
 		}
 	})
 
@@ -101,6 +187,36 @@ func TestMigrations(t *testing.T) {
 			t.Fatalf("Open of a newer database: %v, want a refusal", err)
 		}
 	})
+}
+
+// countSchema counts the schema objects of a type with a name.
+func countSchema(t *testing.T, s *Store, typ, name string) int {
+	t.Helper()
+	var n int
+	err := s.rdb.QueryRowContext(t.Context(),
+		`SELECT count(*) FROM sqlite_schema WHERE type = ? AND name = ?`, typ, name).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// openAt creates a database at path with only the migrations ms applied,
+// as an older keygate would have left it. The Store it returns has just
+// the writer; the caller closes it with s.wdb.Close.
+func openAt(t *testing.T, path string, ms []migration) *Store {
+	t.Helper()
+	wdb, err := sql.Open("sqlite3", path+"?_foreign_keys=on&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wdb.SetMaxOpenConns(1)
+	t.Cleanup(func() { wdb.Close() })
+	s := &Store{wdb: wdb, path: path}
+	if err := s.applyMigrations(t.Context(), ms); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestAuditRowsCannotBeChangedEvenByHand(t *testing.T) {

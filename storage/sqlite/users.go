@@ -85,8 +85,8 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *storage.Us
 }
 
 // DeleteUser deletes the user and, by foreign key, their enrolments, TOTP
-// credential and recovery codes. Sessions and tokens are the caller's to
-// end, so that it can learn which SIDs to log out.
+// credential, recovery codes and WebAuthn credentials. Sessions and tokens
+// are the caller's to end, so that it can learn which SIDs to log out.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	res, err := s.w(ctx).ExecContext(ctx, `DELETE FROM user WHERE id = ?`, id)
 	return affected("delete user", res, err)

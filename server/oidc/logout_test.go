@@ -1,0 +1,150 @@
+package oidc
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/storage"
+)
+
+// signedInApp is a browser signed in through a flow, and what the app got.
+type signedInApp struct {
+	cookie               *http.Cookie
+	sid                  string
+	idToken, accessToken string
+	refreshToken         string
+}
+
+// signInThroughFlow completes a flow for the test user and redeems its code.
+func (e *env) signInThroughFlow(t *testing.T) signedInApp {
+	t.Helper()
+	return e.signInWithScope(t, "openid")
+}
+
+func (e *env) signInWithScope(t *testing.T, scope string) signedInApp {
+	t.Helper()
+	ctx := t.Context()
+	created := e.clock.Now()
+	e.clock.Advance(10 * time.Second)
+	auth := session.Auth{UserID: e.user.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: e.clock.Now()}
+	cookie, sid := e.browser(t, auth)
+	err := e.db.CreateFlow(ctx, storage.Flow{
+		ID: "flow-" + sid, SessionHash: sha(cookie.Value), ClientID: "c_app",
+		Query: authorizeQuery(url.Values{"scope": {scope}}).Encode(), State: storage.FlowComplete,
+		UserID: e.user.ID, RequiredACR: session.ACRMFA, MaxAge: -1,
+		ACR: auth.ACR, AMR: auth.AMR, AuthTime: auth.AuthTime,
+		CreatedAt: created, ExpiresAt: created.Add(flowLifetime),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := redirectParams(t, e.get(t, "/oauth2/authorize/resume?flow=flow-"+sid, cookie))
+	if q.Get("code") == "" {
+		t.Fatalf("resume answered %v", q)
+	}
+	tok := e.exchange(t, q.Get("code"))
+	return signedInApp{cookie: cookie, sid: sid, idToken: tok.IDToken, accessToken: tok.AccessToken, refreshToken: tok.RefreshToken}
+}
+
+// signedIn reports whether cookie still names a signed-in session.
+func (e *env) signedIn(t *testing.T, cookie *http.Cookie) bool {
+	t.Helper()
+	x, err := e.sessions.Load(requestWith(t, cookie))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x.Auth().UserID != ""
+}
+
+func requestWith(t *testing.T, cookie *http.Cookie) *http.Request {
+	r, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
+	r.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
+	return r
+}
+
+// tokenActive asks userinfo whether the access token still works.
+func (e *env) tokenActive(t *testing.T, accessToken string) bool {
+	t.Helper()
+	r, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "/oauth2/userinfo", nil)
+	r.Header.Set("Authorization", "Bearer "+accessToken)
+	return e.do(t, r, nil).StatusCode == http.StatusOK
+}
+
+func TestLogoutWithHint(t *testing.T) {
+	tests := []struct {
+		name string
+		// query builds the logout request from the app's sign-in.
+		query func(app signedInApp) url.Values
+		// other, if set, sends the request from another signed-in browser.
+		other     bool
+		status    int
+		location  string
+		signedOut bool
+	}{
+		{"a hint naming this browser's session signs out without asking and ends its tokens",
+			func(app signedInApp) url.Values {
+				return url.Values{"id_token_hint": {app.idToken}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"s1"}}
+			}, false, http.StatusSeeOther, "https://app.example/bye?state=s1", true},
+		{"a hint with its own app's client_id signs out",
+			func(app signedInApp) url.Values {
+				return url.Values{"id_token_hint": {app.idToken}, "client_id": {"c_app"}, "post_logout_redirect_uri": {"https://app.example/bye"}}
+			}, false, http.StatusSeeOther, "https://app.example/bye", true},
+		{"a hint issued to another app than client_id is refused",
+			func(app signedInApp) url.Values {
+				return url.Values{"id_token_hint": {app.idToken}, "client_id": {"c_other"}, "post_logout_redirect_uri": {"https://other.example/bye"}}
+			}, false, http.StatusBadRequest, "", false},
+		{"a hint whose signature does not verify is refused",
+			func(app signedInApp) url.Values {
+				return url.Values{"id_token_hint": {app.idToken[:len(app.idToken)-4] + "AAAA"}}
+			}, false, http.StatusBadRequest, "", false},
+		{"a hint of another browser's session asks before signing out",
+			func(app signedInApp) url.Values {
+				return url.Values{"id_token_hint": {app.idToken}, "post_logout_redirect_uri": {"https://app.example/bye"}}
+			}, true, http.StatusOK, "", false},
+		{"without a hint a GET only asks",
+			func(app signedInApp) url.Values {
+				return url.Values{"client_id": {"c_app"}, "post_logout_redirect_uri": {"https://app.example/bye"}}
+			}, false, http.StatusOK, "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			other := e.client
+			other.ID, other.Name = "c_other", "Other"
+			other.RedirectURIs = []string{"https://other.example/cb"}
+			other.PostLogoutRedirectURIs = []string{"https://other.example/bye"}
+			if err := e.db.CreateClient(t.Context(), other); err != nil {
+				t.Fatal(err)
+			}
+			app := e.signInThroughFlow(t)
+			cookie := app.cookie
+			if tc.other {
+				cookie = e.signInThroughFlow(t).cookie
+			}
+
+			resp := e.get(t, "/oauth2/logout?"+tc.query(app).Encode(), cookie)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if loc := resp.Header.Get("Location"); loc != tc.location {
+				t.Errorf("Location = %q, want %q", loc, tc.location)
+			}
+			if got := !e.signedIn(t, cookie); got != tc.signedOut {
+				t.Errorf("browser signed out = %v, want %v", got, tc.signedOut)
+			}
+			if got := !e.tokenActive(t, app.accessToken); got != tc.signedOut {
+				t.Errorf("the app's access token ended = %v, want %v", got, tc.signedOut)
+			}
+			if tc.signedOut {
+				set := strings.Join(resp.Header.Values("Set-Cookie"), "\n")
+				if !strings.Contains(set, cookie.Name+"=;") || !strings.Contains(set, "Max-Age=0") {
+					t.Errorf("Set-Cookie = %q, want the session cookie expired", set)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,89 @@
+package oidc
+
+import (
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/storage"
+)
+
+func TestRefresh(t *testing.T) {
+	refresh := func(t *testing.T, e *env, rt string) tokenResponse {
+		t.Helper()
+		return e.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	}
+	reuseEvents := func(t *testing.T, e *env) []storage.AuditEvent {
+		t.Helper()
+		ev, err := e.db.ListAudit(t.Context(), storage.AuditFilter{Type: audit.RefreshReused})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+
+	t.Run("without offline_access no refresh token is issued", func(t *testing.T) {
+		e := newEnv(t)
+		if app := e.signInWithScope(t, "openid"); app.refreshToken != "" {
+			t.Error("a refresh token was issued without offline_access")
+		}
+	})
+
+	t.Run("concurrent refreshes with one token within the grace window all succeed", func(t *testing.T) {
+		e := newEnv(t)
+		app := e.signInWithScope(t, "openid offline_access")
+		if app.refreshToken == "" {
+			t.Fatal("no refresh token")
+		}
+		var wg sync.WaitGroup
+		got := make([]tokenResponse, 3)
+		for i := range got {
+			wg.Go(func() { got[i] = refresh(t, e, app.refreshToken) })
+		}
+		wg.Wait()
+		for i, tok := range got {
+			if tok.status != http.StatusOK || tok.AccessToken == "" || tok.RefreshToken == "" {
+				t.Errorf("refresh %d: status %d, %+v", i, tok.status, tok)
+			}
+		}
+		if ev := reuseEvents(t, e); len(ev) != 0 {
+			t.Errorf("%d refresh-reuse events within the grace window", len(ev))
+		}
+		// The refreshed token keeps the sign-in's claims.
+		claims := e.idTokenClaims(t, got[0].IDToken)
+		if claims["sub"] != e.user.ID || claims["acr"] != "mfa" || claims["sid"] != app.sid {
+			t.Errorf("refreshed ID token: sub %v acr %v sid %v", claims["sub"], claims["acr"], claims["sid"])
+		}
+	})
+
+	t.Run("a reuse after the grace window is refused, audited and ends the family", func(t *testing.T) {
+		e := newEnv(t)
+		app := e.signInWithScope(t, "openid offline_access")
+		next := refresh(t, e, app.refreshToken)
+		if next.status != http.StatusOK {
+			t.Fatalf("first refresh: %+v", next)
+		}
+		if e.tokenActive(t, app.accessToken) {
+			t.Error("the access token issued with the used refresh token still works")
+		}
+		e.clock.Advance(DefaultLifetimes.RefreshGrace + time.Second)
+
+		again := refresh(t, e, app.refreshToken)
+		if again.status != http.StatusBadRequest || again.Error != "invalid_grant" {
+			t.Fatalf("reuse: status %d, error %q; want 400 invalid_grant", again.status, again.Error)
+		}
+		ev := reuseEvents(t, e)
+		if len(ev) != 1 || ev[0].UserID != e.user.ID || ev[0].ClientID != "c_app" || ev[0].Result != audit.Denied {
+			t.Fatalf("refresh-reuse events = %+v, want one, denied, for %s at c_app", ev, e.user.ID)
+		}
+		if e.tokenActive(t, next.AccessToken) {
+			t.Error("the family's newest access token still works after the reuse")
+		}
+		if tok := refresh(t, e, next.RefreshToken); tok.status == http.StatusOK {
+			t.Error("the family's newest refresh token still works after the reuse")
+		}
+	})
+}
