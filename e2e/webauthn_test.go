@@ -155,7 +155,7 @@ func TestSecurityKeysInChromium(t *testing.T) {
 		before := cb.count()
 		a := strictRP.newRequest(oauth2.SetAuthURLParam("prompt", "login"))
 		browserSignIn(t, tb, kg.issuer, a, admin, "password+key")
-		tb.waitFor("document.body.innerText.includes('security key')")
+		tb.waitFor("location.pathname === '/login/continue' && document.body.innerText.includes('phishing-resistant')")
 		if cb.count() != before || strings.HasPrefix(tb.location(), cb.url) {
 			t.Fatal("a phrh app got a code from a synced passkey")
 		}

@@ -16,12 +16,14 @@ import (
 
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/geo"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/login"
 	"github.com/keygate/keygate/server/metrics"
 	"github.com/keygate/keygate/server/mfa"
 	"github.com/keygate/keygate/server/oidc"
 	"github.com/keygate/keygate/server/render"
+	"github.com/keygate/keygate/server/risk"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/server/throttle"
 	"github.com/keygate/keygate/storage"
@@ -48,6 +50,14 @@ type Config struct {
 	// issuer's origin always is. HardwareAAGUIDs is the phrh allow-list.
 	WebAuthnOrigins []string
 	HardwareAAGUIDs []uuid.UUID
+	// WebAuthnMetadata is the verified FIDO metadata BLOB, or nil: it
+	// names key models, verifies attestation (Attested, for phrh), and at
+	// start New disables every key of a model it reports compromised.
+	WebAuthnMetadata *mfa.MDS
+	// Geo places client addresses (MMDB file, named networks); Risk is
+	// the risk engine's policy.
+	Geo  geo.Config
+	Risk risk.Policy
 }
 
 // ThrottleConfig bounds failed sign-in steps.
@@ -60,6 +70,7 @@ type ThrottleConfig struct {
 // Server is keygate's HTTP service and its background work.
 type Server struct {
 	cfg     Config
+	locator *geo.Locator
 	store   storage.Store
 	keyring *keys.Keyring
 	audit   *audit.Recorder
@@ -89,16 +100,45 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	m := metrics.New()
 	rec := audit.NewRecorder(store, logger, cfg.AlertWebhooks, now)
 	sessions := session.NewStore(store, session.Config{Secure: cfg.SecureCookies, Lifetime: cfg.SessionTTL, Now: now})
+	locator, err := geo.Open(cfg.Geo)
+	if err != nil {
+		return nil, fmt.Errorf("geolocation: %w", err)
+	}
+	if !locator.HasMMDB() {
+		logger.InfoContext(ctx, "no MMDB file configured: location signals come from named networks only")
+	}
+	if cfg.Risk == (risk.Policy{}) {
+		cfg.Risk = risk.DefaultPolicy()
+	}
+	devices := session.NewDevices(master.Derive("device-cookie", 32), cfg.SecureCookies)
 	limiter := &throttle.Limiter{DB: store, Window: cfg.Throttle.Window, PerAccount: cfg.Throttle.PerAccount, PerIP: cfg.Throttle.PerIP, Now: now}
 
 	passkeys, err := mfa.NewPasskeys(mfa.WebAuthnConfig{
 		Origins:         append([]string{origin(cfg.Issuer)}, cfg.WebAuthnOrigins...),
 		HardwareAAGUIDs: cfg.HardwareAAGUIDs,
+		Metadata:        cfg.WebAuthnMetadata,
 	})
 	if err != nil {
 		// Browsers refuse WebAuthn for IP-address origins; serve without it.
 		logger.WarnContext(ctx, "security keys and passkeys are disabled", "reason", err.Error())
 		passkeys = nil
+	}
+	if md := cfg.WebAuthnMetadata; md != nil {
+		logger.InfoContext(ctx, "FIDO metadata loaded", "number", md.Number(), "models", md.Len(),
+			"next_update", md.NextUpdate().Format(time.DateOnly))
+		if now().After(md.NextUpdate()) {
+			logger.WarnContext(ctx, "FIDO metadata is past its next update: fetch a newer BLOB", "number", md.Number())
+		}
+		if skipped := md.Skipped(); len(skipped) > 0 {
+			logger.WarnContext(ctx, "FIDO metadata entries that do not parse were skipped", "entries", skipped)
+		}
+		n, err := mfa.DisableCompromisedKeys(ctx, store, rec, md, now())
+		if err != nil {
+			return nil, fmt.Errorf("FIDO metadata: %w", err)
+		}
+		if n > 0 {
+			logger.WarnContext(ctx, "keys of compromised models disabled", "keys", n)
+		}
 	}
 	oidcHandler, err := oidc.New(oidc.Deps{
 		Issuer: cfg.Issuer, Store: store, Keys: keyring,
@@ -110,12 +150,12 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: store, keyring: keyring, audit: rec, logger: logger, now: now}
+	s := &Server{cfg: cfg, locator: locator, store: store, keyring: keyring, audit: rec, logger: logger, now: now}
 	r := httpx.NewRouter()
 	r.Use(func(rt httpx.Route, h http.Handler) http.Handler { return m.Middleware(rt.Pattern, h) })
 	r.Mount(oidcHandler)
 	r.Mount(login.New(login.Deps{Store: store, Sessions: sessions, Render: renderer, Audit: rec,
-		Metrics: m, Throttle: limiter, Logger: logger, Now: now}))
+		Metrics: m, Throttle: limiter, Locator: locator, Devices: devices, Risk: cfg.Risk, Logger: logger, Now: now}))
 	r.Mount(mfa.New(mfa.Deps{Store: store, Master: master, Passkeys: passkeys, RecoveryKey: master.Derive("recovery-code", 32),
 		Issuer: issuerLabel(cfg.Issuer), Sessions: sessions, Render: renderer, Audit: rec, Metrics: m,
 		Throttle: limiter, Logger: logger, Now: now}))
@@ -132,6 +172,9 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	)
 	return s, nil
 }
+
+// Close releases what New opened (the MMDB file).
+func (s *Server) Close() error { return s.locator.Close() }
 
 // Handler is the whole HTTP surface, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }

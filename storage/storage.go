@@ -35,6 +35,8 @@ type Store interface {
 	Outbox
 	SigningKeys
 	Attempts
+	Devices
+	SignIns
 	Meta
 	Transactor
 
@@ -272,11 +274,16 @@ type Flow struct {
 // Flow states. server/login moves a flow from identify to second factor;
 // server/mfa marks it verified; server/login completes it (the browser
 // session is signed in) and server/oidc resumes only complete flows.
+// A flow that starts from an existing session (single sign-on) starts in
+// sso, where server/login asks the risk engine whether the session still
+// suffices; a flow the risk engine refused ends in refused.
 const (
 	FlowIdentify     = ""
+	FlowSSO          = "sso"
 	FlowSecondFactor = "second_factor"
 	FlowVerified     = "verified"
 	FlowComplete     = "complete"
+	FlowRefused      = "refused"
 )
 
 type Flows interface {
@@ -418,6 +425,57 @@ type Attempts interface {
 	CountAttempts(ctx context.Context, scope, key string, since time.Time) (int, error)
 	ClearAttempts(ctx context.Context, scope, key string) error
 	DeleteAttemptsBefore(ctx context.Context, t time.Time) (int, error)
+}
+
+// Device is a browser a user has signed in from, recognised by the signed,
+// long-lived device cookie that carries ID. One row per user and device.
+type Device struct {
+	ID          string
+	UserID      string
+	UserAgent   string // a short family, e.g. "Chrome on Linux"
+	FirstSeen   time.Time
+	LastSeen    time.Time
+	LastIP      string
+	LastCountry string
+	SignIns     int
+}
+
+type Devices interface {
+	// TouchDevice records a successful sign-in from the device: it creates
+	// the (user, device) row, or moves LastSeen/LastIP/LastCountry and
+	// UserAgent forward and adds one to SignIns (FirstSeen stays).
+	TouchDevice(ctx context.Context, d Device) error
+	// GetDevice returns ErrNotFound when the user never signed in from it.
+	GetDevice(ctx context.Context, userID, id string) (Device, error)
+	// ListUserDevices returns the user's devices, most recently seen first.
+	ListUserDevices(ctx context.Context, userID string) ([]Device, error)
+}
+
+// SignInRecord is one successful sign-in and where it came from: the
+// history the risk engine reads, and what admins see with its reasons.
+type SignInRecord struct {
+	ID        int64
+	UserID    string
+	Time      time.Time
+	IP        string
+	Country   string
+	City      string
+	Lat, Lon  float64
+	HasCoords bool
+	DeviceID  string
+	ClientID  string
+	ACR       string
+	Decision  string   // the risk engine's outcome: allow, step_up
+	Reasons   []string // the risk engine's reasons, in plain words
+}
+
+type SignIns interface {
+	RecordSignIn(ctx context.Context, s SignInRecord) (int64, error)
+	// RecentSignIns returns the user's sign-ins, newest first, at most limit.
+	RecentSignIns(ctx context.Context, userID string, limit int) ([]SignInRecord, error)
+	// SignInCountries lists the distinct non-empty countries of the user's
+	// sign-ins, sorted.
+	SignInCountries(ctx context.Context, userID string) ([]string, error)
 }
 
 // Meta is a small key/value table for facts such as the last issuer.

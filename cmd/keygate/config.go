@@ -9,12 +9,15 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"gopkg.in/yaml.v3"
 
 	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/server/mfa"
 	"github.com/keygate/keygate/server/oidc"
 )
 
@@ -67,6 +70,13 @@ type fileConfig struct {
 		PerAccount int      `yaml:"per_account"`
 		PerIP      int      `yaml:"per_ip"`
 	} `yaml:"throttle"`
+	Risk     riskFile `yaml:"risk"`
+	WebAuthn struct {
+		Origins         []string `yaml:"origins"`
+		MDSFile         string   `yaml:"mds_file"`
+		MDSRootFile     string   `yaml:"mds_root_file"`
+		HardwareAAGUIDs []string `yaml:"hardware_aaguids"`
+	} `yaml:"webauthn"`
 }
 
 // loadFile reads the YAML file, refusing unknown keys so a typo is an
@@ -84,10 +94,22 @@ func loadFile(path string) (fileConfig, error) {
 	dec.KnownFields(true)
 	// An empty file is an empty configuration.
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// yaml names the Go type an unknown key was not found in, which
+			// for nested sections is an unreadable anonymous struct.
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				msgs[i] = unknownKey.ReplaceAllString(m, `$1: unknown key "$2"`)
+			}
+			return fc, usagef("config %s:\n  %s", path, strings.Join(msgs, "\n  "))
+		}
 		return fc, usagef("config %s: %w", path, err)
 	}
 	return fc, nil
 }
+
+var unknownKey = regexp.MustCompile(`^(line \d+): field (.*) not found in type .*$`)
 
 // first returns the first non-empty value: flag, then env, then file, then default.
 func first(vals ...string) string {
@@ -185,6 +207,10 @@ func (s settings) serverConfig() (server.Config, error) {
 		AuthorizeCode: pick(time.Duration(fc.Tokens.AuthorizeCode), d.AuthorizeCode),
 		RefreshGrace:  pick(time.Duration(fc.Tokens.RefreshGrace), d.RefreshGrace),
 	}
+	origins, hardware, md, wproblems := s.webauthnConfig()
+	geoCfg, policy, rproblems := s.riskConfig()
+	problems = append(problems, rproblems...)
+	problems = append(problems, wproblems...)
 	if len(problems) > 0 {
 		return server.Config{}, usagef("configuration:\n  - %s", strings.Join(problems, "\n  - "))
 	}
@@ -205,7 +231,76 @@ func (s settings) serverConfig() (server.Config, error) {
 			PerAccount: pick(fc.Throttle.PerAccount, 5),
 			PerIP:      pick(fc.Throttle.PerIP, 50),
 		},
+		WebAuthnOrigins:  origins,
+		HardwareAAGUIDs:  hardware,
+		WebAuthnMetadata: md,
+		Geo:              geoCfg,
+		Risk:             policy,
 	}, nil
+}
+
+// webauthnConfig validates the webauthn section: extra origins, the FIDO
+// metadata BLOB (read and verified now, so a bad file stops the start)
+// and the phrh allow-list.
+func (s settings) webauthnConfig() (origins []string, hardware []uuid.UUID, md *mfa.MDS, problems []string) {
+	wc := s.file.WebAuthn
+	for _, o := range wc.Origins {
+		if err := validateOrigin(o, s.dev); err != nil {
+			problems = append(problems, "webauthn.origins: "+err.Error())
+			continue
+		}
+		origins = append(origins, strings.TrimRight(o, "/"))
+	}
+	for _, a := range wc.HardwareAAGUIDs {
+		id, err := uuid.Parse(a)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("webauthn.hardware_aaguids: %q is not a UUID like cb69481e-8ff7-4039-93ec-0a2729a154a8", a))
+			continue
+		}
+		hardware = append(hardware, id)
+	}
+	if wc.MDSFile == "" {
+		if wc.MDSRootFile != "" {
+			problems = append(problems, "webauthn.mds_root_file is set but webauthn.mds_file is not")
+		}
+		if len(wc.HardwareAAGUIDs) > 0 {
+			problems = append(problems, "webauthn.hardware_aaguids needs webauthn.mds_file: without metadata no attestation is verified, so no key would count as hardware-bound")
+		}
+		return origins, hardware, nil, problems
+	}
+	blob, err := os.ReadFile(wc.MDSFile)
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("webauthn.mds_file: %v", err))
+	}
+	var root []byte
+	if wc.MDSRootFile != "" {
+		if root, err = os.ReadFile(wc.MDSRootFile); err != nil {
+			problems = append(problems, fmt.Sprintf("webauthn.mds_root_file: %v", err))
+		}
+	}
+	if blob == nil || (wc.MDSRootFile != "" && root == nil) {
+		return origins, hardware, nil, problems
+	}
+	if md, err = mfa.ParseMDS(blob, root); err != nil {
+		problems = append(problems, fmt.Sprintf("webauthn.mds_file %s: %v", wc.MDSFile, err))
+	}
+	return origins, hardware, md, problems
+}
+
+// validateOrigin: a WebAuthn origin is a scheme and a host (and port),
+// nothing else; plain http only for localhost unless --dev.
+func validateOrigin(o string, dev bool) error {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must be an origin like https://id.example.com (scheme and host, no path)", o)
+	}
+	if u.Scheme == "http" && !dev {
+		if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			return fmt.Errorf("%q uses plain http on a non-localhost host; use https, or --dev for a test setup", o)
+		}
+	}
+	return nil
 }
 
 // validateIssuer: an absolute http(s) URL without query or fragment; plain

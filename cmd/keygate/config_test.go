@@ -145,9 +145,12 @@ throttle: {window: 10m, per_account: 7, per_ip: 70}
 		want       []string
 	}{
 		{"an unknown top-level key is refused, naming the key and its line",
-			"issuer: https://id.example.com\nisuer: https://typo.example.com\n", []string{"isuer", "line 2"}},
+			"issuer: https://id.example.com\nisuer: https://typo.example.com\n", []string{`line 2: unknown key "isuer"`}},
 		{"an unknown nested key is refused, naming the key and its line",
-			"tokens:\n  access_token: 5m\n  acess_token: 10m\n", []string{"acess_token", "line 3"}},
+			"tokens:\n  access_token: 5m\n  acess_token: 10m\n", []string{`line 3: unknown key "acess_token"`}},
+		{"every unknown key is reported at once",
+			"isuer: x\nsession:\n  lifetme: 1h\nthrottle:\n  per_acount: 3\n",
+			[]string{`line 1: unknown key "isuer"`, `line 3: unknown key "lifetme"`, `line 5: unknown key "per_acount"`}},
 		{"a bad duration names its line and value",
 			"issuer: https://id.example.com\ntokens:\n  access_token: 5m\n  refresh_token: 30 days\n", []string{"line 4", `"30 days"`, "not a duration"}},
 		{"a number without a unit is not a duration",
@@ -169,6 +172,9 @@ throttle: {window: 10m, per_account: 7, per_ip: 70}
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "struct {") || strings.Contains(err.Error(), "main.") {
+				t.Errorf("error %q speaks of Go types, not of the file", err)
 			}
 		})
 	}

@@ -69,6 +69,7 @@ func serve(ctx context.Context, s settings, cfg server.Config, adminEmail string
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err

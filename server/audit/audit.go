@@ -18,6 +18,8 @@ const (
 	SigninFailed        = "signin.failed"
 	SigninThrottled     = "signin.throttled"
 	SigninSSO           = "signin.sso"
+	SigninDenied        = "signin.denied"
+	RiskStepUp          = "risk.step_up"
 	SignedOut           = "signout"
 	EnrollmentStarted   = "enrollment.started"
 	PasswordSet         = "password.set"
@@ -42,6 +44,10 @@ const (
 	KeysRotated            = "keys.rotated"
 )
 
+// WebAuthnModelCompromised: at start, a key was disabled because the FIDO
+// metadata reports its model compromised.
+const WebAuthnModelCompromised = "mfa.webauthn.model_compromised"
+
 // Results.
 const (
 	Success = "success"
@@ -53,9 +59,12 @@ const (
 // configured webhook.
 var alerting = map[string]bool{
 	RefreshReused:          true,
+	SigninDenied:           true,
 	WebAuthnCloneSuspected: true,
 	SigninThrottled:        true,
 	UserSuspended:          true,
+
+	WebAuthnModelCompromised: true,
 }
 
 // Store is what the recorder writes to.

@@ -27,6 +27,10 @@ type WebAuthnConfig struct {
 	// keys of these models, whose attestation verified, count as
 	// hardware-bound. Empty: every device-bound key does.
 	HardwareAAGUIDs []uuid.UUID
+	// Metadata, when set, is the verified FIDO metadata BLOB: registration
+	// verifies attestation chains against it (which is what makes a key
+	// Attested), refuses models it reports compromised, and names keys.
+	Metadata *MDS
 }
 
 // ceremonyTimeout bounds how long a challenge stays valid.
@@ -47,7 +51,7 @@ func NewPasskeys(cfg WebAuthnConfig) (*Passkeys, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("webauthn: origin %q is not a URL", cfg.Origins[0])
 	}
-	wa, err := webauthn.New(&webauthn.Config{
+	waCfg := &webauthn.Config{
 		RPID:          u.Hostname(),
 		RPDisplayName: "keygate",
 		RPOrigins:     cfg.Origins,
@@ -62,7 +66,21 @@ func NewPasskeys(cfg WebAuthnConfig) (*Passkeys, error) {
 			Login:        webauthn.TimeoutConfig{Enforce: true, Timeout: ceremonyTimeout, TimeoutUVD: ceremonyTimeout},
 			Registration: webauthn.TimeoutConfig{Enforce: true, Timeout: ceremonyTimeout, TimeoutUVD: ceremonyTimeout},
 		},
-	})
+	}
+	if cfg.Metadata != nil {
+		waCfg.MDS = cfg.Metadata.provider
+		// A model compromised now cannot be registered, whatever its
+		// attestation says (a browser may strip it to none); its keys
+		// already registered are disabled by DisableCompromisedKeys.
+		var ids []uuid.UUID
+		for _, m := range cfg.Metadata.Compromised(time.Now()) {
+			ids = append(ids, m.AAGUID)
+		}
+		if len(ids) > 0 {
+			waCfg.Filtering = &webauthn.FilteringConfig{ProhibitedAAGUIDs: ids}
+		}
+	}
+	wa, err := webauthn.New(waCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +135,17 @@ func toLib(c storage.WebAuthnCredential) webauthn.Credential {
 	}
 }
 
-// fromLib is a newly registered credential as we store it.
+// stored is a credential CreateCredential has just returned, as we store
+// it: fromLib, plus Attested when its attestation verified against the
+// metadata trust roots (see MDS.attested for the rule).
+func (p *Passkeys) stored(userID, name string, c *webauthn.Credential, discoverable bool, now time.Time) storage.WebAuthnCredential {
+	s := fromLib(userID, name, c, discoverable, now)
+	s.Attested = p.cfg.Metadata.attested(c)
+	return s
+}
+
+// fromLib is a newly registered credential as we store it, never Attested:
+// only Passkeys.stored knows the metadata that decides that.
 func fromLib(userID, name string, c *webauthn.Credential, discoverable bool, now time.Time) storage.WebAuthnCredential {
 	var transports []string
 	for _, t := range c.Transport {
@@ -182,7 +210,17 @@ var knownModels = map[string]string{
 	"adce0002-35bc-c60a-648b-0b25f1f05503": "Chrome on Mac",
 }
 
-// ModelName is the known model of aaguid, or "".
+// ModelName is the known model of aaguid, or "": the metadata BLOB's
+// description when one is configured and lists it, else the built-in
+// table's name.
+func (p *Passkeys) ModelName(aaguid []byte) string {
+	if m := p.cfg.Metadata.ModelName(aaguid); m != "" {
+		return m
+	}
+	return ModelName(aaguid)
+}
+
+// ModelName is the built-in table's name for aaguid, or "".
 func ModelName(aaguid []byte) string {
 	id, err := uuid.FromBytes(aaguid)
 	if err != nil {
@@ -191,10 +229,15 @@ func ModelName(aaguid []byte) string {
 	return knownModels[id.String()]
 }
 
-// defaultName is the name a new key gets when the user gives none.
-func defaultName(c storage.WebAuthnCredential) string {
-	if m := ModelName(c.AAGUID); m != "" {
-		return m
+// defaultName is the name a new key gets when the user gives none, its
+// model named by the metadata BLOB or the built-in table.
+func (p *Passkeys) defaultName(c storage.WebAuthnCredential) string {
+	return nameFor(c, p.ModelName(c.AAGUID))
+}
+
+func nameFor(c storage.WebAuthnCredential, model string) string {
+	if model != "" {
+		return model
 	}
 	if c.BackupEligible {
 		return "Passkey"
@@ -216,7 +259,13 @@ func findCredential(creds []storage.WebAuthnCredential, id []byte) (storage.WebA
 func ceremonyError(err error) string {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
-		return strings.TrimSpace(pe.Type + ": " + pe.Details)
+		// DevInfo names the actual cause (an RP ID hash or origin
+		// mismatch); it holds hashes and origins, never secrets.
+		reason := strings.TrimSpace(pe.Type + ": " + pe.Details)
+		if pe.DevInfo != "" {
+			reason += " (" + pe.DevInfo + ")"
+		}
+		return reason
 	}
 	return err.Error()
 }

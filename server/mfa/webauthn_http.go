@@ -185,10 +185,10 @@ func (h *Handler) finishRegistration(w http.ResponseWriter, r *http.Request) err
 		return h.refused(r, uid, "registration", err, "The key's registration could not be verified. Try again.")
 	}
 	now := h.d.Now()
-	stored := fromLib(uid, "", cred, discoverable(parsed.ClientExtensionResults.CredProps), now)
+	stored := h.d.Passkeys.stored(uid, "", cred, discoverable(parsed.ClientExtensionResults.CredProps), now)
 	stored.Name = cleanName(r.URL.Query().Get("name"))
 	if stored.Name == "" {
-		stored.Name = defaultName(stored)
+		stored.Name = h.d.Passkeys.defaultName(stored)
 	}
 	var codes []string
 	err = h.d.Store.InTx(ctx, func(ctx context.Context) error {
@@ -378,7 +378,7 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, kind stri
 		return h.refused(r, user.u.ID, kind, errors.New("credential not registered or disabled"), "That key was not accepted.")
 	}
 	if cred.Authenticator.CloneWarning {
-		return h.cloneSuspected(r, user.u.ID, stored, cred.Authenticator.SignCount)
+		return h.cloneSuspected(r, user.u.ID, stored, parsed.Response.AuthenticatorData.Counter)
 	}
 	if user.u.Suspended() {
 		return h.refused(r, user.u.ID, kind, errors.New("account suspended"), "This account is suspended. Contact your administrator.")

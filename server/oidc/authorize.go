@@ -13,7 +13,6 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/keygate/keygate/keys"
-	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
@@ -49,20 +48,6 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := h.d.Now()
-	auth := sess.Auth()
-	if req.SatisfiedBy(auth, now) {
-		user, err := h.d.Store.GetUser(ctx, auth.UserID)
-		if err == nil && !user.Suspended() {
-			if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninSSO, Actor: user.ID,
-				UserID: user.ID, ClientID: client.ID, Result: audit.Success}); err != nil {
-				return err
-			}
-			return h.issue(w, r, ar, user, auth, sess.SID(), now)
-		}
-	}
-	if slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
-		return h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user must sign in, and prompt=none forbids asking."))
-	}
 	flowID, err := keys.RandomToken(24)
 	if err != nil {
 		return err
@@ -79,13 +64,28 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(flowLifetime),
 	}
+	next := "/login"
+	// An existing sign-in is never trusted blindly: the flow starts from it
+	// and server/login asks the risk engine whether it still suffices (sso),
+	// or whether it only needs a stronger factor now (step-up).
+	if auth := sess.Auth(); auth.UserID != "" && !req.ForceLogin && req.FreshEnough(auth, now) {
+		flow.UserID, flow.ACR, flow.AMR, flow.AuthTime = auth.UserID, auth.ACR, auth.AMR, auth.AuthTime
+		flow.State = storage.FlowSecondFactor
+		if req.SatisfiedBy(auth, now) {
+			flow.State = storage.FlowSSO
+		}
+		next = "/login/continue"
+	}
+	if flow.State == storage.FlowIdentify && slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
+		return h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user must sign in, and prompt=none forbids asking."))
+	}
 	if err := h.d.Store.CreateFlow(ctx, flow); err != nil {
 		return err
 	}
 	if err := sess.Save(w); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/login?flow="+url.QueryEscape(flowID), http.StatusSeeOther)
+	http.Redirect(w, r, next+"?flow="+url.QueryEscape(flowID), http.StatusSeeOther)
 	return nil
 }
 
@@ -139,6 +139,9 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	auth := sess.Auth()
+	if flow.State == storage.FlowRefused && slices.Equal(flow.SessionHash, sess.IDHash()) {
+		return h.refusedFlow(w, r, flow)
+	}
 	if !slices.Equal(flow.SessionHash, sess.IDHash()) || flow.State != storage.FlowComplete || auth.UserID != flow.UserID {
 		return httpx.Errorf(http.StatusForbidden, "This sign-in belongs to another browser session. Go back to the app and start again.", nil)
 	}
@@ -171,6 +174,24 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in did not reach the assurance this app requires."))
 	}
 	return h.issue(w, r, ar, user, signIn, sess.SID(), flow.CreatedAt)
+}
+
+// refusedFlow answers the app for a sign-in the risk engine refused
+// without a page (prompt=none): login_required, so the app can send the
+// user through an interactive sign-in.
+func (h *Handler) refusedFlow(w http.ResponseWriter, r *http.Request, flow storage.Flow) error {
+	if err := h.d.Store.DeleteFlow(r.Context(), flow.ID); err != nil {
+		return err
+	}
+	orig := r.Clone(r.Context())
+	orig.Method = http.MethodGet
+	orig.URL = &url.URL{Path: "/oauth2/authorize", RawQuery: flow.Query}
+	orig.Body, orig.Form, orig.PostForm = http.NoBody, nil, nil
+	ar, err := h.provider.NewAuthorizeRequest(r.Context(), orig)
+	if err != nil {
+		return h.authorizeError(w, r, ar, err)
+	}
+	return h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The sign-in needs the user's interaction."))
 }
 
 // issue grants what the client may have of what it asked for and writes

@@ -396,28 +396,36 @@ func TestAuthorize(t *testing.T) {
 		AuthTime: e.clock.Now().Add(-10 * time.Minute)})
 	anonymous, _ := e.browser(t, session.Auth{})
 
+	// Every request that needs no error goes to server/login with a flow:
+	// a fresh sign-in (/login, identify), the risk check of an existing one
+	// (/login/continue, sso), or a step-up of it (/login/continue,
+	// second_factor). No code is ever issued from here directly.
+	const (
+		signIn = "/login"
+		check  = "/login/continue"
+	)
 	tests := []struct {
 		name    string
 		query   url.Values
 		cookie  *http.Cookie
-		login   bool   // sent to /login with a flow
-		code    bool   // answered with a code at once (single sign-on)
+		to      string // where the browser is sent with a flow
+		state   string // the flow's state
 		appErr  string // an error redirected to the app
 		pageErr int    // an error page, never a redirect
 	}{
-		{"a signed-in browser gets a code without signing in again", authorizeQuery(nil), signedIn, false, true, "", 0},
-		{"an anonymous browser is sent to sign in", authorizeQuery(nil), anonymous, true, false, "", 0},
-		{"a browser without a session is sent to sign in", authorizeQuery(nil), nil, true, false, "", 0},
-		{"prompt=login sends a signed-in browser to sign in", authorizeQuery(url.Values{"prompt": {"login"}}), signedIn, true, false, "", 0},
-		{"acr_values above the sign-in send it to sign in", authorizeQuery(url.Values{"acr_values": {"phr"}}), signedIn, true, false, "", 0},
-		{"a max_age shorter than the sign-in's age sends it to sign in", authorizeQuery(url.Values{"max_age": {"60"}}), signedIn, true, false, "", 0},
-		{"a max_age longer than the sign-in's age gets a code", authorizeQuery(url.Values{"max_age": {"3600"}}), signedIn, false, true, "", 0},
-		{"prompt=none without a sign-in answers login_required", authorizeQuery(url.Values{"prompt": {"none"}}), anonymous, false, false, "login_required", 0},
-		{"a request without PKCE is refused before sign-in", authorizeQuery(url.Values{"code_challenge": nil, "code_challenge_method": nil}), anonymous, false, false, "invalid_request", 0},
-		{"a plain PKCE challenge is refused before sign-in", authorizeQuery(url.Values{"code_challenge_method": {"plain"}, "code_challenge": {verifier}}), anonymous, false, false, "invalid_request", 0},
-		{"a bad max_age is an invalid request", authorizeQuery(url.Values{"max_age": {"-5"}}), anonymous, false, false, "invalid_request", 0},
-		{"an unregistered redirect URI gets a page, not a redirect", authorizeQuery(url.Values{"redirect_uri": {"https://evil.example/cb"}}), anonymous, false, false, "", http.StatusBadRequest},
-		{"an unknown client gets a page, not a redirect", authorizeQuery(url.Values{"client_id": {"c_nobody"}}), anonymous, false, false, "", http.StatusUnauthorized},
+		{"a signed-in browser has its session checked, not a sign-in", authorizeQuery(nil), signedIn, check, storage.FlowSSO, "", 0},
+		{"an anonymous browser is sent to sign in", authorizeQuery(nil), anonymous, signIn, storage.FlowIdentify, "", 0},
+		{"a browser without a session is sent to sign in", authorizeQuery(nil), nil, signIn, storage.FlowIdentify, "", 0},
+		{"prompt=login sends a signed-in browser to sign in", authorizeQuery(url.Values{"prompt": {"login"}}), signedIn, signIn, storage.FlowIdentify, "", 0},
+		{"acr_values above the sign-in ask for a stronger factor", authorizeQuery(url.Values{"acr_values": {"phr"}}), signedIn, check, storage.FlowSecondFactor, "", 0},
+		{"a max_age shorter than the sign-in's age sends it to sign in", authorizeQuery(url.Values{"max_age": {"60"}}), signedIn, signIn, storage.FlowIdentify, "", 0},
+		{"a max_age longer than the sign-in's age has the session checked", authorizeQuery(url.Values{"max_age": {"3600"}}), signedIn, check, storage.FlowSSO, "", 0},
+		{"prompt=none without a sign-in answers login_required", authorizeQuery(url.Values{"prompt": {"none"}}), anonymous, "", "", "login_required", 0},
+		{"a request without PKCE is refused before sign-in", authorizeQuery(url.Values{"code_challenge": nil, "code_challenge_method": nil}), anonymous, "", "", "invalid_request", 0},
+		{"a plain PKCE challenge is refused before sign-in", authorizeQuery(url.Values{"code_challenge_method": {"plain"}, "code_challenge": {verifier}}), anonymous, "", "", "invalid_request", 0},
+		{"a bad max_age is an invalid request", authorizeQuery(url.Values{"max_age": {"-5"}}), anonymous, "", "", "invalid_request", 0},
+		{"an unregistered redirect URI gets a page, not a redirect", authorizeQuery(url.Values{"redirect_uri": {"https://evil.example/cb"}}), anonymous, "", "", "", http.StatusBadRequest},
+		{"an unknown client gets a page, not a redirect", authorizeQuery(url.Values{"client_id": {"c_nobody"}}), anonymous, "", "", "", http.StatusUnauthorized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -433,22 +441,25 @@ func TestAuthorize(t *testing.T) {
 				if resp.StatusCode != tc.pageErr || resp.Header.Get("Location") != "" {
 					t.Fatalf("status %d, Location %q; want %d and no redirect", resp.StatusCode, resp.Header.Get("Location"), tc.pageErr)
 				}
-			case tc.login:
+			case tc.to != "":
 				loc, _ := url.Parse(resp.Header.Get("Location"))
-				if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Path != "/login" || loc.Query().Get("flow") == "" {
-					t.Fatalf("status %d, Location %q; want 303 to /login?flow=…", resp.StatusCode, resp.Header.Get("Location"))
+				if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Path != tc.to || loc.Query().Get("flow") == "" {
+					t.Fatalf("status %d, Location %q; want 303 to %s?flow=…", resp.StatusCode, resp.Header.Get("Location"), tc.to)
 				}
 				fl, err := e.db.GetFlow(t.Context(), loc.Query().Get("flow"), e.clock.Now())
 				if err != nil {
 					t.Fatalf("the flow was not stored: %v", err)
 				}
-				if fl.ClientID != "c_app" || fl.State != storage.FlowIdentify {
-					t.Errorf("flow = %+v", fl)
+				if fl.ClientID != "c_app" || fl.State != tc.state {
+					t.Errorf("flow = %+v, want state %q", fl, tc.state)
+				}
+				if tc.state != storage.FlowIdentify && (fl.UserID != e.user.ID || fl.ACR != session.ACRMFA) {
+					t.Errorf("a flow from a session must carry its sign-in: %+v", fl)
 				}
 			default:
 				p := redirectParams(t, resp)
-				if tc.code != (p.Get("code") != "") || p.Get("error") != tc.appErr {
-					t.Fatalf("redirect %v, want code %v, error %q", p, tc.code, tc.appErr)
+				if p.Get("code") != "" || p.Get("error") != tc.appErr {
+					t.Fatalf("redirect %v, want error %q and no code", p, tc.appErr)
 				}
 			}
 		})

@@ -27,10 +27,11 @@ const (
 	PageRecoveryCodes  = "recovery_codes"
 	PageLogout         = "logout"
 	PageAccount        = "account"
+	PageDenied         = "denied"
 )
 
 var pages = []string{PageError, PageMessage, PageLogin, PageSecondFactor, PageEnrollFactor, PageRecovery,
-	PageEnrollPassword, PageEnrollTOTP, PageRecoveryCodes, PageLogout, PageAccount}
+	PageEnrollPassword, PageEnrollTOTP, PageRecoveryCodes, PageLogout, PageAccount, PageDenied}
 
 // Renderer writes parsed pages.
 type Renderer struct {

@@ -52,6 +52,12 @@ type Requirement struct {
 	ForceLogin bool          // prompt=login
 }
 
+// FreshEnough reports whether a past sign-in is recent enough for r,
+// whatever its level.
+func (r Requirement) FreshEnough(a Auth, now time.Time) bool {
+	return r.MaxAge < 0 || !now.After(a.AuthTime.Add(r.MaxAge))
+}
+
 // SatisfiedBy reports whether a past sign-in meets r at now.
 func (r Requirement) SatisfiedBy(a Auth, now time.Time) bool {
 	if a.UserID == "" || r.ForceLogin || ACRRank(a.ACR) < ACRRank(r.ACR) {

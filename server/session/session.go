@@ -24,14 +24,17 @@ const (
 	keySID      = "sid"
 	keyCreated  = "created"
 	keyEnroll   = "enroll_uid"
+	keyDevice   = "device"
 )
 
-// Auth is what the browser's sign-in proved, and when.
+// Auth is what the browser's sign-in proved, and when, and on which
+// device (the device cookie's id at sign-in).
 type Auth struct {
 	UserID   string
 	ACR      string
 	AMR      []string
 	AuthTime time.Time
+	DeviceID string
 }
 
 // Session is a typed view of a browser session. Handlers change it and call
@@ -64,6 +67,7 @@ func (x *Session) Auth() Auth {
 	if t, ok := v[keyAuthTime].(int64); ok {
 		a.AuthTime = time.Unix(t, 0).UTC()
 	}
+	a.DeviceID, _ = v[keyDevice].(string)
 	return a
 }
 
@@ -78,6 +82,7 @@ func (x *Session) SignIn(a Auth) error {
 	v[keyACR] = a.ACR
 	v[keyAMR] = slices.Clone(a.AMR)
 	v[keyAuthTime] = a.AuthTime.Unix()
+	v[keyDevice] = a.DeviceID
 	delete(v, keyEnroll)
 	return nil
 }

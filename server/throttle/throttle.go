@@ -64,6 +64,21 @@ func (l *Limiter) Succeed(ctx context.Context, account string) error {
 	return l.DB.ClearAttempts(ctx, scopeAccount, account)
 }
 
+// Failures counts the failed attempts since since, for the risk engine.
+func (l *Limiter) Failures(ctx context.Context, account, ip string, since time.Time) (byAccount, byIP int, err error) {
+	if account != "" {
+		if byAccount, err = l.DB.CountAttempts(ctx, scopeAccount, account, since); err != nil {
+			return 0, 0, err
+		}
+	}
+	if ip != "" {
+		if byIP, err = l.DB.CountAttempts(ctx, scopeIP, ip, since); err != nil {
+			return 0, 0, err
+		}
+	}
+	return byAccount, byIP, nil
+}
+
 // RetryAfter is how long until the window has surely moved past the
 // failures that block now.
 func (l *Limiter) RetryAfter() time.Duration { return l.Window }

@@ -36,7 +36,10 @@ type NewStore = func(t *testing.T) storage.Store
 // that does not exist is ErrNotFound; an update closure's error is
 // returned (errors.Is finds it); revocations count only the tokens they
 // deactivated; disabling a WebAuthn credential that is disabled already
-// succeeds and keeps its first time and reason.
+// succeeds and keeps its first time and reason; a device touch older than
+// the device's LastSeen counts but leaves the last sighting as it was, and
+// one at the same time replaces it; RecentSignIns with a limit <= 0 returns
+// a default number of sign-ins rather than none.
 func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	groups := []struct {
 		name string
@@ -56,6 +59,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"outbox", testOutbox},
 		{"signing keys", testSigningKeys},
 		{"attempts", testAttempts},
+		{"devices", testDevices},
+		{"sign-ins", testSignIns},
 		{"meta", testMeta},
 		{"transactions", testTransactions},
 		{"concurrency", testConcurrency},

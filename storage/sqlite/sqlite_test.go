@@ -42,8 +42,8 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	latest := len(ms)
-	if latest < 2 {
-		t.Fatalf("%d migrations embedded, want at least 2", latest)
+	if latest < 3 {
+		t.Fatalf("%d migrations embedded, want at least 3", latest)
 	}
 
 	t.Run("they apply to an empty database", func(t *testing.T) {
@@ -56,13 +56,14 @@ func TestMigrations(t *testing.T) {
 		for _, table := range []string{"user", "enrollment", "totp_credential", "recovery_code",
 			"client", "browser_session", "flow", "token", "audit_event", "outbox_message",
 			"signing_key", "attempt", "meta", "schema_migrations",
-			"webauthn_credential", "webauthn_challenge"} {
+			"webauthn_credential", "webauthn_challenge", "device", "signin"} {
 			if n := countSchema(t, s, "table", table); n != 1 {
 				t.Errorf("table %s: count %d", table, n)
 			}
 		}
 		for _, index := range []string{"webauthn_credential_user_id", "webauthn_credential_aaguid",
-			"webauthn_challenge_expires_at"} {
+			"webauthn_challenge_expires_at", "device_user_id_last_seen", "signin_user_id_time",
+			"signin_time"} {
 			if n := countSchema(t, s, "index", index); n != 1 {
 				t.Errorf("index %s: count %d", index, n)
 			}
@@ -171,6 +172,97 @@ func TestMigrations(t *testing.T) {
 		}
 		if _, err := s.GetWebAuthnCredential(ctx, []byte("k")); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("GetWebAuthnCredential after DeleteUser: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("a database at version 2 upgrades with its data intact", func(t *testing.T) {
+		ctx := t.Context()
+		path := filepath.Join(t.TempDir(), "keygate.db")
+		old := openAt(t, path, ms[:2])
+		if v, err := old.schemaVersion(ctx, old.wdb); err != nil || v != 2 {
+			t.Fatalf("schema version of the old database = %d, %v; want 2", v, err)
+		}
+		var n int
+		if err := old.wdb.QueryRowContext(ctx,
+			`SELECT count(*) FROM sqlite_schema WHERE name IN ('device', 'signin')`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("a version 2 database has %d of the risk tables, %v", n, err)
+		}
+		cred := storage.WebAuthnCredential{ID: []byte("k"), UserID: "u", Name: "Key", AAGUID: make([]byte, 16),
+			Transports: []string{"usb"}, SignCount: 41, CreatedAt: t0}
+		// Only writes: a Store built by openAt has no reader pool.
+		for _, err := range []error{
+			old.CreateUser(ctx, storage.User{ID: "u", Email: "u@example.com", Name: "U", CreatedAt: t0}),
+			old.CreateUser(ctx, storage.User{ID: "v", Email: "v@example.com", CreatedAt: t0}),
+			old.PutTOTP(ctx, storage.TOTPCredential{UserID: "u", Sealed: []byte("seed"), LastStep: 9, CreatedAt: t0}),
+			old.CreateWebAuthnCredential(ctx, cred),
+			old.SetMeta(ctx, "issuer", "https://id.example.com"),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := old.AppendAudit(ctx, storage.AuditEvent{Time: t0, Type: "user.created", UserID: "u"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.wdb.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if v, err := s.SchemaVersion(ctx); err != nil || v != latest {
+			t.Fatalf("SchemaVersion after the upgrade = %d, %v; want %d", v, err, latest)
+		}
+		if u, err := s.GetUser(ctx, "u"); err != nil || u.Name != "U" || !u.CreatedAt.Equal(t0) {
+			t.Errorf("GetUser = %+v, %v", u, err)
+		}
+		if c, err := s.GetTOTP(ctx, "u"); err != nil || c.LastStep != 9 || string(c.Sealed) != "seed" {
+			t.Errorf("GetTOTP = %+v, %v", c, err)
+		}
+		if c, err := s.GetWebAuthnCredential(ctx, cred.ID); err != nil || c.SignCount != 41 || c.Name != "Key" ||
+			len(c.Transports) != 1 || c.Transports[0] != "usb" {
+			t.Errorf("GetWebAuthnCredential = %+v, %v", c, err)
+		}
+		if v, err := s.GetMeta(ctx, "issuer"); err != nil || v != "https://id.example.com" {
+			t.Errorf("GetMeta = %q, %v", v, err)
+		}
+		var v storage.ChainVerifier
+		if err := s.WalkAudit(ctx, v.Check); err != nil || v.Count != 1 {
+			t.Errorf("the chain after the upgrade: %d events, %v", v.Count, err)
+		}
+
+		// The new tables work, and reference the users the old ones hold.
+		for _, userID := range []string{"u", "v"} {
+			if err := s.TouchDevice(ctx, storage.Device{ID: "d", UserID: userID, LastSeen: t0}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.RecordSignIn(ctx, storage.SignInRecord{UserID: userID, Time: t0, Country: "FR"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.TouchDevice(ctx, storage.Device{ID: "d", UserID: "ghost", LastSeen: t0}); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("a device for an unknown user after the upgrade: %v, want ErrNotFound", err)
+		}
+		if _, err := s.RecordSignIn(ctx, storage.SignInRecord{UserID: "ghost", Time: t0}); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("a sign-in for an unknown user after the upgrade: %v, want ErrNotFound", err)
+		}
+		if err := s.DeleteUser(ctx, "u"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.GetDevice(ctx, "u", "d"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetDevice after DeleteUser: %v, want ErrNotFound", err)
+		}
+		if rs, err := s.RecentSignIns(ctx, "u", 0); err != nil || len(rs) != 0 {
+			t.Errorf("RecentSignIns after DeleteUser = %d, %v; want none", len(rs), err)
+		}
+		if _, err := s.GetDevice(ctx, "v", "d"); err != nil {
+			t.Errorf("GetDevice of another user after DeleteUser: %v", err)
+		}
+		if cs, err := s.SignInCountries(ctx, "v"); err != nil || len(cs) != 1 {
+			t.Errorf("SignInCountries of another user after DeleteUser = %v, %v", cs, err)
 		}
 	})
 

@@ -1,0 +1,289 @@
+package sqlite
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/storage"
+)
+
+// riskStore is a store with users "u" and "v".
+func riskStore(t *testing.T) *Store {
+	t.Helper()
+	s, _ := openTemp(t)
+	for _, id := range []string{"u", "v"} {
+		if err := s.CreateUser(t.Context(), storage.User{ID: id, Email: id + "@example.com", CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// recordSignIns records a sign-in of userID at each time, in one
+// transaction, and returns their ids.
+func recordSignIns(t *testing.T, s *Store, userID string, times ...time.Time) []int64 {
+	t.Helper()
+	var ids []int64
+	err := s.InTx(t.Context(), func(ctx context.Context) error {
+		for _, at := range times {
+			id, err := s.RecordSignIn(ctx, storage.SignInRecord{UserID: userID, Time: at, Country: "FR"})
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// signInIDs lists the ids of the user's sign-ins as RecentSignIns orders
+// them, all of them.
+func signInIDs(t *testing.T, s *Store, userID string) []int64 {
+	t.Helper()
+	rows, err := s.rdb.QueryContext(t.Context(),
+		`SELECT id FROM signin WHERE user_id = ? ORDER BY time DESC, id DESC`, userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func equalIDs(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The conformance suite passes whole seconds; this backend promises
+// microseconds, in UTC, and truncates anything finer.
+func TestRiskTimesKeepMicroseconds(t *testing.T) {
+	s := riskStore(t)
+	ctx := t.Context()
+	fine := t0.Add(123456789 * time.Nanosecond).In(time.FixedZone("UTC+2", 2*60*60))
+	want := t0.Add(123456 * time.Microsecond)
+
+	if err := s.TouchDevice(ctx, storage.Device{ID: "d", UserID: "u", FirstSeen: fine, LastSeen: fine.Add(time.Microsecond)}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.GetDevice(ctx, "u", "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.FirstSeen != want || d.LastSeen != want.Add(time.Microsecond) { // == also checks the location is UTC
+		t.Errorf("device times = %v, %v; want %v, %v", d.FirstSeen, d.LastSeen, want, want.Add(time.Microsecond))
+	}
+
+	if _, err := s.RecordSignIn(ctx, storage.SignInRecord{UserID: "u", Time: fine}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.RecentSignIns(ctx, "u", 1)
+	if err != nil || len(rs) != 1 || rs[0].Time != want {
+		t.Errorf("RecentSignIns = %+v, %v; want one at %v", rs, err, want)
+	}
+}
+
+func TestTouchDevice(t *testing.T) {
+	s := riskStore(t)
+	ctx := t.Context()
+
+	t.Run("a new device without FirstSeen is first seen at LastSeen", func(t *testing.T) {
+		if err := s.TouchDevice(ctx, storage.Device{ID: "d1", UserID: "u", LastSeen: t0, SignIns: 41}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.GetDevice(ctx, "u", "d1")
+		if err != nil || !d.FirstSeen.Equal(t0) || !d.LastSeen.Equal(t0) || d.SignIns != 1 {
+			t.Fatalf("GetDevice = %+v, %v; want first and last seen at %v, one sign-in", d, err, t0)
+		}
+	})
+
+	t.Run("a device without an id is refused", func(t *testing.T) {
+		if err := s.TouchDevice(ctx, storage.Device{UserID: "u", LastSeen: t0}); err == nil {
+			t.Fatal("TouchDevice without an id succeeded")
+		}
+		if _, err := s.GetDevice(ctx, "u", ""); err == nil {
+			t.Fatal("a device without an id was stored")
+		}
+	})
+}
+
+func TestRecentSignInsLimits(t *testing.T) {
+	s := riskStore(t)
+	ctx := t.Context()
+	times := make([]time.Time, recentSignInsMax+50)
+	for i := range times {
+		times[i] = t0.Add(time.Duration(i) * time.Second)
+	}
+	recordSignIns(t, s, "u", times...)
+
+	for _, tc := range []struct{ limit, want int }{
+		{0, recentSignInsDefault},
+		{-5, recentSignInsDefault},
+		{7, 7},
+		{recentSignInsMax, recentSignInsMax},
+		{recentSignInsMax + 1, recentSignInsMax},
+		{1 << 30, recentSignInsMax},
+	} {
+		rs, err := s.RecentSignIns(ctx, "u", tc.limit)
+		if err != nil || len(rs) != tc.want {
+			t.Errorf("RecentSignIns with limit %d: %d, %v; want %d", tc.limit, len(rs), err, tc.want)
+			continue
+		}
+		if newest := times[len(times)-1]; !rs[0].Time.Equal(newest) {
+			t.Errorf("RecentSignIns with limit %d starts at %v, want %v", tc.limit, rs[0].Time, newest)
+		}
+	}
+}
+
+func TestRecentSignInsAtOneTimeComeLatestRecordedFirst(t *testing.T) {
+	s := riskStore(t)
+	ids := recordSignIns(t, s, "u", t0, t0.Add(time.Hour), t0, t0)
+	rs, err := s.RecentSignIns(t.Context(), "u", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, r := range rs {
+		got = append(got, r.ID)
+	}
+	if want := []int64{ids[1], ids[3], ids[2], ids[0]}; !equalIDs(got, want) {
+		t.Fatalf("RecentSignIns ids = %v, want %v", got, want)
+	}
+}
+
+// The history is read on every sign-in; it must walk the index, not sort.
+func TestRecentSignInsUsesTheIndex(t *testing.T) {
+	s := riskStore(t)
+	rows, err := s.rdb.QueryContext(t.Context(), `EXPLAIN QUERY PLAN
+		SELECT `+signInColumns+` FROM signin WHERE user_id = ? ORDER BY time DESC, id DESC LIMIT ?`, "u", 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	p := strings.Join(plan, "; ")
+	if !strings.Contains(p, "signin_user_id_time") || strings.Contains(p, "TEMP B-TREE") {
+		t.Fatalf("query plan %q: want signin_user_id_time and no sort", p)
+	}
+}
+
+func TestTrimSignIns(t *testing.T) {
+	now := t0.Add(1000 * 24 * time.Hour)
+
+	t.Run("sign-ins older than the retention are deleted", func(t *testing.T) {
+		s := riskStore(t)
+		cut := now.Add(-SignInRetention)
+		recordSignIns(t, s, "u", cut.Add(-time.Hour), cut.Add(-time.Microsecond), cut, now.Add(-time.Hour))
+		recordSignIns(t, s, "v", cut.Add(-24*time.Hour), now)
+		keptU, keptV := signInIDs(t, s, "u")[:2], signInIDs(t, s, "v")[:1]
+		n, err := s.TrimSignIns(t.Context(), now)
+		if err != nil || n != 3 {
+			t.Fatalf("TrimSignIns = %d, %v; want 3", n, err)
+		}
+		if got := signInIDs(t, s, "u"); !equalIDs(got, keptU) {
+			t.Errorf("u's sign-ins left: %v, want %v", got, keptU)
+		}
+		if got := signInIDs(t, s, "v"); !equalIDs(got, keptV) {
+			t.Errorf("v's sign-ins left: %v, want %v", got, keptV)
+		}
+		if n, err := s.TrimSignIns(t.Context(), now); err != nil || n != 0 {
+			t.Errorf("a second TrimSignIns = %d, %v; want 0", n, err)
+		}
+	})
+
+	t.Run("each user keeps their newest sign-ins, ties by id", func(t *testing.T) {
+		s := riskStore(t)
+		recordSignIns(t, s, "u", now, now.Add(-time.Hour), now.Add(-2*time.Hour), now.Add(-time.Hour), now.Add(-3*time.Hour))
+		recordSignIns(t, s, "v", now, now.Add(-time.Hour))
+		keptU, keptV := signInIDs(t, s, "u")[:3], signInIDs(t, s, "v")
+		n, err := s.trimSignIns(t.Context(), time.Time{}, 3)
+		if err != nil || n != 2 {
+			t.Fatalf("trimSignIns = %d, %v; want 2", n, err)
+		}
+		if got := signInIDs(t, s, "u"); !equalIDs(got, keptU) {
+			t.Errorf("u's sign-ins left: %v, want %v", got, keptU)
+		}
+		if got := signInIDs(t, s, "v"); !equalIDs(got, keptV) {
+			t.Errorf("v's sign-ins left: %v, want %v", got, keptV)
+		}
+	})
+
+	t.Run("the cap deletes in batches, and leaves devices alone", func(t *testing.T) {
+		s := riskStore(t)
+		ctx := t.Context()
+		const extra = sweepBatch + 5
+		times := make([]time.Time, SignInsKeptPerUser+extra)
+		for i := range times {
+			times[i] = now.Add(-time.Duration(i) * time.Minute)
+		}
+		recordSignIns(t, s, "u", times...)
+		kept := signInIDs(t, s, "u")[:SignInsKeptPerUser]
+		if err := s.TouchDevice(ctx, storage.Device{ID: "d", UserID: "u", LastSeen: now.Add(-2 * SignInRetention)}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.TrimSignIns(ctx, now)
+		if err != nil || n != extra {
+			t.Fatalf("TrimSignIns = %d, %v; want %d", n, err, extra)
+		}
+		if got := signInIDs(t, s, "u"); !equalIDs(got, kept) {
+			t.Errorf("%d sign-ins left, want the newest %d", len(got), len(kept))
+		}
+		if _, err := s.GetDevice(ctx, "u", "d"); err != nil {
+			t.Errorf("GetDevice after TrimSignIns: %v", err)
+		}
+	})
+
+	t.Run("in a transaction it trims what the transaction sees", func(t *testing.T) {
+		s := riskStore(t)
+		ctx := t.Context()
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			for i := range 5 {
+				if _, err := s.RecordSignIn(ctx, storage.SignInRecord{UserID: "u", Time: now.Add(-time.Duration(i) * time.Minute)}); err != nil {
+					return err
+				}
+			}
+			n, err := s.trimSignIns(ctx, now.Add(-3*time.Minute), 2)
+			if err != nil || n != 3 {
+				t.Errorf("trimSignIns in a transaction = %d, %v; want 3", n, err)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := signInIDs(t, s, "u"); len(got) != 2 {
+			t.Errorf("%d sign-ins left, want 2", len(got))
+		}
+	})
+}
