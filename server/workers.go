@@ -48,6 +48,15 @@ func (s *Server) collectGarbage(ctx context.Context) {
 			return s.store.DeleteAttemptsBefore(ctx, now.Add(-24*time.Hour))
 		}},
 	}
+	// Backends may keep sign-in history bounded; SQLite does.
+	if t, ok := s.store.(interface {
+		TrimSignIns(context.Context, time.Time) (int, error)
+	}); ok {
+		steps = append(steps, struct {
+			name string
+			run  func(context.Context, time.Time) (int, error)
+		}{"sign-ins", t.TrimSignIns})
+	}
 	for _, st := range steps {
 		if n, err := st.run(ctx, now); err != nil {
 			s.logger.ErrorContext(ctx, "garbage collection", "table", st.name, "err", err)

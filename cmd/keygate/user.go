@@ -124,7 +124,29 @@ func newUser(g *globalOptions) *cobra.Command {
 		},
 	}
 	suspend.Flags().BoolVar(&suspendJSON, "json", false, "print JSON")
-	cmd.AddCommand(add, list, suspend)
+	var reenrollJSON bool
+	reenroll := &cobra.Command{
+		Use:   "reenroll EMAIL",
+		Short: "Issue a new single-use enrolment URL, e.g. for a user who lost their keys",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withData(cmd.Context(), g, func(_ settings, _ storage.Store, _ *keys.Master, m *manage.Manager) error {
+				nu, err := m.IssueEnrollment(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if reenrollJSON {
+					return printJSON(map[string]any{"user_id": nu.User.ID, "email": nu.User.Email,
+						"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC().Format(time.RFC3339)})
+				}
+				fmt.Printf("Hand this single-use enrolment URL to %s (valid until %s):\n  %s\n",
+					nu.User.Email, nu.ExpiresAt.UTC().Format(time.RFC3339), nu.EnrollmentURL)
+				return nil
+			})
+		},
+	}
+	reenroll.Flags().BoolVar(&reenrollJSON, "json", false, "print JSON")
+	cmd.AddCommand(add, list, suspend, reenroll)
 	return cmd
 }
 

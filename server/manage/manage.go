@@ -261,6 +261,12 @@ func validateRedirect(raw string) error {
 	if err != nil || !u.IsAbs() || u.Host == "" && u.Scheme != "" && (u.Scheme == "http" || u.Scheme == "https") {
 		return invalid("redirect URI %q is not an absolute URI", raw)
 	}
+	switch strings.ToLower(u.Scheme) {
+	case "javascript", "data", "vbscript", "file", "blob", "about":
+		// A browser would run or read these instead of handing the code
+		// to an app.
+		return invalid("redirect URI %q uses the %s: scheme, which no app can receive a code on", raw, u.Scheme)
+	}
 	if u.Fragment != "" {
 		return invalid("redirect URI %q must not have a fragment", raw)
 	}
