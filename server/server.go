@@ -15,10 +15,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/admin"
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/geo"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/login"
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/metrics"
 	"github.com/keygate/keygate/server/mfa"
 	"github.com/keygate/keygate/server/oidc"
@@ -71,6 +73,7 @@ type ThrottleConfig struct {
 type Server struct {
 	cfg     Config
 	locator *geo.Locator
+	oidc    *oidc.Handler
 	store   storage.Store
 	keyring *keys.Keyring
 	audit   *audit.Recorder
@@ -140,9 +143,10 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 			logger.WarnContext(ctx, "keys of compromised models disabled", "keys", n)
 		}
 	}
+	secretHasher := keys.NewSecretHasher(master.Derive("client-secret", 32))
 	oidcHandler, err := oidc.New(oidc.Deps{
 		Issuer: cfg.Issuer, Store: store, Keys: keyring,
-		SecretHasher: keys.NewSecretHasher(master.Derive("client-secret", 32)),
+		SecretHasher: secretHasher,
 		HMACSecret:   master.Derive("fosite-hmac", 32),
 		Sessions:     sessions, Render: renderer, Audit: rec, Metrics: m, Logger: logger,
 		Lifetimes: cfg.Lifetimes, Now: now,
@@ -150,7 +154,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, locator: locator, store: store, keyring: keyring, audit: rec, logger: logger, now: now}
+	s := &Server{cfg: cfg, locator: locator, oidc: oidcHandler, store: store, keyring: keyring, audit: rec, logger: logger, now: now}
 	r := httpx.NewRouter()
 	r.Use(func(rt httpx.Route, h http.Handler) http.Handler { return m.Middleware(rt.Pattern, h) })
 	r.Mount(oidcHandler)
@@ -159,6 +163,11 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	r.Mount(mfa.New(mfa.Deps{Store: store, Master: master, Passkeys: passkeys, RecoveryKey: master.Derive("recovery-code", 32),
 		Issuer: issuerLabel(cfg.Issuer), Sessions: sessions, Render: renderer, Audit: rec, Metrics: m,
 		Throttle: limiter, Logger: logger, Now: now}))
+	// The admin console and API act through the same manager as the CLI;
+	// each request acts as its administrator or service client.
+	r.Mount(admin.New(admin.Deps{Store: store, Sessions: sessions, Render: renderer,
+		Manager: &manage.Manager{Store: store, Audit: rec, Hasher: secretHasher, Issuer: cfg.Issuer, Actor: "system", Now: now},
+		Tokens:  oidcHandler, Audit: rec, Logger: logger, Now: now}))
 	r.Mount(operations{store: store, metrics: m})
 	r.Handle(httpx.Route{Method: http.MethodGet, Pattern: "/static/", Guard: httpx.GuardPublic, Handler: staticFiles(web.Static())})
 	s.router = r

@@ -505,13 +505,22 @@ func TestLogoutRedirect(t *testing.T) {
 // formRoutes are the browser forms: POSTs that must carry the session's
 // CSRF token in the csrf_token field.
 var formRoutes = []string{"/login", "/enroll", "/mfa/totp", "/mfa/recovery", "/mfa/totp/enroll",
-	"/account/logout", "/oauth2/logout", "/mfa/keys/rename", "/mfa/keys/remove"}
+	"/account/logout", "/oauth2/logout", "/mfa/keys/rename", "/mfa/keys/remove",
+	"/account/sessions/revoke", "/account/sessions/revoke-others", "/mfa/recovery-codes"}
 
 // headerRoutes are the pages' JSON calls (WebAuthn ceremonies): POSTs that
 // must carry the session's CSRF token in the X-CSRF-Token header.
 var headerRoutes = []string{"/mfa/webauthn/register/begin", "/mfa/webauthn/register/finish",
 	"/mfa/webauthn/assert/begin", "/mfa/webauthn/assert/finish",
 	"/mfa/webauthn/passwordless/begin", "/mfa/webauthn/passwordless/finish"}
+
+// The admin console's forms and JSON calls are classified by prefix: every
+// POST under /admin/ is a form, every one under /api/admin/ a JSON call
+// (a browser session must send the header; service tokens carry no cookie).
+func isForm(p string) bool { return slices.Contains(formRoutes, p) || strings.HasPrefix(p, "/admin/") }
+func isHeader(p string) bool {
+	return slices.Contains(headerRoutes, p) || strings.HasPrefix(p, "/api/admin/")
+}
 
 // notForms are browser-reachable POSTs that are not keygate's forms: the
 // OAuth authorize request, protected by state and PKCE instead.
@@ -553,7 +562,7 @@ func TestRoutes(t *testing.T) {
 			continue
 		}
 		if rt.Guard == httpx.GuardClient {
-			if slices.Contains(formRoutes, rt.Pattern) || slices.Contains(headerRoutes, rt.Pattern) {
+			if isForm(rt.Pattern) || isHeader(rt.Pattern) {
 				t.Errorf("%s is a browser form but client-guarded", rt)
 			}
 			continue
@@ -562,7 +571,7 @@ func TestRoutes(t *testing.T) {
 	}
 	t.Run("every browser POST is classified as a form, a page's JSON call or neither", func(t *testing.T) {
 		for _, rt := range browserPOSTs {
-			if !slices.Contains(formRoutes, rt.Pattern) && !slices.Contains(headerRoutes, rt.Pattern) && !slices.Contains(notForms, rt.Pattern) {
+			if !isForm(rt.Pattern) && !isHeader(rt.Pattern) && !slices.Contains(notForms, rt.Pattern) {
 				t.Errorf("POST %s (guard %s) is not classified: add it to formRoutes, headerRoutes or notForms", rt.Pattern, rt.Guard)
 			}
 		}
@@ -583,7 +592,7 @@ func TestRoutes(t *testing.T) {
 	} {
 		for _, rt := range browserPOSTs {
 			p := rt.Pattern
-			header := slices.Contains(headerRoutes, p)
+			header := isHeader(p)
 			if slices.Contains(b.skip, p) || !header && !slices.Contains(formRoutes, p) {
 				continue
 			}

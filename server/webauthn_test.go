@@ -9,7 +9,11 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -242,7 +246,7 @@ func newKey(synced, discoverable bool) *vkey {
 		auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{
 			BackupEligible: synced, BackupState: synced,
 		}),
-		cred:         virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		cred:         ec2Credential(),
 		discoverable: discoverable,
 	}
 }
@@ -1099,4 +1103,25 @@ func TestWebAuthn(t *testing.T) {
 		}
 		in.credential(t, second.id())
 	})
+}
+
+// ec2Credential is a virtual credential whose P-256 coordinates are full
+// length: virtualwebauthn encodes x and y without left-padding, so about
+// one key in 64 comes out 31 bytes long, which real authenticators never
+// send and go-webauthn rightly refuses.
+func ec2Credential() virtualwebauthn.Credential {
+	for {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			panic(err) // crypto/rand does not fail on supported platforms
+		}
+		if len(k.X.Bytes()) != 32 || len(k.Y.Bytes()) != 32 {
+			continue
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			panic(err)
+		}
+		return virtualwebauthn.NewCredentialWithImportedKey(virtualwebauthn.KeyTypeEC2, der)
+	}
 }

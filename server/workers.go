@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/storage"
 )
 
 // runWorkers does the server's periodic work until ctx ends: reloading
@@ -13,8 +15,11 @@ import (
 // queued alerts, and dropping expired rows.
 func (s *Server) runWorkers(ctx context.Context) {
 	deliverer := &audit.Deliverer{DB: s.store, Client: &http.Client{Timeout: 10 * time.Second},
-		Secret: s.cfg.AlertSecret, Logger: s.logger, Now: s.now}
-	go deliverer.Run(ctx, 2*time.Second)
+		Secret: s.cfg.AlertSecret, Logger: s.logger, Now: s.now,
+		Senders: map[string]func(context.Context, storage.OutboxMessage) error{
+			manage.OutboxBackchannelLogout: s.oidc.SendBackchannelLogout,
+		}}
+	go deliverer.Run(ctx, time.Second)
 
 	keysTick := time.NewTicker(10 * time.Second)
 	gcTick := time.NewTicker(time.Minute)

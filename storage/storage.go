@@ -78,6 +78,10 @@ type Users interface {
 	GetUser(ctx context.Context, id string) (User, error)
 	GetUserByEmail(ctx context.Context, email string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// SearchUsers pages through users whose email or name contains query
+	// (case-insensitive; "" matches all), ordered by email, and returns the
+	// total number of matches.
+	SearchUsers(ctx context.Context, query string, limit, offset int) ([]User, int, error)
 	// UpdateUser loads the user, applies fn and writes the result in one
 	// transaction. fn may run more than once; it must only change fields of u.
 	UpdateUser(ctx context.Context, id string, fn func(u *User) error) error
@@ -211,8 +215,15 @@ type Client struct {
 	TokenFormat            string        // "opaque" or "jwt"
 	BackchannelLogoutURI   string
 	Disabled               bool
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	// PreviousSecretHash is the secret a rotation replaced; it keeps working
+	// until PreviousSecretExpiresAt, so the app can be redeployed in between.
+	PreviousSecretHash      []byte
+	PreviousSecretExpiresAt time.Time
+	// Lifetimes of this client's tokens; 0 means the server's default.
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 type Clients interface {
@@ -244,6 +255,9 @@ type BrowserSessions interface {
 	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
 	GetSession(ctx context.Context, idHash []byte, now time.Time) (BrowserSession, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
+	// DeleteSessionBySID ends the session with this public id and returns
+	// its user; ErrNotFound if there is none.
+	DeleteSessionBySID(ctx context.Context, sid string) (userID string, err error)
 	ListUserSessions(ctx context.Context, userID string) ([]BrowserSession, error)
 	// DeleteUserSessions ends every session of the user and returns their SIDs.
 	DeleteUserSessions(ctx context.Context, userID string) (sids []string, err error)
@@ -366,7 +380,9 @@ type AuditFilter struct {
 	Since    time.Time
 	Until    time.Time
 	AfterSeq int64
-	Limit    int
+	// BeforeSeq pages backwards: only events with a lower Seq (0: no bound).
+	BeforeSeq int64
+	Limit     int
 }
 
 type Audit interface {

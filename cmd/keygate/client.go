@@ -52,6 +52,11 @@ func newClient(g *globalOptions) *cobra.Command {
 	f.BoolVar(&spec.Public, "public", false, "a public client (SPA, native app): no secret, PKCE only")
 	f.StringArrayVar(&spec.GrantTypes, "grant", nil, "authorization_code, refresh_token, client_credentials (repeatable; default the first two)")
 	f.StringVar(&spec.MinACR, "acr", "mfa", "minimum assurance: mfa, phr or phrh")
+	f.DurationVar(&spec.MaxAuthAge, "max-auth-age", 0, "the oldest sign-in this app accepts, e.g. 1h (0: no limit)")
+	f.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "where to POST an OIDC back-channel logout token when a session of a user ends")
+	f.DurationVar(&spec.AccessTokenTTL, "access-token-ttl", 0, "access token lifetime for this app (0: the server's default)")
+	f.DurationVar(&spec.RefreshTokenTTL, "refresh-token-ttl", 0, "refresh token lifetime for this app (0: the server's default)")
+	f.BoolVar(&spec.AdminAPI, "admin-api", false, "let this app call the admin API with a client_credentials token of scope keygate:admin")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	_ = add.MarkFlagRequired("name")
 
@@ -94,7 +99,8 @@ func clientJSON(c storage.Client) map[string]any {
 	return map[string]any{
 		"client_id": c.ID, "name": c.Name, "redirect_uris": nonNil(c.RedirectURIs),
 		"post_logout_redirect_uris": nonNil(c.PostLogoutRedirectURIs), "grant_types": nonNil(c.GrantTypes),
-		"public": c.Public, "acr": c.MinACR, "disabled": c.Disabled,
+		"public": c.Public, "acr": c.MinACR, "disabled": c.Disabled, "scopes": nonNil(c.Scopes),
+		"max_auth_age": c.MaxAuthAge.String(), "backchannel_logout_uri": c.BackchannelLogoutURI,
 		"created_at": c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -146,7 +147,27 @@ func newUser(g *globalOptions) *cobra.Command {
 		},
 	}
 	reenroll.Flags().BoolVar(&reenrollJSON, "json", false, "print JSON")
-	cmd.AddCommand(add, list, suspend, reenroll)
+	unsuspend := &cobra.Command{
+		Use:   "unsuspend EMAIL",
+		Short: "Let a suspended user sign in again (their old sessions and tokens stay revoked)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withData(cmd.Context(), g, func(_ settings, store storage.Store, _ *keys.Master, m *manage.Manager) error {
+				u, err := store.GetUserByEmail(cmd.Context(), strings.ToLower(strings.TrimSpace(args[0])))
+				if errors.Is(err, storage.ErrNotFound) {
+					return usagef("no user has email %s", args[0])
+				} else if err != nil {
+					return err
+				}
+				if err := m.UnsuspendUser(cmd.Context(), u.ID); err != nil {
+					return err
+				}
+				fmt.Printf("%s may sign in again.\n", u.Email)
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(add, list, suspend, unsuspend, reenroll)
 	return cmd
 }
 

@@ -40,8 +40,22 @@ const (
 	UserCreated            = "user.created"
 	UserSuspended          = "user.suspended"
 	UserUnsuspended        = "user.unsuspended"
+	UserDeleted            = "user.deleted"
+	AdminGranted           = "user.admin_granted"
+	AdminRevoked           = "user.admin_revoked"
+	SessionRevoked         = "session.revoked"
+	TOTPReset              = "mfa.totp.reset"
+	WebAuthnRevoked        = "mfa.webauthn.revoked"
 	ClientCreated          = "client.created"
-	KeysRotated            = "keys.rotated"
+	ClientUpdated          = "client.updated"
+	ClientSecretRotated    = "client.secret_rotated"
+	ClientDisabled         = "client.disabled"
+	ClientEnabled          = "client.enabled"
+	ClientDeleted          = "client.deleted"
+	// AdminBulkRead: one admin read many users' details or exported the
+	// audit log in a short time — the exfiltration pattern.
+	AdminBulkRead = "admin.bulk_read"
+	KeysRotated   = "keys.rotated"
 )
 
 // WebAuthnModelCompromised: at start, a key was disabled because the FIDO
@@ -60,6 +74,8 @@ const (
 var alerting = map[string]bool{
 	RefreshReused:          true,
 	SigninDenied:           true,
+	AdminBulkRead:          true,
+	AdminGranted:           true,
 	WebAuthnCloneSuspected: true,
 	SigninThrottled:        true,
 	UserSuspended:          true,

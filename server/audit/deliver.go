@@ -39,6 +39,9 @@ type Deliverer struct {
 	Secret []byte
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Senders deliver other outbox kinds (back-channel logout); alerts are
+	// this package's own.
+	Senders map[string]func(ctx context.Context, m storage.OutboxMessage) error
 }
 
 // maxBackoff caps the wait between attempts.
@@ -62,9 +65,13 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 	}
 	delivered := 0
 	for _, m := range due {
-		if err := d.send(ctx, m); err != nil {
+		send := d.send
+		if s, ok := d.Senders[m.Kind]; ok {
+			send = s
+		}
+		if err := send(ctx, m); err != nil {
 			next := now.Add(Backoff(m.Attempts + 1))
-			d.Logger.WarnContext(ctx, "alert delivery failed", "outbox_id", m.ID, "attempts", m.Attempts+1, "err", err)
+			d.Logger.WarnContext(ctx, "outbox delivery failed", "kind", m.Kind, "outbox_id", m.ID, "attempts", m.Attempts+1, "err", err)
 			if err := d.DB.MarkOutboxFailed(ctx, m.ID, next, err.Error()); err != nil {
 				return delivered, err
 			}

@@ -55,6 +55,8 @@ func (h *Handler) Routes() []httpx.Route {
 		{Method: http.MethodPost, Pattern: "/enroll", Guard: httpx.GuardPublic, Handler: page(h.submitEnroll)},
 		{Method: http.MethodGet, Pattern: "/account", Guard: httpx.GuardUser, Handler: page(h.account)},
 		{Method: http.MethodPost, Pattern: "/account/logout", Guard: httpx.GuardUser, Handler: page(h.accountLogout)},
+		{Method: http.MethodPost, Pattern: "/account/sessions/revoke", Guard: httpx.GuardUser, Handler: page(h.revokeSession)},
+		{Method: http.MethodPost, Pattern: "/account/sessions/revoke-others", Guard: httpx.GuardUser, Handler: page(h.revokeOtherSessions)},
 		{Method: http.MethodGet, Pattern: "/{$}", Guard: httpx.GuardPublic, Handler: http.RedirectHandler("/account", http.StatusSeeOther)},
 	}
 }
@@ -71,16 +73,23 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := r.URL.Query().Get("flow")
+	q := r.URL.Query()
+	id := q.Get("flow")
 	if id == "" {
-		// Signing in to keygate itself (the account page), not to an app.
-		if id, err = h.startFlow(ctx, sess); err != nil {
+		// Signing in to keygate itself (the account page, the console), not
+		// to an app; step_up asks a signed-in user for a fresh key tap.
+		flow, err := h.startFlow(ctx, sess, q.Get("step_up"), safeReturn(q.Get("return_to")))
+		if err != nil {
 			return err
 		}
 		if err := sess.Save(w); err != nil {
 			return err
 		}
-		http.Redirect(w, r, "/login?flow="+url.QueryEscape(id), http.StatusSeeOther)
+		next := "/login"
+		if flow.State != storage.FlowIdentify {
+			next = "/login/continue"
+		}
+		http.Redirect(w, r, next+"?flow="+url.QueryEscape(flow.ID), http.StatusSeeOther)
 		return nil
 	}
 	flow, err := session.LoadFlow(ctx, h.d.Store, sess, id, h.d.Now())
@@ -93,16 +102,38 @@ func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
 	return h.renderLogin(w, r, sess, flow, "", "", http.StatusOK)
 }
 
-func (h *Handler) startFlow(ctx context.Context, sess *session.Session) (string, error) {
+// startFlow starts a sign-in to keygate itself. With stepUp (an acr) and
+// a signed-in session it asks only for a fresh second factor of that
+// level; returnTo is where to go afterwards (a local path).
+func (h *Handler) startFlow(ctx context.Context, sess *session.Session, stepUp, returnTo string) (storage.Flow, error) {
 	id, err := keys.RandomToken(24)
 	if err != nil {
-		return "", err
+		return storage.Flow{}, err
 	}
 	now := h.d.Now()
-	return id, h.d.Store.CreateFlow(ctx, storage.Flow{
-		ID: id, SessionHash: sess.IDHash(), RequiredACR: session.ACRMFA, MaxAge: -1,
-		CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute),
-	})
+	f := storage.Flow{ID: id, SessionHash: sess.IDHash(), RequiredACR: session.ACRMFA, MaxAge: -1,
+		CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute)}
+	if returnTo != "" {
+		f.Query = url.Values{"return_to": {returnTo}}.Encode()
+	}
+	if session.ACRRank(stepUp) > 0 {
+		f.RequiredACR = session.StrongerACR(f.RequiredACR, stepUp)
+		if a := sess.Auth(); a.UserID != "" {
+			f.UserID, f.ACR, f.AMR, f.AuthTime = a.UserID, a.ACR, a.AMR, a.AuthTime
+			f.State = storage.FlowSecondFactor
+			f.Reasons = []string{"Confirm with your security key to continue."}
+		}
+	}
+	return f, h.d.Store.CreateFlow(ctx, f)
+}
+
+// safeReturn accepts only a local path, so a crafted link cannot send the
+// user elsewhere after sign-in.
+func safeReturn(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+		return ""
+	}
+	return p
 }
 
 func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow, email, msg string, status int) error {
@@ -445,7 +476,11 @@ func (h *Handler) insufficient(w http.ResponseWriter, r *http.Request, flow stor
 
 func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, flow storage.Flow) {
 	if flow.ClientID == "" {
-		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		to := "/account"
+		if q, err := url.ParseQuery(flow.Query); err == nil && safeReturn(q.Get("return_to")) != "" {
+			to = q.Get("return_to")
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/oauth2/authorize/resume?flow="+url.QueryEscape(flow.ID), http.StatusSeeOther)

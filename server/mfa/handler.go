@@ -61,6 +61,7 @@ func (h *Handler) Routes() []httpx.Route {
 		{Method: http.MethodPost, Pattern: "/mfa/webauthn/passwordless/finish", Guard: httpx.GuardPublic, Handler: api(h.finishPasswordless)},
 		{Method: http.MethodPost, Pattern: "/mfa/keys/rename", Guard: httpx.GuardUser, Handler: page(h.renameKey)},
 		{Method: http.MethodPost, Pattern: "/mfa/keys/remove", Guard: httpx.GuardUser, Handler: page(h.removeKey)},
+		{Method: http.MethodPost, Pattern: "/mfa/recovery-codes", Guard: httpx.GuardUser, Handler: page(h.regenerateRecoveryCodes)},
 	}
 }
 

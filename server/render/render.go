@@ -33,6 +33,24 @@ const (
 var pages = []string{PageError, PageMessage, PageLogin, PageSecondFactor, PageEnrollFactor, PageRecovery,
 	PageEnrollPassword, PageEnrollTOTP, PageRecoveryCodes, PageLogout, PageAccount, PageDenied}
 
+// Admin console pages; each is templates/admin/<name>.html defining
+// "content", rendered in templates/admin/layout.html (wider, with the
+// console's navigation) together with templates/admin/parts.html.
+const (
+	PageAdminUsers   = "admin/users"
+	PageAdminUser    = "admin/user"
+	PageAdminLink    = "admin/link"
+	PageAdminApps    = "admin/apps"
+	PageAdminApp     = "admin/app"
+	PageAdminSecret  = "admin/secret"
+	PageAdminAudit   = "admin/audit"
+	PageAdminVerify  = "admin/verify"
+	PageAdminProblem = "admin/problem"
+)
+
+var adminPages = []string{PageAdminUsers, PageAdminUser, PageAdminLink, PageAdminApps, PageAdminApp,
+	PageAdminSecret, PageAdminAudit, PageAdminVerify, PageAdminProblem}
+
 // Renderer writes parsed pages.
 type Renderer struct {
 	pages  map[string]*template.Template
@@ -44,6 +62,13 @@ func New(fsys fs.FS, logger *slog.Logger) (*Renderer, error) {
 	r := &Renderer{pages: map[string]*template.Template{}, logger: logger}
 	for _, p := range pages {
 		t, err := template.New(p).ParseFS(fsys, "layout.html", p+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse page %s: %w", p, err)
+		}
+		r.pages[p] = t
+	}
+	for _, p := range adminPages {
+		t, err := template.New(p).ParseFS(fsys, "admin/layout.html", "admin/parts.html", p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", p, err)
 		}

@@ -108,6 +108,61 @@ func testAudit(t *testing.T, newStore NewStore) {
 		})
 	})
 
+	t.Run("paging back with BeforeSeq visits every event once, newest first", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		const n = 250
+		for i := range n {
+			_, err := st.AppendAudit(ctx, event(i, "token.issued", fmt.Sprint("u", i%3), "app", "success"))
+			ok(t, err)
+		}
+		// page walks back from the newest event in pages of limit and
+		// returns the seqs seen, checking that each page is full but the
+		// last.
+		page := func(t *testing.T, f storage.AuditFilter, limit int) []int64 {
+			t.Helper()
+			var seqs []int64
+			f.Limit = limit
+			for {
+				got, err := st.ListAudit(ctx, f)
+				ok(t, err)
+				for _, e := range got {
+					seqs = append(seqs, e.Seq)
+				}
+				if len(got) < limit {
+					return seqs
+				}
+				if len(seqs) > n {
+					t.Fatalf("paging in pages of %d visited %d events of %d", limit, len(seqs), n)
+				}
+				f.BeforeSeq = got[len(got)-1].Seq
+			}
+		}
+		all := make([]int64, n)
+		for i := range all {
+			all[i] = int64(n - i)
+		}
+		for _, limit := range []int{1, 7, 100, 125, n, 1000} {
+			same(t, fmt.Sprint("seqs in pages of ", limit), page(t, storage.AuditFilter{}, limit), all)
+		}
+		// With a filter, the pages hold that user's events only.
+		var u1 []int64
+		for _, seq := range all {
+			if (seq-1)%3 == 1 {
+				u1 = append(u1, seq)
+			}
+		}
+		same(t, "u1's seqs in pages of 9", page(t, storage.AuditFilter{UserID: "u1"}, 9), u1)
+		// Events appended while paging are not visited: they are newer
+		// than where the walk started.
+		f := storage.AuditFilter{Limit: 100}
+		first, err := st.ListAudit(ctx, f)
+		ok(t, err)
+		_, err = st.AppendAudit(ctx, event(n, "token.issued", "u0", "app", "success"))
+		ok(t, err)
+		f.BeforeSeq = first[len(first)-1].Seq
+		same(t, "seqs after the first page", page(t, f, 100), all[len(first):])
+	})
+
 	t.Run("a walk stops at fn's error and returns it", func(t *testing.T) {
 		st, ctx := newStore(t), t.Context()
 		for i := range 5 {
@@ -152,6 +207,12 @@ func testAudit(t *testing.T, newStore NewStore) {
 			{"a result", storage.AuditFilter{Result: "success"}, []int64{5, 3, 2}},
 			{"a time window", storage.AuditFilter{Since: at(30 * time.Second), Until: at(3*time.Minute + 30*time.Second)}, []int64{4, 3, 2}},
 			{"events after a seq", storage.AuditFilter{AfterSeq: 4}, []int64{6, 5}},
+			{"events before a seq", storage.AuditFilter{BeforeSeq: 4}, []int64{3, 2, 1}},
+			{"events between two seqs", storage.AuditFilter{AfterSeq: 1, BeforeSeq: 5}, []int64{4, 3, 2}},
+			{"events before the first", storage.AuditFilter{BeforeSeq: 1}, nil},
+			{"events before a seq past the newest", storage.AuditFilter{BeforeSeq: 100}, []int64{6, 5, 4, 3, 2, 1}},
+			{"a user's events before a seq", storage.AuditFilter{UserID: "u", BeforeSeq: 3}, []int64{2, 1}},
+			{"a limit before a seq", storage.AuditFilter{BeforeSeq: 6, Limit: 2}, []int64{5, 4}},
 			{"a limit", storage.AuditFilter{Limit: 2}, []int64{6, 5}},
 			{"several fields at once", storage.AuditFilter{UserID: "u", Result: "success", Limit: 1}, []int64{3}},
 			{"something absent", storage.AuditFilter{UserID: "nobody"}, nil},

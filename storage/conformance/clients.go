@@ -23,9 +23,16 @@ func testClients(t *testing.T, newStore NewStore) {
 		MaxAuthAge:             12 * time.Hour,
 		TokenFormat:            "jwt",
 		BackchannelLogoutURI:   "https://app.example.com/bcl",
-		CreatedAt:              t0,
-		UpdatedAt:              at(time.Minute),
+		// A rotation in progress, and lifetimes of its own.
+		PreviousSecretHash:      []byte("$2a$10$old-secret-hash"),
+		PreviousSecretExpiresAt: at(24 * time.Hour),
+		AccessTokenTTL:          15 * time.Minute,
+		RefreshTokenTTL:         30 * 24 * time.Hour,
+		CreatedAt:               t0,
+		UpdatedAt:               at(time.Minute),
 	}
+	// public leaves every optional field zero: no previous secret, the
+	// server's default lifetimes.
 	public := storage.Client{
 		ID:           "spa",
 		Name:         "Single-page app",
@@ -47,6 +54,9 @@ func testClients(t *testing.T, newStore NewStore) {
 				same(t, "client", got, c)
 				if c.SecretHash == nil && len(got.SecretHash) != 0 {
 					t.Errorf("a public client came back with secret hash %q", got.SecretHash)
+				}
+				if c.PreviousSecretHash == nil && len(got.PreviousSecretHash) != 0 {
+					t.Errorf("a client without a rotation came back with previous secret hash %q", got.PreviousSecretHash)
 				}
 			})
 		}
@@ -107,6 +117,43 @@ func testClients(t *testing.T, newStore NewStore) {
 		want.RedirectURIs = append(append([]string(nil), full.RedirectURIs...), "https://app.example.com/cb3")
 		want.Scopes, want.Disabled, want.UpdatedAt = nil, true, at(time.Hour)
 		same(t, "updated client", got, want)
+	})
+
+	t.Run("an update rotates the secret, and a later one ends the rotation", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateClient(ctx, public))
+		rotate := func(c *storage.Client) {
+			c.PreviousSecretHash, c.SecretHash = c.SecretHash, []byte("$2a$10$new-secret-hash")
+			c.PreviousSecretExpiresAt = at(2 * time.Hour)
+			c.AccessTokenTTL, c.RefreshTokenTTL = time.Hour, 90*time.Minute
+		}
+		ok(t, st.CreateClient(ctx, full))
+		ok(t, st.UpdateClient(ctx, full.ID, func(c *storage.Client) error { rotate(c); return nil }))
+		got, err := st.GetClient(ctx, full.ID)
+		ok(t, err)
+		want := full
+		rotate(&want)
+		same(t, "rotated client", got, want)
+
+		// Back to zero values: the rotation is over, the defaults apply.
+		ok(t, st.UpdateClient(ctx, full.ID, func(c *storage.Client) error {
+			c.PreviousSecretHash, c.PreviousSecretExpiresAt = nil, time.Time{}
+			c.AccessTokenTTL, c.RefreshTokenTTL = 0, 0
+			return nil
+		}))
+		got, err = st.GetClient(ctx, full.ID)
+		ok(t, err)
+		want.PreviousSecretHash, want.PreviousSecretExpiresAt = nil, time.Time{}
+		want.AccessTokenTTL, want.RefreshTokenTTL = 0, 0
+		same(t, "client after the rotation", got, want)
+		if len(got.PreviousSecretHash) != 0 || !got.PreviousSecretExpiresAt.IsZero() {
+			t.Errorf("the ended rotation left %q until %v", got.PreviousSecretHash, got.PreviousSecretExpiresAt)
+		}
+
+		// The other client was not touched.
+		other, err := st.GetClient(ctx, public.ID)
+		ok(t, err)
+		same(t, "other client", other, public)
 	})
 
 	t.Run("an update whose closure fails changes nothing and returns its error", func(t *testing.T) {

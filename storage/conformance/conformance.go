@@ -39,7 +39,10 @@ type NewStore = func(t *testing.T) storage.Store
 // succeeds and keeps its first time and reason; a device touch older than
 // the device's LastSeen counts but leaves the last sighting as it was, and
 // one at the same time replaces it; RecentSignIns with a limit <= 0 returns
-// a default number of sign-ins rather than none.
+// a default number of sign-ins rather than none; SearchUsers takes its
+// query literally (no wildcards), pages 50 users by default and at most
+// 500, counts a negative offset as 0 and reports the total even for a page
+// past the end; DeleteSessionBySID refuses an empty SID with an error.
 func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	groups := []struct {
 		name string

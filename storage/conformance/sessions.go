@@ -71,6 +71,59 @@ func testSessions(t *testing.T, newStore NewStore) {
 		wantErr(t, err, storage.ErrNotFound)
 	})
 
+	t.Run("a session is ended by its SID, which names its user", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		other := sess("2", "sid-2", "u", at(time.Hour))
+		anon := sess("anon", "sid-anon", "", at(time.Hour))
+		for _, s := range []storage.BrowserSession{s1, other, anon} {
+			ok(t, st.PutSession(ctx, s))
+		}
+
+		userID, err := st.DeleteSessionBySID(ctx, s1.SID)
+		ok(t, err)
+		if userID != s1.UserID {
+			t.Fatalf("DeleteSessionBySID returned user %q, want %q", userID, s1.UserID)
+		}
+		_, err = st.GetSession(ctx, s1.IDHash, t0)
+		wantErr(t, err, storage.ErrNotFound)
+		listed, err := st.ListUserSessions(ctx, "u")
+		ok(t, err)
+		if len(listed) != 1 || listed[0].SID != other.SID {
+			t.Fatalf("the user's sessions after DeleteSessionBySID: %+v, want only %s", listed, other.SID)
+		}
+
+		// Again, or a SID nobody has: nothing to end.
+		for _, sid := range []string{s1.SID, "sid-unknown"} {
+			_, err := st.DeleteSessionBySID(ctx, sid)
+			wantErr(t, err, storage.ErrNotFound)
+		}
+
+		// A session before sign-in has no user to report.
+		userID, err = st.DeleteSessionBySID(ctx, anon.SID)
+		ok(t, err)
+		if userID != "" {
+			t.Fatalf("DeleteSessionBySID of a session before sign-in returned user %q", userID)
+		}
+		_, err = st.GetSession(ctx, anon.IDHash, t0)
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = st.GetSession(ctx, other.IDHash, t0)
+		ok(t, err)
+	})
+
+	t.Run("an empty SID ends no session", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		noSID := sess("nosid", "", "u", at(time.Hour))
+		ok(t, st.PutSession(ctx, noSID))
+		ok(t, st.PutSession(ctx, s1))
+		if _, err := st.DeleteSessionBySID(ctx, ""); err == nil {
+			t.Fatal("DeleteSessionBySID with an empty SID succeeded")
+		}
+		for _, s := range []storage.BrowserSession{noSID, s1} {
+			_, err := st.GetSession(ctx, s.IDHash, t0)
+			ok(t, err)
+		}
+	})
+
 	t.Run("a user's sessions are listed and ended together", func(t *testing.T) {
 		st, ctx := newStore(t), t.Context()
 		mine := []storage.BrowserSession{s1, sess("2", "sid-2", "u", at(time.Hour)), sess("3", "sid-3", "u", at(2*time.Hour))}

@@ -1,6 +1,8 @@
 package fositestore
 
 import (
+	"time"
+
 	"github.com/ory/fosite"
 
 	"github.com/keygate/keygate/storage"
@@ -18,8 +20,10 @@ type Client struct {
 }
 
 var (
-	_ fosite.Client             = (*Client)(nil)
-	_ fosite.ResponseModeClient = (*Client)(nil)
+	_ fosite.Client                         = (*Client)(nil)
+	_ fosite.ResponseModeClient             = (*Client)(nil)
+	_ fosite.ClientWithSecretRotation       = (*Client)(nil)
+	_ fosite.ClientWithCustomTokenLifespans = (*Client)(nil)
 )
 
 func (c *Client) GetID() string                   { return c.ID }
@@ -46,4 +50,24 @@ func (c *Client) GetResponseTypes() fosite.Arguments {
 // fosite refuses every explicit response_mode.
 func (c *Client) GetResponseModes() []fosite.ResponseModeType {
 	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery}
+}
+
+// GetRotatedHashes offers the secret a rotation replaced while its overlap
+// lasts (GetClient drops it once expired).
+func (c *Client) GetRotatedHashes() [][]byte {
+	if len(c.PreviousSecretHash) == 0 {
+		return nil
+	}
+	return [][]byte{c.PreviousSecretHash}
+}
+
+// GetEffectiveLifespan applies the client's own token lifetimes.
+func (c *Client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
+	switch {
+	case tt == fosite.AccessToken && c.AccessTokenTTL > 0:
+		return c.AccessTokenTTL
+	case tt == fosite.RefreshToken && c.RefreshTokenTTL > 0:
+		return c.RefreshTokenTTL
+	}
+	return fallback
 }

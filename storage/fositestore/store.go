@@ -67,6 +67,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	if c.Disabled {
 		return nil, fosite.ErrNotFound
 	}
+	if !c.PreviousSecretExpiresAt.After(s.opts.Now()) {
+		c.PreviousSecretHash = nil
+	}
 	return &Client{Client: c}, nil
 }
 

@@ -71,8 +71,9 @@ const (
 )
 
 // ListAudit returns the newest events matching f, newest first. Since is
-// inclusive and Until exclusive; Limit defaults to 100 and is capped at
-// 1000.
+// inclusive and Until exclusive; AfterSeq and BeforeSeq are exclusive, so
+// the next older page is BeforeSeq set to the last Seq of this one. Limit
+// defaults to 100 and is capped at 1000.
 func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
 	var where []string
 	var args []any
@@ -100,6 +101,9 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 	}
 	if f.AfterSeq > 0 {
 		add("seq > ?", f.AfterSeq)
+	}
+	if f.BeforeSeq > 0 {
+		add("seq < ?", f.BeforeSeq)
 	}
 	limit := f.Limit
 	switch {

@@ -9,27 +9,35 @@ import (
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, scopes, audience, public, min_acr, max_auth_age,
-	token_format, backchannel_logout_uri, disabled, created_at, updated_at`
+	token_format, backchannel_logout_uri, disabled, previous_secret_hash,
+	previous_secret_expires_at, access_token_ttl, refresh_token_ttl, created_at, updated_at`
 
 func scanClient(sc rowScanner) (storage.Client, error) {
 	var c storage.Client
-	var maxAuthAge int64
+	var maxAuthAge, accessTTL, refreshTTL int64
 	err := sc.Scan(&c.ID, &c.Name, &c.SecretHash,
 		listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		listCol{&c.GrantTypes}, listCol{&c.ResponseTypes}, listCol{&c.Scopes}, listCol{&c.Audience},
 		&c.Public, &c.MinACR, &maxAuthAge, &c.TokenFormat, &c.BackchannelLogoutURI, &c.Disabled,
+		&c.PreviousSecretHash, timeCol{&c.PreviousSecretExpiresAt}, &accessTTL, &refreshTTL,
 		timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
 	c.MaxAuthAge = time.Duration(maxAuthAge)
+	c.AccessTokenTTL = time.Duration(accessTTL)
+	c.RefreshTokenTTL = time.Duration(refreshTTL)
 	return c, err
 }
 
 // clientArgs are c's values in clientColumns order, id last so the same
-// list serves INSERT (with id moved) and UPDATE … WHERE id = ?.
+// list serves INSERT (with id moved) and UPDATE … WHERE id = ?. Durations
+// are stored in nanoseconds (time.Duration's own unit), as the schema's
+// conventions say.
 func clientArgs(c storage.Client) []any {
 	return []any{c.Name, c.SecretHash,
 		listJSON(c.RedirectURIs), listJSON(c.PostLogoutRedirectURIs),
 		listJSON(c.GrantTypes), listJSON(c.ResponseTypes), listJSON(c.Scopes), listJSON(c.Audience),
 		c.Public, c.MinACR, int64(c.MaxAuthAge), c.TokenFormat, c.BackchannelLogoutURI, c.Disabled,
+		c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt),
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL),
 		micros(c.CreatedAt), micros(c.UpdatedAt), c.ID}
 }
 
@@ -37,8 +45,10 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	_, err := s.w(ctx).ExecContext(ctx, `
 		INSERT INTO client (name, secret_hash, redirect_uris, post_logout_redirect_uris,
 			grant_types, response_types, scopes, audience, public, min_acr, max_auth_age,
-			token_format, backchannel_logout_uri, disabled, created_at, updated_at, id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			token_format, backchannel_logout_uri, disabled, previous_secret_hash,
+			previous_secret_expires_at, access_token_ttl, refresh_token_ttl,
+			created_at, updated_at, id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		clientArgs(c)...)
 	return wrapErr("create client", err)
 }
@@ -85,6 +95,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 				post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
 				scopes = ?, audience = ?, public = ?, min_acr = ?, max_auth_age = ?,
 				token_format = ?, backchannel_logout_uri = ?, disabled = ?,
+				previous_secret_hash = ?, previous_secret_expires_at = ?,
+				access_token_ttl = ?, refresh_token_ttl = ?,
 				created_at = ?, updated_at = ?
 			WHERE id = ?`,
 			clientArgs(c)...)

@@ -116,3 +116,14 @@ func placeholders(n int) string {
 type rowScanner interface {
 	Scan(dest ...any) error
 }
+
+// withExtra scans a row that has more columns than a scan function knows:
+// the function's destinations first, then extra.
+type withExtra struct {
+	sc    rowScanner
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error {
+	return w.sc.Scan(append(dest, w.extra...)...)
+}

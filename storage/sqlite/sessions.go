@@ -43,6 +43,22 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	return affected("delete session", res, err)
 }
 
+// DeleteSessionBySID deletes the session with this public id and returns
+// its user ("" for a session not signed in), in one statement that the
+// index on sid serves. SIDs are random, so there is at most one; were
+// there more, all would go and one's user would be returned.
+func (s *Store) DeleteSessionBySID(ctx context.Context, sid string) (string, error) {
+	const op = "delete session by sid"
+	if sid == "" {
+		// An empty sid names no session; it would match any saved without one.
+		return "", wrapErr(op, errEmptySID)
+	}
+	var userID string
+	err := s.w(ctx).QueryRowContext(ctx,
+		`DELETE FROM browser_session WHERE sid = ? RETURNING user_id`, sid).Scan(&userID)
+	return userID, wrapErr(op, err)
+}
+
 // ListUserSessions lists every session of the user, expired ones included
 // until the sweep removes them, oldest first.
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.BrowserSession, error) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +44,8 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	latest := len(ms)
-	if latest < 3 {
-		t.Fatalf("%d migrations embedded, want at least 3", latest)
+	if latest < 4 {
+		t.Fatalf("%d migrations embedded, want at least 4", latest)
 	}
 
 	t.Run("they apply to an empty database", func(t *testing.T) {
@@ -63,7 +65,7 @@ func TestMigrations(t *testing.T) {
 		}
 		for _, index := range []string{"webauthn_credential_user_id", "webauthn_credential_aaguid",
 			"webauthn_challenge_expires_at", "device_user_id_last_seen", "signin_user_id_time",
-			"signin_time"} {
+			"signin_time", "browser_session_sid"} {
 			if n := countSchema(t, s, "index", index); n != 1 {
 				t.Errorf("index %s: count %d", index, n)
 			}
@@ -263,6 +265,104 @@ func TestMigrations(t *testing.T) {
 		}
 		if cs, err := s.SignInCountries(ctx, "v"); err != nil || len(cs) != 1 {
 			t.Errorf("SignInCountries of another user after DeleteUser = %v, %v", cs, err)
+		}
+	})
+
+	t.Run("a database at version 3 upgrades with its data intact", func(t *testing.T) {
+		ctx := t.Context()
+		path := filepath.Join(t.TempDir(), "keygate.db")
+		old := openAt(t, path, ms[:3])
+		if v, err := old.schemaVersion(ctx, old.wdb); err != nil || v != 3 {
+			t.Fatalf("schema version of the old database = %d, %v; want 3", v, err)
+		}
+		var n int
+		if err := old.wdb.QueryRowContext(ctx,
+			`SELECT count(*) FROM pragma_table_info('client') WHERE name LIKE 'previous_secret%' OR name LIKE '%token_ttl'`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("a version 3 database has %d of the new client columns, %v", n, err)
+		}
+		// The client as keygate 3 wrote it: the columns it knew, no more.
+		// This Store's CreateClient would write the new columns too.
+		if _, err := old.wdb.ExecContext(ctx, `
+			INSERT INTO client (id, name, secret_hash, redirect_uris, grant_types, scopes,
+				min_acr, max_auth_age, token_format, created_at, updated_at)
+			VALUES ('app', 'The App', x'6f6c64', '["https://app.example.com/cb"]',
+				'["authorization_code"]', '["openid"]', 'mfa', ?, 'jwt', ?, ?)`,
+			int64(12*time.Hour), t0.UnixMicro(), t0.UnixMicro()); err != nil {
+			t.Fatal(err)
+		}
+		// Only writes: a Store built by openAt has no reader pool.
+		for _, err := range []error{
+			old.CreateUser(ctx, storage.User{ID: "u", Email: "ada@example.com", Name: "Ada Lovelace", CreatedAt: t0}),
+			old.CreateUser(ctx, storage.User{ID: "v", Email: "grace@example.com", Name: "Grace Hopper", CreatedAt: t0}),
+			old.PutSession(ctx, storage.BrowserSession{IDHash: []byte("h"), SID: "sid-1", UserID: "u", ExpiresAt: t0.Add(time.Hour)}),
+			old.PutSession(ctx, storage.BrowserSession{IDHash: []byte("h2"), SID: "sid-2", UserID: "v", ExpiresAt: t0.Add(time.Hour)}),
+			old.TouchDevice(ctx, storage.Device{ID: "d", UserID: "u", LastSeen: t0}),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 3 {
+			if _, err := old.AppendAudit(ctx, storage.AuditEvent{Time: t0, Type: "user.created", UserID: fmt.Sprint(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := old.wdb.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if v, err := s.SchemaVersion(ctx); err != nil || v != latest {
+			t.Fatalf("SchemaVersion after the upgrade = %d, %v; want %d", v, err, latest)
+		}
+
+		// The old client reads back as written, with the new fields zero.
+		want := storage.Client{ID: "app", Name: "The App", SecretHash: []byte("old"),
+			RedirectURIs: []string{"https://app.example.com/cb"}, GrantTypes: []string{"authorization_code"},
+			Scopes: []string{"openid"}, MinACR: "mfa", MaxAuthAge: 12 * time.Hour, TokenFormat: "jwt",
+			CreatedAt: t0, UpdatedAt: t0}
+		c, err := s.GetClient(ctx, "app")
+		if err != nil || !reflect.DeepEqual(c, want) {
+			t.Fatalf("GetClient after the upgrade =\n %+v, %v; want\n %+v", c, err, want)
+		}
+		// And takes the new ones.
+		if err := s.UpdateClient(ctx, "app", func(c *storage.Client) error {
+			c.PreviousSecretHash, c.SecretHash = c.SecretHash, []byte("new")
+			c.PreviousSecretExpiresAt = t0.Add(time.Hour)
+			c.AccessTokenTTL, c.RefreshTokenTTL = time.Minute, time.Hour
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want.PreviousSecretHash, want.SecretHash = []byte("old"), []byte("new")
+		want.PreviousSecretExpiresAt = t0.Add(time.Hour)
+		want.AccessTokenTTL, want.RefreshTokenTTL = time.Minute, time.Hour
+		if c, err := s.GetClient(ctx, "app"); err != nil || !reflect.DeepEqual(c, want) {
+			t.Fatalf("GetClient after an update =\n %+v, %v; want\n %+v", c, err, want)
+		}
+
+		if us, total, err := s.SearchUsers(ctx, "LOVELACE", 0, 0); err != nil || total != 1 || len(us) != 1 || us[0].ID != "u" {
+			t.Errorf("SearchUsers after the upgrade = %+v, %d, %v; want user u", us, total, err)
+		}
+		if userID, err := s.DeleteSessionBySID(ctx, "sid-1"); err != nil || userID != "u" {
+			t.Errorf("DeleteSessionBySID after the upgrade = %q, %v; want u", userID, err)
+		}
+		if _, err := s.GetSession(ctx, []byte("h2"), t0); err != nil {
+			t.Errorf("the other session after DeleteSessionBySID: %v", err)
+		}
+		if _, err := s.GetDevice(ctx, "u", "d"); err != nil {
+			t.Errorf("GetDevice after the upgrade: %v", err)
+		}
+		var v storage.ChainVerifier
+		if err := s.WalkAudit(ctx, v.Check); err != nil || v.Count != 3 {
+			t.Errorf("the chain after the upgrade: %d events, %v", v.Count, err)
+		}
+		if es, err := s.ListAudit(ctx, storage.AuditFilter{BeforeSeq: 3}); err != nil || len(es) != 2 || es[0].Seq != 2 {
+			t.Errorf("ListAudit before seq 3 after the upgrade = %d events, %v", len(es), err)
 		}
 	})
 
@@ -494,5 +594,24 @@ func TestSweepDeletesInBatches(t *testing.T) {
 	got, err := s.DeleteAttemptsBefore(ctx, t0.Add(time.Hour))
 	if err != nil || got != n {
 		t.Fatalf("DeleteAttemptsBefore = %d, %v; want %d", got, err, n)
+	}
+}
+
+// SIDs are random, but nothing in the schema makes them unique: were two
+// rows to share one, DeleteSessionBySID must not leave one behind.
+func TestDeleteSessionBySIDDeletesEveryMatch(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	for _, h := range []string{"h1", "h2"} {
+		if err := s.PutSession(ctx, storage.BrowserSession{IDHash: []byte(h), SID: "dup", UserID: "u", ExpiresAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if userID, err := s.DeleteSessionBySID(ctx, "dup"); err != nil || userID != "u" {
+		t.Fatalf("DeleteSessionBySID = %q, %v; want u", userID, err)
+	}
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM browser_session`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d sessions left, %v; want none", n, err)
 	}
 }

@@ -61,6 +61,82 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 	return us, wrapErr("list users", rows.Err())
 }
 
+const (
+	defaultSearchLimit = 50
+	maxSearchLimit     = 500
+)
+
+// likeLiteral makes a string match itself inside a LIKE pattern that has
+// ESCAPE '\': it escapes the wildcards and the escape character itself,
+// in one pass.
+var likeLiteral = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// searchWhere selects the users SearchUsers matches; both patterns come
+// from containsPattern.
+const searchWhere = ` WHERE email LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\'`
+
+// containsPattern is a LIKE pattern matching any string that contains s.
+func containsPattern(s string) string {
+	return "%" + likeLiteral.Replace(s) + "%"
+}
+
+// SearchUsers returns a page of the users whose email or name contains
+// query, ordered by email, and how many match in all. limit defaults to
+// 50 and is capped at 500; a negative offset counts as 0.
+//
+// The match is a LIKE scan of the table (see 0004_admin.sql for why no
+// index serves it). Emails are stored lower-case, so they are matched
+// against the lower-cased query and fold any letter; SQLite's LIKE folds
+// ASCII letters only, so in a name a non-ASCII letter matches as typed
+// (a query "émile" finds "émile" but not "Émile"). The page and the total
+// come from one statement, so they agree even while users are added.
+func (s *Store) SearchUsers(ctx context.Context, query string, limit, offset int) ([]storage.User, int, error) {
+	const op = "search users"
+	switch {
+	case limit <= 0:
+		limit = defaultSearchLimit
+	case limit > maxSearchLimit:
+		limit = maxSearchLimit
+	}
+	offset = max(offset, 0)
+
+	where := ``
+	var args []any
+	if query != "" {
+		where = searchWhere
+		args = append(args, containsPattern(normEmail(query)), containsPattern(query))
+	}
+	// count(*) OVER () is the number of matches before LIMIT and OFFSET.
+	rows, err := s.r(ctx).QueryContext(ctx,
+		`SELECT `+userColumns+`, count(*) OVER () FROM user`+where+
+			` ORDER BY email LIMIT ? OFFSET ?`,
+		append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, wrapErr(op, err)
+	}
+	defer rows.Close()
+	var us []storage.User
+	total := 0
+	for rows.Next() {
+		u, err := scanUser(withExtra{rows, []any{&total}})
+		if err != nil {
+			return nil, 0, wrapErr(op, err)
+		}
+		us = append(us, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, wrapErr(op, err)
+	}
+	if len(us) == 0 && offset > 0 {
+		// A page past the end has no row to carry the total: count apart.
+		err := s.r(ctx).QueryRowContext(ctx, `SELECT count(*) FROM user`+where, args...).Scan(&total)
+		if err != nil {
+			return nil, 0, wrapErr(op, err)
+		}
+	}
+	return us, total, nil
+}
+
 // UpdateUser runs fn once: the write transaction holds the database's
 // write lock from its first statement, so nothing can change the row
 // between the read and the write and there is never a reason to retry.

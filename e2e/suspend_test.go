@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// logoutReceiver is an app's back-channel logout endpoint: it verifies
+// each logout token against keygate's JWKS, as an app must.
+type logoutReceiver struct {
+	url    string
+	mu     sync.Mutex
+	tokens []map[string]any
+	at     []time.Time
+	errs   []error
+}
+
+func newLogoutReceiver(t *testing.T, issuer string) *logoutReceiver {
+	lr := &logoutReceiver{}
+	keySet := oidc.NewRemoteKeySet(t.Context(), issuer+"/oauth2/jwks")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw := r.PostFormValue("logout_token")
+		payload, err := keySet.VerifySignature(r.Context(), raw)
+		lr.mu.Lock()
+		defer lr.mu.Unlock()
+		if err != nil {
+			lr.errs = append(lr.errs, err)
+			http.Error(w, "bad token", http.StatusBadRequest)
+			return
+		}
+		var claims map[string]any
+		_ = json.Unmarshal(payload, &claims)
+		lr.tokens = append(lr.tokens, claims)
+		lr.at = append(lr.at, time.Now())
+		_, _ = io.WriteString(w, "")
+	}))
+	t.Cleanup(srv.Close)
+	lr.url = srv.URL + "/backchannel-logout"
+	return lr
+}
+
+// TestSuspendCutsOffEverywhere suspends a signed-in user from the CLI (for
+// when the console is out of reach) and watches every app lose them: the
+// access token stops introspecting, the refresh token stops working, and
+// the app's back-channel logout endpoint hears of the ended session.
+func TestSuspendCutsOffEverywhere(t *testing.T) {
+	kg := startKeygate(t, t.TempDir(), "tokens:\n  refresh_grace: 1ms\n")
+	admin := enroll(t, newBrowser(t, kg.issuer), kg.enrollURL, "admin@localhost")
+	lr := newLogoutReceiver(t, kg.issuer)
+	const redirect = "http://127.0.0.1:9/callback"
+	var app registered
+	kg.cliJSON(&app, "client", "add", "--name", "CRM", "--redirect-uri", redirect, "--backchannel-logout-uri", lr.url)
+	relying := newRP(t, kg.issuer, app.ClientID, app.ClientSecret, redirect)
+
+	b := newBrowser(t, kg.issuer)
+	a := relying.newRequest()
+	tok, _, claims := relying.exchange(t, a, a.callback(t, signIn(t, b, a, admin, "totp", nextCode(t, admin.totpSecret)), redirect))
+
+	start := time.Now()
+	kg.cli("user", "suspend", admin.email)
+	cliDone := time.Since(start)
+
+	if body := introspect(t, kg.issuer, app.ClientID, app.ClientSecret, tok.AccessToken); body["active"] != false {
+		t.Fatalf("the access token is still active after suspend returned: %v", body)
+	}
+	introspected := time.Since(start)
+	if _, err := refresh(t.Context(), relying.cfg, tok.RefreshToken); err == nil {
+		t.Fatal("the refresh token still works")
+	}
+	if p := b.get(kg.issuer + "/account"); p.url.Path != "/login" {
+		t.Errorf("the browser session survived: %s", p.url.Path)
+	}
+
+	deadline := time.Now().Add(15 * time.Second)
+	var got map[string]any
+	var gotAt time.Time
+	for time.Now().Before(deadline) && got == nil {
+		lr.mu.Lock()
+		if len(lr.errs) > 0 {
+			t.Fatalf("a logout token did not verify: %v", lr.errs[0])
+		}
+		// One token per ended session: the enrolment browser's and the app's.
+		for i, tk := range lr.tokens {
+			if tk["sid"] == claims.SID {
+				got, gotAt = tk, lr.at[i]
+			}
+		}
+		lr.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got == nil {
+		t.Fatal("no back-channel logout arrived for the app's session")
+	}
+	events, _ := got["events"].(map[string]any)
+	if got["sub"] != claims.Sub || got["sid"] != claims.SID || got["aud"] != app.ClientID || got["iss"] != kg.issuer || events == nil {
+		t.Errorf("logout token claims %v", got)
+	}
+	if _, ok := events["http://schemas.openid.net/event/backchannel-logout"]; !ok {
+		t.Errorf("logout token events %v", events)
+	}
+	t.Logf("suspend: CLI returned after %v; tokens inactive at %v; back-channel logout received after %v",
+		cliDone.Round(time.Millisecond), introspected.Round(time.Millisecond), gotAt.Sub(start).Round(time.Millisecond))
+}

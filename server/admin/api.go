@@ -1,0 +1,522 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/storage"
+)
+
+// JSON shapes of the API. They name what an administrator may see and
+// nothing else: no password hash, secret hash, seed, public key or
+// session cookie ever leaves through them.
+
+type userJSON struct {
+	ID          string     `json:"id"`
+	Email       string     `json:"email"`
+	Name        string     `json:"name,omitempty"`
+	Admin       bool       `json:"admin"`
+	Suspended   bool       `json:"suspended"`
+	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
+	Enrolled    bool       `json:"enrolled"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+func toUserJSON(u storage.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.Admin, Suspended: u.Suspended(),
+		SuspendedAt: optTime(u.SuspendedAt), Enrolled: u.PasswordHash != "", CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+type keyJSON struct {
+	ID             string     `json:"id"` // base64url
+	Name           string     `json:"name"`
+	AAGUID         string     `json:"aaguid,omitempty"`
+	Kind           string     `json:"kind"` // device-bound or synced passkey
+	Attested       bool       `json:"attested"`
+	SignCount      uint32     `json:"sign_count"`
+	CreatedAt      time.Time  `json:"created_at"`
+	LastUsedAt     *time.Time `json:"last_used_at,omitempty"`
+	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+}
+
+type deviceJSON struct {
+	ID          string    `json:"id"`
+	UserAgent   string    `json:"user_agent"`
+	FirstSeen   time.Time `json:"first_seen"`
+	LastSeen    time.Time `json:"last_seen"`
+	LastIP      string    `json:"last_ip,omitempty"`
+	LastCountry string    `json:"last_country,omitempty"`
+	SignIns     int       `json:"sign_ins"`
+}
+
+type sessionJSON struct {
+	SID        string    `json:"sid"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	IP         string    `json:"ip,omitempty"`
+	UserAgent  string    `json:"user_agent,omitempty"`
+}
+
+type signInJSON struct {
+	Time     time.Time `json:"time"`
+	IP       string    `json:"ip,omitempty"`
+	Country  string    `json:"country,omitempty"`
+	City     string    `json:"city,omitempty"`
+	ClientID string    `json:"client_id,omitempty"`
+	ACR      string    `json:"acr"`
+	Decision string    `json:"decision,omitempty"`
+	Reasons  []string  `json:"reasons,omitempty"`
+}
+
+type userDetailJSON struct {
+	User              userJSON      `json:"user"`
+	Keys              []keyJSON     `json:"keys"`
+	TOTP              string        `json:"totp"` // none, pending or confirmed
+	RecoveryCodesLeft int           `json:"recovery_codes_left"`
+	Devices           []deviceJSON  `json:"devices"`
+	Sessions          []sessionJSON `json:"sessions"`
+	SignIns           []signInJSON  `json:"sign_ins"`
+}
+
+type clientJSON struct {
+	ID                      string     `json:"id"`
+	Name                    string     `json:"name"`
+	RedirectURIs            []string   `json:"redirect_uris"`
+	PostLogoutRedirectURIs  []string   `json:"post_logout_redirect_uris"`
+	GrantTypes              []string   `json:"grant_types"`
+	Scopes                  []string   `json:"scopes"`
+	Public                  bool       `json:"public"`
+	MinACR                  string     `json:"min_acr"`
+	MaxAuthAge              string     `json:"max_auth_age,omitempty"`
+	AccessTokenTTL          string     `json:"access_token_ttl,omitempty"`
+	RefreshTokenTTL         string     `json:"refresh_token_ttl,omitempty"`
+	BackchannelLogoutURI    string     `json:"backchannel_logout_uri,omitempty"`
+	AdminAPI                bool       `json:"admin_api"`
+	Disabled                bool       `json:"disabled"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+	CreatedAt               time.Time  `json:"created_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+}
+
+func (h *Handler) toClientJSON(c storage.Client) clientJSON {
+	out := clientJSON{ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
+		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Public: c.Public, MinACR: c.MinACR,
+		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
+		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
+		AdminAPI: hasAdminAPI(c), Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+	if len(c.PreviousSecretHash) > 0 && c.PreviousSecretExpiresAt.After(h.d.Now()) {
+		out.PreviousSecretExpiresAt = optTime(c.PreviousSecretExpiresAt)
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// clientSpecJSON is the body of POST and PUT clients. Durations are Go
+// durations ("15m", "8h") or whole days ("7d").
+type clientSpecJSON struct {
+	Name                   string   `json:"name"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	Public                 bool     `json:"public"`
+	MinACR                 string   `json:"min_acr"`
+	MaxAuthAge             string   `json:"max_auth_age"`
+	AccessTokenTTL         string   `json:"access_token_ttl"`
+	RefreshTokenTTL        string   `json:"refresh_token_ttl"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
+	AdminAPI               bool     `json:"admin_api"`
+}
+
+func (s clientSpecJSON) spec() clientSpec {
+	return clientSpec{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
+		GrantTypes: s.GrantTypes, Public: s.Public, MinACR: s.MinACR, MaxAuthAge: s.MaxAuthAge,
+		AccessTokenTTL: s.AccessTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL,
+		BackchannelLogoutURI: s.BackchannelLogoutURI, AdminAPI: s.AdminAPI}
+}
+
+// decode reads a JSON body into v, strictly: one object, known fields.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return apiErr(http.StatusUnsupportedMediaType, "invalid_request", "Send a JSON body (Content-Type: application/json).")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return apiErr(http.StatusBadRequest, "invalid_request", "The request needs a JSON body.")
+		}
+		return apiErr(http.StatusBadRequest, "invalid_request", "The body is not valid JSON for this request: "+err.Error())
+	}
+	if dec.More() {
+		return apiErr(http.StatusBadRequest, "invalid_request", "The body must be a single JSON object.")
+	}
+	return nil
+}
+
+// ---- users ----
+
+func (h *Handler) apiListUsers(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	q := r.URL.Query()
+	page, err := strconv.Atoi(q.Get("page"))
+	if q.Get("page") != "" && (err != nil || page < 1) {
+		return apiErr(http.StatusBadRequest, "invalid_request", "page is a number from 1.")
+	}
+	page = max(page, 1)
+	perPage := usersPerPage
+	if v := q.Get("per_page"); v != "" {
+		if perPage, err = strconv.Atoi(v); err != nil || perPage < 1 || perPage > 100 {
+			return apiErr(http.StatusBadRequest, "invalid_request", "per_page is a number from 1 to 100.")
+		}
+	}
+	users, total, err := h.d.Store.SearchUsers(r.Context(), strings.TrimSpace(q.Get("q")), perPage, (page-1)*perPage)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Users   []userJSON `json:"users"`
+		Total   int        `json:"total"`
+		Page    int        `json:"page"`
+		PerPage int        `json:"per_page"`
+	}{Users: []userJSON{}, Total: total, Page: page, PerPage: perPage}
+	for _, u := range users {
+		out.Users = append(out.Users, toUserJSON(u))
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) apiCreateUser(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		Email string `json:"email"`
+		Name  string `json:"name"`
+		Admin bool   `json:"admin"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	nu, err := h.createUser(r, p, in.Email, in.Name, in.Admin)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"user": toUserJSON(nu.User),
+		"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC()})
+	return nil
+}
+
+func (h *Handler) apiGetUser(w http.ResponseWriter, r *http.Request, p *principal) error {
+	d, err := h.loadUser(r, p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := userDetailJSON{User: toUserJSON(d.User), TOTP: d.totpStatus(), RecoveryCodesLeft: d.RecoveryCodes,
+		Keys: []keyJSON{}, Devices: []deviceJSON{}, Sessions: []sessionJSON{}, SignIns: []signInJSON{}}
+	for _, c := range d.Keys {
+		out.Keys = append(out.Keys, keyJSON{ID: credID(c.ID), Name: c.Name, AAGUID: aaguid(c.AAGUID), Kind: keyKind(c),
+			Attested: c.Attested, SignCount: c.SignCount, CreatedAt: c.CreatedAt.UTC(), LastUsedAt: optTime(c.LastUsedAt),
+			DisabledAt: optTime(c.DisabledAt), DisabledReason: c.DisabledReason})
+	}
+	for _, x := range d.Devices {
+		out.Devices = append(out.Devices, deviceJSON{ID: shortID(x.ID), UserAgent: x.UserAgent, FirstSeen: x.FirstSeen.UTC(),
+			LastSeen: x.LastSeen.UTC(), LastIP: x.LastIP, LastCountry: x.LastCountry, SignIns: x.SignIns})
+	}
+	for _, s := range d.Sessions {
+		out.Sessions = append(out.Sessions, sessionJSON{SID: s.SID, CreatedAt: s.CreatedAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(),
+			ExpiresAt: s.ExpiresAt.UTC(), IP: s.IP, UserAgent: s.UserAgent})
+	}
+	for _, s := range d.SignIns {
+		out.SignIns = append(out.SignIns, signInJSON{Time: s.Time.UTC(), IP: s.IP, Country: s.Country, City: s.City,
+			ClientID: s.ClientID, ACR: s.ACR, Decision: s.Decision, Reasons: s.Reasons})
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, id string, extra map[string]any) error {
+	u, err := h.d.Store.GetUser(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"user": toUserJSON(u)}
+	for k, v := range extra {
+		out[k] = v
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) apiDeleteUser(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := h.manager(r, p).DeleteUser(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) apiSuspend(w http.ResponseWriter, r *http.Request, p *principal) error {
+	s, err := h.suspend(r, p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(s.User),
+		"sessions_ended": s.Sessions, "tokens_revoked": s.Tokens})
+	return nil
+}
+
+func (h *Handler) apiUnsuspend(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id := r.PathValue("id")
+	if err := h.manager(r, p).UnsuspendUser(r.Context(), id); err != nil {
+		return err
+	}
+	return h.writeUser(w, r, id, nil)
+}
+
+func (h *Handler) apiReenroll(w http.ResponseWriter, r *http.Request, p *principal) error {
+	nu, err := h.manager(r, p).IssueEnrollmentFor(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(nu.User),
+		"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC()})
+	return nil
+}
+
+func (h *Handler) apiRevokeSessions(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id := r.PathValue("id")
+	if err := h.userExists(r.Context(), id); err != nil {
+		return err
+	}
+	n, err := h.manager(r, p).RevokeSessions(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]int{"sessions_ended": n})
+	return nil
+}
+
+func (h *Handler) apiResetTOTP(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := h.manager(r, p).ResetTOTP(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) apiSetAdmin(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		Admin *bool `json:"admin"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Admin == nil {
+		return apiErr(http.StatusBadRequest, "invalid_request", `Send {"admin": true} or {"admin": false}.`)
+	}
+	id := r.PathValue("id")
+	if err := h.manager(r, p).SetAdmin(r.Context(), id, *in.Admin); err != nil {
+		return err
+	}
+	return h.writeUser(w, r, id, nil)
+}
+
+func (h *Handler) apiRevokeSession(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := h.manager(r, p).RevokeSession(r.Context(), r.PathValue("id"), r.PathValue("sid")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) apiRenameKey(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	cred, ok := parseCredID(r.PathValue("credID"))
+	if !ok {
+		return errNoKey
+	}
+	if err := h.manager(r, p).RenameKey(r.Context(), r.PathValue("id"), cred, in.Name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) apiRevokeKey(w http.ResponseWriter, r *http.Request, p *principal) error {
+	cred, ok := parseCredID(r.PathValue("credID"))
+	if !ok {
+		return errNoKey
+	}
+	if err := h.manager(r, p).RevokeKey(r.Context(), r.PathValue("id"), cred); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- clients ----
+
+func (h *Handler) apiListClients(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	clients, err := h.d.Store.ListClients(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []clientJSON{}
+	for _, c := range clients {
+		out = append(out, h.toClientJSON(c))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"clients": out})
+	return nil
+}
+
+func (h *Handler) apiRegisterClient(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in clientSpecJSON
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	spec, err := in.spec().spec()
+	if err != nil {
+		return err
+	}
+	nc, err := h.manager(r, p).RegisterClient(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"client": h.toClientJSON(nc.Client)}
+	if nc.Secret != "" {
+		out["client_secret"] = nc.Secret // this response only
+	}
+	httpx.WriteJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (h *Handler) apiGetClient(w http.ResponseWriter, r *http.Request, _ *principal) error {
+	c, err := h.getClient(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, h.toClientJSON(c))
+	return nil
+}
+
+func (h *Handler) writeClient(w http.ResponseWriter, r *http.Request, id string) error {
+	c, err := h.getClient(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, h.toClientJSON(c))
+	return nil
+}
+
+func (h *Handler) apiUpdateClient(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in clientSpecJSON
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	spec, err := in.spec().spec()
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := h.manager(r, p).UpdateClient(r.Context(), id, spec); err != nil {
+		return err
+	}
+	return h.writeClient(w, r, id)
+}
+
+func (h *Handler) apiDeleteClient(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := h.manager(r, p).DeleteClient(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) apiRotateSecret(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		Overlap string `json:"overlap"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+	}
+	overlap, ok := duration(in.Overlap)
+	if !ok {
+		return apiErr(http.StatusBadRequest, "invalid_request", `overlap is a duration such as "0", "1h", "24h" or "7d".`)
+	}
+	id := r.PathValue("id")
+	secret, err := h.manager(r, p).RotateClientSecret(r.Context(), id, overlap)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"client_id": id, "client_secret": secret}
+	if overlap > 0 {
+		out["previous_secret_expires_at"] = h.d.Now().Add(overlap).UTC()
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) apiDisableClient(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id := r.PathValue("id")
+	if err := h.manager(r, p).SetClientDisabled(r.Context(), id, true); err != nil {
+		return err
+	}
+	return h.writeClient(w, r, id)
+}
+
+func (h *Handler) apiEnableClient(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id := r.PathValue("id")
+	if err := h.manager(r, p).SetClientDisabled(r.Context(), id, false); err != nil {
+		return err
+	}
+	return h.writeClient(w, r, id)
+}
+
+// ---- audit ----
+
+// apiAudit streams matching events, newest first, as JSON Lines; limit
+// (optional) caps how many, before_seq pages on.
+func (h *Handler) apiAudit(w http.ResponseWriter, r *http.Request, p *principal) error {
+	aq, err := h.parseAuditQuery(r.Context(), r.URL.Query())
+	if err != nil {
+		return err
+	}
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 {
+			return apiErr(http.StatusBadRequest, "invalid_request", "limit is a positive number.")
+		}
+	}
+	return h.exportAudit(w, r, p, aq, limit, false)
+}

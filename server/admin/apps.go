@@ -1,0 +1,226 @@
+package admin
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/render"
+	"github.com/keygate/keygate/storage"
+)
+
+// AppsData is the app list and the registration form.
+type AppsData struct {
+	Base
+	Apps []AppRow
+	Form AppForm
+}
+
+// AppRow is one app in the list.
+type AppRow struct {
+	ID, Name, Grants, MinACR, Created string
+	Public, Disabled, AdminAPI        bool
+}
+
+// AppForm is the register and edit form.
+type AppForm struct {
+	Name, RedirectURIs, PostLogoutURIs              string
+	GrantCode, GrantRefresh, GrantClientCredentials bool
+	Public, AdminAPI                                bool
+	MinACR                                          string
+	MaxAuthAge, AccessTokenTTL, RefreshTokenTTL     string
+	BackchannelLogoutURI                            string
+	ACRs                                            []Option
+}
+
+// Option is one choice of a select.
+type Option struct {
+	Value, Label string
+	Selected     bool
+}
+
+func acrOptions(selected string) []Option {
+	if selected == "" {
+		selected = "mfa"
+	}
+	return []Option{
+		{"mfa", "mfa: two factors (an authenticator app is enough)", selected == "mfa"},
+		{"phr", "phr: phishing-resistant (a security key or passkey)", selected == "phr"},
+		{"phrh", "phrh: phishing-resistant and hardware-bound", selected == "phrh"},
+	}
+}
+
+func appRow(c storage.Client) AppRow {
+	return AppRow{ID: c.ID, Name: c.Name, Grants: strings.Join(c.GrantTypes, ", "), MinACR: c.MinACR,
+		Created: when(c.CreatedAt), Public: c.Public, Disabled: c.Disabled, AdminAPI: hasAdminAPI(c)}
+}
+
+func formOf(c storage.Client) AppForm {
+	return AppForm{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
+		PostLogoutURIs:         strings.Join(c.PostLogoutRedirectURIs, "\n"),
+		GrantCode:              slices.Contains(c.GrantTypes, "authorization_code"),
+		GrantRefresh:           slices.Contains(c.GrantTypes, "refresh_token"),
+		GrantClientCredentials: slices.Contains(c.GrantTypes, "client_credentials"),
+		Public:                 c.Public, AdminAPI: hasAdminAPI(c), MinACR: c.MinACR,
+		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
+		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
+		ACRs: acrOptions(c.MinACR)}
+}
+
+// specFromForm reads the register or edit form.
+func specFromForm(r *http.Request) clientSpec {
+	if err := r.ParseForm(); err != nil {
+		return clientSpec{}
+	}
+	f := r.PostForm
+	var grants []string
+	for _, g := range f["grant"] {
+		if !slices.Contains(grants, g) {
+			grants = append(grants, g)
+		}
+	}
+	return clientSpec{Name: f.Get("name"), RedirectURIs: lines(f.Get("redirect_uris")),
+		PostLogoutRedirectURIs: lines(f.Get("post_logout_redirect_uris")), GrantTypes: grants,
+		Public: f.Get("public") != "", MinACR: f.Get("min_acr"), MaxAuthAge: f.Get("max_auth_age"),
+		AccessTokenTTL: f.Get("access_token_ttl"), RefreshTokenTTL: f.Get("refresh_token_ttl"),
+		BackchannelLogoutURI: f.Get("backchannel_logout_uri"), AdminAPI: f.Get("admin_api") != ""}
+}
+
+func (h *Handler) appsPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	clients, err := h.d.Store.ListClients(r.Context())
+	if err != nil {
+		return err
+	}
+	data := AppsData{Base: h.base(r, p, "apps"),
+		Form: AppForm{GrantCode: true, GrantRefresh: true, MinACR: "mfa", ACRs: acrOptions("mfa")}}
+	for _, c := range clients {
+		data.Apps = append(data.Apps, appRow(c))
+	}
+	return h.render(w, r, p, http.StatusOK, render.PageAdminApps, "Apps", data)
+}
+
+// SecretData shows a client secret, once.
+type SecretData struct {
+	Base
+	ClientID, Name, Secret string
+	Rotated                bool
+	OldUntil               string
+}
+
+func (h *Handler) registerAppPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	spec, err := specFromForm(r).spec()
+	if err != nil {
+		return err
+	}
+	nc, err := h.manager(r, p).RegisterClient(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	if nc.Secret == "" {
+		http.Redirect(w, r, "/admin/apps/"+url.PathEscape(nc.Client.ID), http.StatusSeeOther)
+		return nil
+	}
+	// Shown in this response only; keygate keeps a keyed hash.
+	return h.render(w, r, p, http.StatusOK, render.PageAdminSecret, "App registered", SecretData{Base: h.base(r, p, "apps"),
+		ClientID: nc.Client.ID, Name: nc.Client.Name, Secret: nc.Secret})
+}
+
+// AppData is one app's page.
+type AppData struct {
+	Base
+	App             AppRow
+	Form            AppForm
+	RedirectURIs    []string
+	HasSecret       bool
+	PreviousExpires string
+	Overlaps        []Option
+}
+
+func (h *Handler) appPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	c, err := h.getClient(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	data := AppData{Base: h.base(r, p, "apps"), App: appRow(c), Form: formOf(c), RedirectURIs: c.RedirectURIs,
+		HasSecret: !c.Public}
+	if len(c.PreviousSecretHash) > 0 && c.PreviousSecretExpiresAt.After(h.d.Now()) {
+		data.PreviousExpires = when(c.PreviousSecretExpiresAt)
+	}
+	for i, o := range overlaps {
+		data.Overlaps = append(data.Overlaps, Option{Value: o.Value, Label: o.Label, Selected: i == 0})
+	}
+	return h.render(w, r, p, http.StatusOK, render.PageAdminApp, c.Name, data)
+}
+
+func backToApp(w http.ResponseWriter, r *http.Request, id, notice string) error {
+	http.Redirect(w, r, withNotice("/admin/apps/"+url.PathEscape(id), notice), http.StatusSeeOther)
+	return nil
+}
+
+func (h *Handler) updateAppPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id := r.PathValue("id")
+	spec, err := specFromForm(r).spec()
+	if err != nil {
+		return err
+	}
+	if err := h.manager(r, p).UpdateClient(r.Context(), id, spec); err != nil {
+		return err
+	}
+	return backToApp(w, r, id, "app-updated")
+}
+
+func (h *Handler) rotateSecretPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := confirmed(r); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	overlap, ok := duration(r.PostFormValue("overlap"))
+	if !ok {
+		return httpx.Errorf(http.StatusBadRequest, "Choose how long the old secret keeps working.", nil)
+	}
+	c, err := h.getClient(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	secret, err := h.manager(r, p).RotateClientSecret(r.Context(), id, overlap)
+	if err != nil {
+		return err
+	}
+	data := SecretData{Base: h.base(r, p, "apps"), ClientID: id, Name: c.Name, Secret: secret, Rotated: true}
+	if overlap > 0 {
+		data.OldUntil = when(h.d.Now().Add(overlap))
+	}
+	return h.render(w, r, p, http.StatusOK, render.PageAdminSecret, "New secret", data)
+}
+
+func (h *Handler) disableAppPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := confirmed(r); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := h.manager(r, p).SetClientDisabled(r.Context(), id, true); err != nil {
+		return err
+	}
+	return backToApp(w, r, id, "app-disabled")
+}
+
+func (h *Handler) enableAppPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id := r.PathValue("id")
+	if err := h.manager(r, p).SetClientDisabled(r.Context(), id, false); err != nil {
+		return err
+	}
+	return backToApp(w, r, id, "app-enabled")
+}
+
+func (h *Handler) deleteAppPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := confirmed(r); err != nil {
+		return err
+	}
+	if err := h.manager(r, p).DeleteClient(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	http.Redirect(w, r, withNotice("/admin/apps", "app-deleted"), http.StatusSeeOther)
+	return nil
+}

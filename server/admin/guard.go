@@ -1,0 +1,262 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/storage"
+)
+
+// principal is who is calling: an administrator through a browser session,
+// or a service client through a bearer token.
+type principal struct {
+	Actor    string // the user id, or "client:<id>"
+	User     storage.User
+	Auth     session.Auth
+	Session  *session.Session // nil for service tokens
+	ClientID string           // service tokens only
+}
+
+func (p *principal) service() bool { return p.Session == nil }
+
+// manager is the manager acting for p from r's address and agent.
+func (h *Handler) manager(r *http.Request, p *principal) *manage.Manager {
+	ua := r.UserAgent()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	return h.d.Manager.As(p.Actor, clientIP(r), ua)
+}
+
+func clientIP(r *http.Request) string {
+	if ip := httpx.ClientIPFrom(r.Context()); ip.IsValid() {
+		return ip.String()
+	}
+	return ""
+}
+
+// handlerFunc is a guarded handler: p is never nil.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p *principal) error
+
+// refusal is why the guard turned a session away.
+type refusal int
+
+const (
+	allowed   refusal = iota
+	signIn            // nobody (or a user who no longer exists) is signed in
+	stepUp            // an administrator below phr
+	forbidden         // signed in, but not an active administrator
+)
+
+// sessionPrincipal decides whether the browser session's user may use the
+// console. It is the one place that does.
+func (h *Handler) sessionPrincipal(r *http.Request, sess *session.Session) (*principal, refusal, error) {
+	auth := sess.Auth()
+	if auth.UserID == "" {
+		return nil, signIn, nil
+	}
+	user, err := h.d.Store.GetUser(r.Context(), auth.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, signIn, nil
+	}
+	if err != nil {
+		return nil, signIn, err
+	}
+	if !user.Admin || user.Suspended() {
+		return nil, forbidden, nil
+	}
+	if session.ACRRank(auth.ACR) < session.ACRRank(session.ACRPhr) {
+		return nil, stepUp, nil
+	}
+	return &principal{Actor: user.ID, User: user, Auth: auth, Session: sess}, allowed, nil
+}
+
+// forgeable reports whether r changes state and carries cookies: what
+// another site could make a browser send. Its CSRF token is checked
+// before anything else, so a forged request is refused the same way
+// whoever the browser belongs to. A request with no cookie carries no
+// ambient authority and goes on to be told to sign in.
+func forgeable(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return r.Header.Get("Cookie") != ""
+}
+
+// fresh reports whether the session's key tap is recent enough for a
+// sensitive action.
+func (h *Handler) fresh(p *principal) bool {
+	if p.service() {
+		// Service tokens have no user and no key tap; their bound is the
+		// token's lifetime, which operators keep short (README).
+		return true
+	}
+	age := h.d.Now().Sub(p.Auth.AuthTime)
+	return !p.Auth.AuthTime.IsZero() && age >= -h.d.Freshness && age <= h.d.Freshness
+}
+
+// stepUpURL sends the browser to sign in (or, signed in, to tap a key) at
+// phr, and back to returnTo afterwards.
+func stepUpURL(returnTo string) string {
+	return "/login?step_up=" + session.ACRPhr + "&return_to=" + url.QueryEscape(returnTo)
+}
+
+// formPage is the console page a POST to path comes from: the user's or
+// the app's page for actions on one, else the section's list.
+func formPage(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/") // admin, users, {id}, ...
+	switch {
+	case len(parts) >= 3 && (parts[1] == "users" || parts[1] == "apps"):
+		return "/" + strings.Join(parts[:3], "/")
+	case len(parts) >= 2:
+		return "/" + strings.Join(parts[:2], "/")
+	}
+	return "/admin"
+}
+
+func withNotice(path, code string) string {
+	return path + "?notice=" + url.QueryEscape(code)
+}
+
+// page guards a console page. A GET that is refused is sent to sign in and
+// comes back to the same URL; a refused POST cannot be replayed through a
+// redirect, so it comes back to the page its form is on, with a notice.
+func (h *Handler) page(method, pattern string, sensitive bool, f handlerFunc) httpx.Route {
+	guarded := func(w http.ResponseWriter, r *http.Request) error {
+		readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead
+		back := r.URL.RequestURI()
+		if !readOnly {
+			back = formPage(r.URL.Path)
+		}
+		sess, err := h.d.Sessions.Load(r)
+		if err != nil {
+			return err
+		}
+		if forgeable(r) && !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
+			return session.ErrCSRF
+		}
+		p, why, err := h.sessionPrincipal(r, sess)
+		if err != nil {
+			return err
+		}
+		switch why {
+		case signIn:
+			http.Redirect(w, r, stepUpURL(back), http.StatusSeeOther)
+			return nil
+		case stepUp:
+			if !readOnly {
+				back = withNotice(back, noticeStepUp)
+			}
+			http.Redirect(w, r, stepUpURL(back), http.StatusSeeOther)
+			return nil
+		case forbidden:
+			h.d.Render.Error(w, r, http.StatusForbidden, "The admin console is for active administrators only.")
+			return nil
+		}
+		if sensitive && !h.fresh(p) {
+			// Nothing has changed: the administrator taps a key, lands
+			// back on the form and repeats the action.
+			http.Redirect(w, r, stepUpURL(withNotice(back, noticeStale)), http.StatusSeeOther)
+			return nil
+		}
+		return f(w, r, p)
+	}
+	return httpx.Route{Method: method, Pattern: pattern, Guard: httpx.GuardAdmin,
+		Handler: httpx.Adapt(h.problem, h.d.Logger, func(w http.ResponseWriter, r *http.Request) error {
+			return pageError(guarded(w, r))
+		})}
+}
+
+// api guards a JSON API endpoint. A bearer token, when present, is the
+// only credential looked at (a cookie riding along is ignored, and no
+// other site can make a browser send an Authorization header); otherwise
+// the browser session must pass the console's checks, and a state-changing
+// request must carry the session's CSRF token in X-CSRF-Token.
+func (h *Handler) api(method, pattern string, sensitive bool, f handlerFunc) httpx.Route {
+	guarded := func(w http.ResponseWriter, r *http.Request) error {
+		if authz := r.Header.Get("Authorization"); authz != "" {
+			p, err := h.bearerPrincipal(r, authz)
+			if err != nil {
+				return err
+			}
+			return f(w, r, p)
+		}
+		sess, err := h.d.Sessions.Load(r)
+		if err != nil {
+			return err
+		}
+		if forgeable(r) && !sess.ValidCSRF(r.Header.Get("X-CSRF-Token")) {
+			return apiErr(http.StatusForbidden, "invalid_csrf_token", "Send the session's CSRF token in the X-CSRF-Token header.")
+		}
+		p, why, err := h.sessionPrincipal(r, sess)
+		if err != nil {
+			return err
+		}
+		switch why {
+		case signIn:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keygate admin API"`)
+			return apiErr(http.StatusUnauthorized, "unauthorized",
+				"Sign in as an administrator, or send a bearer token with scope "+manage.ScopeAdmin+".")
+		case stepUp:
+			return apiErr(http.StatusForbidden, "step_up_required",
+				"The admin API needs a phishing-resistant sign-in (a security key or passkey).")
+		case forbidden:
+			return apiErr(http.StatusForbidden, "forbidden", "The admin API is for active administrators only.")
+		}
+		if sensitive && !h.fresh(p) {
+			return apiErr(http.StatusForbidden, "fresh_key_tap_required",
+				"This action needs a key tap within the last "+words(h.d.Freshness)+": confirm with your security key again.")
+		}
+		return f(w, r, p)
+	}
+	return httpx.Route{Method: method, Pattern: pattern, Guard: httpx.GuardAdmin,
+		Handler: httpx.Adapt(writeAPIError, h.d.Logger, func(w http.ResponseWriter, r *http.Request) error {
+			err := apiError(guarded(w, r))
+			if writeCoded(w, err) {
+				return nil
+			}
+			return err
+		})}
+}
+
+// bearerPrincipal checks an "Authorization: Bearer" admin token. The
+// decision is AdminToken's alone; the token's stored record is read only
+// to tell a live token lacking the scope (403) from a dead one (401).
+func (h *Handler) bearerPrincipal(r *http.Request, authz string) (*principal, error) {
+	scheme, token, ok := strings.Cut(authz, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return nil, apiErr(http.StatusUnauthorized, "invalid_token", "Send Authorization: Bearer <access token>.")
+	}
+	clientID, err := h.d.Tokens.AdminToken(r.Context(), token, manage.ScopeAdmin)
+	if err == nil && clientID != "" {
+		return &principal{Actor: "client:" + clientID, ClientID: clientID}, nil
+	}
+	if h.liveToken(r, token) {
+		return nil, apiErr(http.StatusForbidden, "insufficient_scope",
+			"The token is not a client_credentials token with scope "+manage.ScopeAdmin+".")
+	}
+	return nil, apiErr(http.StatusUnauthorized, "invalid_token", "The access token is not active.")
+}
+
+// liveToken reports whether token names an active, unexpired access token
+// of an enabled app. Opaque tokens are "<key>.<signature>" and storage
+// keeps them under the signature; anything else reads as not live.
+func (h *Handler) liveToken(r *http.Request, token string) bool {
+	i := strings.LastIndexByte(token, '.')
+	if i < 0 || i == len(token)-1 {
+		return false
+	}
+	rec, err := h.d.Store.GetToken(r.Context(), storage.KindAccessToken, token[i+1:])
+	if err != nil || !rec.Active || !rec.ExpiresAt.After(h.d.Now()) {
+		return false
+	}
+	c, err := h.d.Store.GetClient(r.Context(), rec.ClientID)
+	return err == nil && !c.Disabled
+}
