@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -284,4 +285,38 @@ type plainCredential struct {
 	SignCount            float64 `json:"signCount"`
 	BackupEligibility    bool    `json:"backupEligibility"`
 	BackupState          bool    `json:"backupState"`
+}
+
+// enrollWithKey completes an enrolment link in the tab with its current
+// authenticator, keeping the recovery codes, and lands on the account page.
+func (tb *tab) enrollWithKey(issuer, link string) []string {
+	tb.t.Helper()
+	tb.navigate(link)
+	tb.fill(map[string]string{"password": testPassword, "confirm": testPassword}, "form[action='/enroll'] button[type=submit]")
+	tb.waitLocation(issuer + "/mfa/enroll")
+	tb.click("#register-key")
+	tb.waitFor("!document.getElementById('recovery-section').hidden")
+	codes := strings.Fields(tb.eval("Array.from(document.querySelectorAll('#recovery-codes code')).map(c => c.textContent).join(' ')"))
+	tb.click("#recovery-continue")
+	tb.waitLocation(issuer + "/account")
+	return codes
+}
+
+// screenshot saves the page as e2e/artifacts/<name>.png for a person to
+// look at; artifacts are not committed.
+func (tb *tab) screenshot(name string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.MkdirAll("artifacts", 0o755); err != nil {
+		tb.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("artifacts", name+".png"), png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
 }
