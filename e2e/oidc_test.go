@@ -75,6 +75,10 @@ func TestCodeFlowEndToEnd(t *testing.T) {
 		if body["active"] != true || body["sub"] != claims.Sub || body["client_id"] != app.ClientID {
 			t.Errorf("introspection %v", body)
 		}
+		// What an RFC 9470 resource server checks before asking for step-up.
+		if body["acr"] != "mfa" || body["auth_time"] != float64(claims.AuthTime) {
+			t.Errorf("introspection lacks acr/auth_time: %v", body)
+		}
 	})
 
 	t.Run("single sign-on skips the forms while the session lasts", func(t *testing.T) {

@@ -38,6 +38,26 @@ func (s *Session) Clone() fosite.Session {
 	return c
 }
 
+// GetExtraClaims adds to introspection what a resource server needs for
+// RFC 9470 step-up decisions: how and when the user signed in.
+func (s *Session) GetExtraClaims() map[string]any {
+	if s == nil || s.DefaultSession == nil || s.Claims == nil || s.Subject == "" {
+		return nil
+	}
+	c := s.Claims
+	extra := map[string]any{}
+	if c.AuthenticationContextClassReference != "" {
+		extra["acr"] = c.AuthenticationContextClassReference
+	}
+	if len(c.AuthenticationMethodsReferences) > 0 {
+		extra["amr"] = c.AuthenticationMethodsReferences
+	}
+	if !c.AuthTime.IsZero() {
+		extra["auth_time"] = c.AuthTime.Unix()
+	}
+	return extra
+}
+
 // signedIn builds the session of an authorization from a completed sign-in.
 func signedIn(issuer, userID, sid, acr string, amr []string, authTime, requestedAt time.Time, extra map[string]any) *Session {
 	s := NewSession()
