@@ -51,6 +51,7 @@ func TestRiskBasedStepUp(t *testing.T) {
 		{CIDR: "203.0.113.0/24", Country: "DE", City: "Berlin", Lat: 52.52, Lon: 13.405, HasCoords: true},
 		{CIDR: "192.0.2.0/24", Country: "PL", City: "Szczecin", Lat: 53.4285, Lon: 14.5528, HasCoords: true},
 		{CIDR: "198.51.100.0/24", Country: "AU", City: "Sydney", Lat: -33.8688, Lon: 151.2093, HasCoords: true},
+		{CIDR: "100.64.0.0/24", Country: "CH"}, // no coordinates: a new country, no travel signal
 	})
 	hook := newWebhook(t)
 	secretFile := filepath.Join(dir, "alert-secret")
@@ -73,6 +74,9 @@ risk:
 	var app, strict registered
 	kg.cliJSON(&app, "client", "add", "--name", "Wiki", "--redirect-uri", cb.url)
 	kg.cliJSON(&strict, "client", "add", "--name", "Payroll", "--redirect-uri", cb.url, "--acr", "phrh")
+	var careful registered
+	kg.cliJSON(&careful, "client", "add", "--name", "Treasury", "--redirect-uri", cb.url, "--deny-risky")
+	treasury := newRP(t, kg.issuer, careful.ClientID, careful.ClientSecret, cb.url)
 	wiki := newRP(t, kg.issuer, app.ClientID, app.ClientSecret, cb.url)
 	payroll := newRP(t, kg.issuer, strict.ClientID, strict.ClientSecret, cb.url)
 	admin := account{email: "admin@localhost", password: testPassword}
@@ -156,6 +160,22 @@ risk:
 		alert := hook.waitFor(t, "signin.denied")
 		if !strings.Contains(alert.Details["reasons"], "impossible travel") {
 			t.Errorf("alert details %v", alert.Details)
+		}
+	})
+
+	t.Run("an app that denies risky sign-ins refuses instead of stepping up", func(t *testing.T) {
+		tb.from("100.64.0.9")
+		before := cb.count()
+		a := treasury.newRequest()
+		tb.navigate(a.url)
+		tb.waitLocation(kg.issuer + "/login")
+		tb.fill(map[string]string{"email": admin.email, "password": admin.password}, "form[action='/login'] button[type=submit]")
+		tb.waitFor("document.getElementById('reasons') !== null")
+		if txt := tb.bodyText(); !strings.Contains(txt, "new country: CH") || !strings.Contains(txt, "this app refuses") {
+			t.Errorf("deny page: %s", txt)
+		}
+		if cb.count() != before {
+			t.Fatal("the app got a code")
 		}
 	})
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
 )
@@ -36,7 +37,7 @@ var reRecoveryCode = regexp.MustCompile(`<li><code>([A-Z2-7]{5}-[A-Z2-7]{5})</co
 
 // recoveryHash is how keygate stores a recovery code.
 func (in *instance) recoveryHash(code string) []byte {
-	m := hmac.New(sha256.New, in.master.Derive("recovery-code", 32))
+	m := hmac.New(sha256.New, in.Master.Derive("recovery-code", 32))
 	m.Write([]byte(strings.ReplaceAll(strings.ToUpper(code), "-", "")))
 	return m.Sum(nil)
 }
@@ -45,7 +46,7 @@ func (in *instance) recoveryHash(code string) []byte {
 func (in *instance) deviceCookie(t *testing.T) (*http.Cookie, string) {
 	t.Helper()
 	w := httptest.NewRecorder()
-	id := session.NewDevices(in.master.Derive("device-cookie", 32), false).Ensure(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	id := session.NewDevices(in.Master.Derive("device-cookie", 32), false).Ensure(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	c := w.Result().Cookies()[0]
 	return &http.Cookie{Name: c.Name, Value: c.Value}, id
 }
@@ -57,7 +58,7 @@ func (in *instance) otherSession(t *testing.T, userID, ip, ua string, age time.D
 	sid := "sid-" + randomLabel()
 	sum := sha256.Sum256([]byte("cookie of " + sid))
 	now := time.Now()
-	if err := in.db.PutSession(t.Context(), storage.BrowserSession{IDHash: sum[:], SID: sid, UserID: userID, IP: ip, UserAgent: ua,
+	if err := in.DB.PutSession(t.Context(), storage.BrowserSession{IDHash: sum[:], SID: sid, UserID: userID, IP: ip, UserAgent: ua,
 		CreatedAt: now.Add(-age), LastSeenAt: now.Add(-age / 2), ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func (in *instance) token(t *testing.T, userID, clientID, sid string) string {
 	t.Helper()
 	sig := "sig-" + randomLabel()
 	now := time.Now()
-	if err := in.db.CreateToken(t.Context(), storage.TokenRecord{Kind: storage.KindAccessToken, Signature: sig, RequestID: "req-" + sig,
+	if err := in.DB.CreateToken(t.Context(), storage.TokenRecord{Kind: storage.KindAccessToken, Signature: sig, RequestID: "req-" + sig,
 		ClientID: clientID, Subject: userID, SID: sid, Active: true, RequestedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func (in *instance) token(t *testing.T, userID, clientID, sid string) string {
 
 func (in *instance) tokenActive(t *testing.T, sig string) bool {
 	t.Helper()
-	tr, err := in.db.GetToken(t.Context(), storage.KindAccessToken, sig)
+	tr, err := in.DB.GetToken(t.Context(), storage.KindAccessToken, sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func (in *instance) tokenActive(t *testing.T, sig string) bool {
 
 func (in *instance) sids(t *testing.T, userID string) map[string]bool {
 	t.Helper()
-	all, err := in.db.ListUserSessions(t.Context(), userID)
+	all, err := in.DB.ListUserSessions(t.Context(), userID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,14 +118,14 @@ type accountUser struct {
 
 func (in *instance) accountUser(t *testing.T, email string, a session.Auth) accountUser {
 	t.Helper()
-	nu, err := in.manager().CreateUser(t.Context(), email, "", false)
+	nu, err := in.Manager().CreateUser(t.Context(), email, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.UserID = nu.User.ID
-	cookie, csrf := in.mintSession(t, a)
+	b := in.Mint(t, a)
 	ag := in.newAgent(t)
-	ag.addCookie(cookie)
+	ag.addCookie(b.Cookie)
 	sids := in.sids(t, nu.User.ID)
 	if len(sids) != 1 {
 		t.Fatalf("%d sessions after minting one", len(sids))
@@ -133,7 +134,7 @@ func (in *instance) accountUser(t *testing.T, email string, a session.Auth) acco
 	for s := range sids {
 		sid = s
 	}
-	return accountUser{id: nu.User.ID, sid: sid, csrf: csrf, agent: ag}
+	return accountUser{id: nu.User.ID, sid: sid, csrf: b.CSRF, agent: ag}
 }
 
 func mfaNow() session.Auth {
@@ -155,32 +156,32 @@ func TestAccountPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(in.db.PutTOTP(ctx, storage.TOTPCredential{UserID: u.id, Sealed: []byte("x"), CreatedAt: now.Add(-48 * time.Hour)}))
-	must(in.db.ConfirmTOTP(ctx, u.id, time.Date(2025, 3, 4, 5, 6, 0, 0, time.UTC)))
-	must(in.db.ReplaceRecoveryCodes(ctx, u.id, [][]byte{in.recoveryHash("AAAAA-AAAAA"), in.recoveryHash("BBBBB-BBBBB"), in.recoveryHash("CCCCC-CCCCC")}))
-	must(in.db.TouchDevice(ctx, storage.Device{ID: thisDevice, UserID: u.id, UserAgent: "Firefox on Linux",
+	must(in.DB.PutTOTP(ctx, storage.TOTPCredential{UserID: u.id, Sealed: []byte("x"), CreatedAt: now.Add(-48 * time.Hour)}))
+	must(in.DB.ConfirmTOTP(ctx, u.id, time.Date(2025, 3, 4, 5, 6, 0, 0, time.UTC)))
+	must(in.DB.ReplaceRecoveryCodes(ctx, u.id, [][]byte{in.recoveryHash("AAAAA-AAAAA"), in.recoveryHash("BBBBB-BBBBB"), in.recoveryHash("CCCCC-CCCCC")}))
+	must(in.DB.TouchDevice(ctx, storage.Device{ID: thisDevice, UserID: u.id, UserAgent: "Firefox on Linux",
 		FirstSeen: now.Add(-72 * time.Hour), LastSeen: now.Add(-time.Hour), LastCountry: "DE"}))
-	must(in.db.TouchDevice(ctx, storage.Device{ID: "phone-device-id", UserID: u.id, UserAgent: "Safari on iOS",
+	must(in.DB.TouchDevice(ctx, storage.Device{ID: "phone-device-id", UserID: u.id, UserAgent: "Safari on iOS",
 		FirstSeen: now.Add(-24 * time.Hour), LastSeen: now.Add(-3 * time.Hour), LastCountry: "FR"}))
-	_, err := in.db.RecordSignIn(ctx, storage.SignInRecord{UserID: u.id, Time: now.Add(-3 * time.Hour), Country: "FR", City: "Lyon",
+	_, err := in.DB.RecordSignIn(ctx, storage.SignInRecord{UserID: u.id, Time: now.Add(-3 * time.Hour), Country: "FR", City: "Lyon",
 		DeviceID: "phone-device-id", ClientID: payroll.Client.ID, ACR: "phr", Decision: "step_up",
 		Reasons: []string{"This device has not been used to sign in before."}})
 	must(err)
-	_, err = in.db.RecordSignIn(ctx, storage.SignInRecord{UserID: u.id, Time: now.Add(-time.Hour), Country: "DE", City: "Berlin",
+	_, err = in.DB.RecordSignIn(ctx, storage.SignInRecord{UserID: u.id, Time: now.Add(-time.Hour), Country: "DE", City: "Berlin",
 		DeviceID: thisDevice, ACR: "mfa", Decision: "allow"})
 	must(err)
 	other := in.otherSession(t, u.id, "203.0.113.7", safariIPhone, 2*time.Hour)
 	// Someone else's data must not appear.
 	mallory := in.accountUser(t, "mallory-page@example.com", mfaNow())
-	must(in.db.TouchDevice(ctx, storage.Device{ID: "mallory-device", UserID: mallory.id, UserAgent: "Edge on Windows",
+	must(in.DB.TouchDevice(ctx, storage.Device{ID: "mallory-device", UserID: mallory.id, UserAgent: "Edge on Windows",
 		FirstSeen: now, LastSeen: now}))
 	malloryOther := in.otherSession(t, mallory.id, "198.51.100.9", firefoxLinux, time.Hour)
 
 	page := u.agent.get(t, "/account")
-	if page.status != http.StatusOK {
+	if page.Status != http.StatusOK {
 		t.Fatalf("account page: %s", page)
 	}
-	body := string(page.body)
+	body := string(page.Body)
 	for _, want := range []string{
 		`<h2 id="h-keys">Security keys and passkeys</h2>`,
 		`<h2 id="h-totp">Authenticator app</h2>`,
@@ -224,7 +225,7 @@ func TestAccountPage(t *testing.T) {
 		t.Error("recent activity is not newest first")
 	}
 	// No inline script: the CSP would refuse it.
-	if bytes.Contains(page.body, []byte("<script>")) || bytes.Contains(page.body, []byte(" onclick=")) {
+	if bytes.Contains(page.Body, []byte("<script>")) || bytes.Contains(page.Body, []byte(" onclick=")) {
 		t.Error("the account page has inline script")
 	}
 }
@@ -242,7 +243,7 @@ func TestAccountSignOutSessions(t *testing.T) {
 	mallory := in.accountUser(t, "mallory-sessions@example.com", mfaNow())
 	malloryToken := in.token(t, mallory.id, app.Client.ID, mallory.sid)
 
-	revoke := func(form url.Values) reply {
+	revoke := func(form url.Values) servertest.Reply {
 		return u.agent.form(t, "/account/sessions/revoke", form)
 	}
 	unchanged := func(t *testing.T, mark int64) {
@@ -256,40 +257,40 @@ func TestAccountSignOutSessions(t *testing.T) {
 		if !in.tokenActive(t, otherToken) || !in.tokenActive(t, currentToken) || !in.tokenActive(t, malloryToken) {
 			t.Error("a token was revoked")
 		}
-		if ev := in.events(t, mark, audit.SessionRevoked); len(ev) != 0 {
+		if ev := in.Events(t, mark, audit.SessionRevoked); len(ev) != 0 {
 			t.Errorf("revocations audited: %+v", ev)
 		}
 	}
 
 	t.Run("without the CSRF token nothing happens", func(t *testing.T) {
-		mark := in.auditMark(t)
-		if r := revoke(url.Values{"sid": {other}}); r.status != http.StatusForbidden {
+		mark := in.AuditMark(t)
+		if r := revoke(url.Values{"sid": {other}}); r.Status != http.StatusForbidden {
 			t.Errorf("%s, want 403", r)
 		}
-		if r := u.agent.form(t, "/account/sessions/revoke-others", nil); r.status != http.StatusForbidden {
+		if r := u.agent.form(t, "/account/sessions/revoke-others", nil); r.Status != http.StatusForbidden {
 			t.Errorf("sign out all others: %s, want 403", r)
 		}
 		unchanged(t, mark)
 	})
 
 	t.Run("another user's session is unknown and untouched", func(t *testing.T) {
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		for _, sid := range []string{mallory.sid, "no-such-session"} {
-			if r := revoke(url.Values{"csrf_token": {u.csrf}, "sid": {sid}}); r.status != http.StatusNotFound {
+			if r := revoke(url.Values{"csrf_token": {u.csrf}, "sid": {sid}}); r.Status != http.StatusNotFound {
 				t.Errorf("sid %s: %s, want 404", sid, r)
 			}
 		}
-		if r := revoke(url.Values{"csrf_token": {u.csrf}, "sid": {u.sid}}); r.status != http.StatusBadRequest {
+		if r := revoke(url.Values{"csrf_token": {u.csrf}, "sid": {u.sid}}); r.Status != http.StatusBadRequest {
 			t.Errorf("this session through the per-session form: %s, want 400", r)
 		}
 		unchanged(t, mark)
 	})
 
 	t.Run("signing out another session ends it and its tokens; this one survives", func(t *testing.T) {
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r := revoke(url.Values{"csrf_token": {u.csrf}, "sid": {other}})
-		if r.status != http.StatusSeeOther || r.location() != "/account" {
-			t.Fatalf("%s (Location %q), want a redirect to /account", r, r.location())
+		if r.Status != http.StatusSeeOther || r.Location() != "/account" {
+			t.Fatalf("%s (Location %q), want a redirect to /account", r, r.Location())
 		}
 		if s := in.sids(t, u.id); s[other] || !s[u.sid] || len(s) != 1 {
 			t.Errorf("sessions after: %v", s)
@@ -300,11 +301,11 @@ func TestAccountSignOutSessions(t *testing.T) {
 		if !in.tokenActive(t, currentToken) || !in.tokenActive(t, malloryToken) {
 			t.Error("a token of a surviving session was revoked")
 		}
-		ev := in.events(t, mark, audit.SessionRevoked)
+		ev := in.Events(t, mark, audit.SessionRevoked)
 		if len(ev) != 1 || ev[0].UserID != u.id || ev[0].Actor != u.id || ev[0].Details["tokens_revoked"] != "1" || !strings.HasPrefix(other, ev[0].Details["sid"]) {
 			t.Errorf("revocation events %+v", ev)
 		}
-		due, err := in.db.DueOutbox(ctx, time.Now().Add(time.Minute), 100)
+		due, err := in.DB.DueOutbox(ctx, time.Now().Add(time.Minute), 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,7 +319,7 @@ func TestAccountSignOutSessions(t *testing.T) {
 		if !told {
 			t.Error("no back-channel logout queued for the ended session")
 		}
-		if page := u.agent.get(t, "/account"); page.status != http.StatusOK || strings.Contains(string(page.body), other) {
+		if page := u.agent.get(t, "/account"); page.Status != http.StatusOK || strings.Contains(string(page.Body), other) {
 			t.Errorf("the account page after: %s", page)
 		}
 	})
@@ -328,12 +329,12 @@ func TestAccountSignOutSessions(t *testing.T) {
 		b := in.otherSession(t, u.id, "203.0.113.9", safariIPhone, 3*time.Hour)
 		ta, tb := in.token(t, u.id, app.Client.ID, a), in.token(t, u.id, app.Client.ID, b)
 		page := u.agent.get(t, "/account")
-		if !strings.Contains(string(page.body), `action="/account/sessions/revoke-others"`) {
+		if !strings.Contains(string(page.Body), `action="/account/sessions/revoke-others"`) {
 			t.Fatalf("no sign-out-all form: %s", page)
 		}
-		mark := in.auditMark(t)
-		r := u.agent.form(t, "/account/sessions/revoke-others", url.Values{"csrf_token": {scrape(t, page, reCSRFField)}})
-		if r.status != http.StatusSeeOther || r.location() != "/account" {
+		mark := in.AuditMark(t)
+		r := u.agent.form(t, "/account/sessions/revoke-others", url.Values{"csrf_token": {servertest.Scrape(t, page, reCSRFField)}})
+		if r.Status != http.StatusSeeOther || r.Location() != "/account" {
 			t.Fatalf("%s, want a redirect to /account", r)
 		}
 		if s := in.sids(t, u.id); len(s) != 1 || !s[u.sid] {
@@ -342,14 +343,14 @@ func TestAccountSignOutSessions(t *testing.T) {
 		if in.tokenActive(t, ta) || in.tokenActive(t, tb) || !in.tokenActive(t, currentToken) {
 			t.Error("tokens after signing out all others are wrong")
 		}
-		if ev := in.events(t, mark, audit.SessionRevoked); len(ev) != 2 {
+		if ev := in.Events(t, mark, audit.SessionRevoked); len(ev) != 2 {
 			t.Errorf("%d revocation events, want one per session: %+v", len(ev), ev)
 		}
 		if !in.sids(t, mallory.id)[mallory.sid] || !in.tokenActive(t, malloryToken) {
 			t.Error("another user's session or token ended")
 		}
 		page = u.agent.get(t, "/account")
-		if page.status != http.StatusOK || strings.Contains(string(page.body), `action="/account/sessions/revoke-others"`) {
+		if page.Status != http.StatusOK || strings.Contains(string(page.Body), `action="/account/sessions/revoke-others"`) {
 			t.Errorf("the account page still offers to sign out others: %s", page)
 		}
 	})
@@ -361,13 +362,13 @@ func TestAccountRegenerateRecoveryCodes(t *testing.T) {
 	old := []string{"AAAAA-AAAAA", "BBBBB-BBBBB"}
 	seed := func(t *testing.T, uid string) {
 		t.Helper()
-		if err := in.db.ReplaceRecoveryCodes(ctx, uid, [][]byte{in.recoveryHash(old[0]), in.recoveryHash(old[1])}); err != nil {
+		if err := in.DB.ReplaceRecoveryCodes(ctx, uid, [][]byte{in.recoveryHash(old[0]), in.recoveryHash(old[1])}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	count := func(t *testing.T, uid string) int {
 		t.Helper()
-		n, err := in.db.CountRecoveryCodes(ctx, uid)
+		n, err := in.DB.CountRecoveryCodes(ctx, uid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,21 +385,21 @@ func TestAccountRegenerateRecoveryCodes(t *testing.T) {
 		t.Run("after "+s.what+" the browser is sent to tap a key and nothing changes", func(t *testing.T) {
 			u := in.accountUser(t, "stale-"+randomLabel()+"@example.com", s.auth)
 			seed(t, u.id)
-			mark := in.auditMark(t)
+			mark := in.AuditMark(t)
 			r := u.agent.form(t, "/mfa/recovery-codes", url.Values{"csrf_token": {u.csrf}})
-			if r.status != http.StatusSeeOther || r.location() != stepUpURL {
-				t.Fatalf("%s (Location %q), want a redirect to %s", r, r.location(), stepUpURL)
+			if r.Status != http.StatusSeeOther || r.Location() != stepUpURL {
+				t.Fatalf("%s (Location %q), want a redirect to %s", r, r.Location(), stepUpURL)
 			}
 			if n := count(t, u.id); n != 2 {
 				t.Errorf("%d codes left, want the 2 old ones", n)
 			}
-			if ev := in.events(t, mark, audit.RecoveryCodesIssued); len(ev) != 0 {
+			if ev := in.Events(t, mark, audit.RecoveryCodesIssued); len(ev) != 0 {
 				t.Errorf("codes issued: %+v", ev)
 			}
 			// The step-up URL asks this signed-in user for a key, then comes back.
-			r = u.agent.get(t, r.location())
-			if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/login/continue?flow=") {
-				t.Errorf("step-up start: %s (Location %q)", r, r.location())
+			r = u.agent.get(t, r.Location())
+			if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location(), "/login/continue?flow=") {
+				t.Errorf("step-up start: %s (Location %q)", r, r.Location())
 			}
 		})
 	}
@@ -406,7 +407,7 @@ func TestAccountRegenerateRecoveryCodes(t *testing.T) {
 	t.Run("without the CSRF token it is forbidden", func(t *testing.T) {
 		u := in.accountUser(t, "nocsrf@example.com", session.Auth{ACR: session.ACRPhrh, AMR: []string{"pwd", "hwk"}, AuthTime: time.Now()})
 		seed(t, u.id)
-		if r := u.agent.form(t, "/mfa/recovery-codes", nil); r.status != http.StatusForbidden {
+		if r := u.agent.form(t, "/mfa/recovery-codes", nil); r.Status != http.StatusForbidden {
 			t.Errorf("%s, want 403", r)
 		}
 		if n := count(t, u.id); n != 2 {
@@ -417,37 +418,37 @@ func TestAccountRegenerateRecoveryCodes(t *testing.T) {
 	t.Run("after a fresh key tap the codes are replaced and shown once", func(t *testing.T) {
 		u := in.accountUser(t, "fresh@example.com", session.Auth{ACR: session.ACRPhr, AMR: []string{"pwd", "swk"}, AuthTime: time.Now().Add(-time.Minute)})
 		seed(t, u.id)
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r := u.agent.form(t, "/mfa/recovery-codes", url.Values{"csrf_token": {u.csrf}})
-		if r.status != http.StatusOK {
+		if r.Status != http.StatusOK {
 			t.Fatalf("%s, want the codes page", r)
 		}
-		if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("Cache-Control %q on the codes page", cc)
 		}
 		var codes []string
-		for _, m := range reRecoveryCode.FindAllSubmatch(r.body, -1) {
+		for _, m := range reRecoveryCode.FindAllSubmatch(r.Body, -1) {
 			codes = append(codes, string(m[1]))
 		}
 		if len(codes) != 10 {
-			t.Fatalf("%d codes shown, want 10:\n%s", len(codes), r.body)
+			t.Fatalf("%d codes shown, want 10:\n%s", len(codes), r.Body)
 		}
 		if n := count(t, u.id); n != 10 {
 			t.Errorf("%d codes stored, want 10", n)
 		}
 		for _, c := range old {
-			if err := in.db.UseRecoveryCode(ctx, u.id, in.recoveryHash(c), time.Now()); !errors.Is(err, storage.ErrNotFound) {
+			if err := in.DB.UseRecoveryCode(ctx, u.id, in.recoveryHash(c), time.Now()); !errors.Is(err, storage.ErrNotFound) {
 				t.Errorf("old code %s: %v, want not found", c, err)
 			}
 		}
-		if err := in.db.UseRecoveryCode(ctx, u.id, in.recoveryHash(codes[3]), time.Now()); err != nil {
+		if err := in.DB.UseRecoveryCode(ctx, u.id, in.recoveryHash(codes[3]), time.Now()); err != nil {
 			t.Errorf("a new code does not work: %v", err)
 		}
-		ev := in.events(t, mark, audit.RecoveryCodesIssued)
+		ev := in.Events(t, mark, audit.RecoveryCodesIssued)
 		if len(ev) != 1 || ev[0].UserID != u.id || ev[0].Actor != u.id || ev[0].Details["reason"] != "regenerated" {
 			t.Errorf("issue events %+v", ev)
 		}
-		if page := u.agent.get(t, "/account"); !strings.Contains(string(page.body), `<p id="recovery-left">9 codes left.</p>`) {
+		if page := u.agent.get(t, "/account"); !strings.Contains(string(page.Body), `<p id="recovery-left">9 codes left.</p>`) {
 			t.Errorf("the account page does not count the new codes: %s", page)
 		}
 	})

@@ -31,6 +31,7 @@ import (
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/oidc"
 	"github.com/keygate/keygate/storage/sqlite"
+	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
 const benchIssuer = "http://localhost:8080"
@@ -47,11 +48,7 @@ type benchServer struct {
 func newBenchServer(tb testing.TB, level slog.Level) *benchServer {
 	tb.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "keygate.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
+	store := sqlitetest.Open(tb)
 	master, err := keys.NewMaster(make([]byte, keys.MasterKeySize))
 	if err != nil {
 		tb.Fatal(err)

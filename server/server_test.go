@@ -3,91 +3,32 @@ package server_test
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server"
-	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
-	"github.com/keygate/keygate/storage/sqlite"
 )
 
-// instance is the whole server in-process over a fresh SQLite store.
-type instance struct {
-	srv      *server.Server
-	ts       *httptest.Server
-	issuer   string // as configured; what documents and tokens name
-	base     string // where requests go
-	db       *sqlite.Store
-	master   *keys.Master
-	sessions *session.Store // mints browser sessions the server accepts
-	http     *http.Client   // follows no redirect
-}
+// instance is the whole server in-process over a fresh SQLite store, with
+// the helpers of this package's tests.
+type instance struct{ *servertest.Instance }
 
-func start(t *testing.T) *instance {
-	t.Helper()
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	master, err := keys.NewMaster([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(nil)
-	// A host name, not an IP: WebAuthn derives its RP ID from the issuer.
-	// Requests go to the listener's address (base) all the same.
-	_, port, err := net.SplitHostPort(ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://localhost:" + port
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(ctx, server.Config{
-		Issuer:   issuer,
-		Throttle: server.ThrottleConfig{Window: 15 * time.Minute, PerAccount: 5, PerIP: 50},
-	}, db, master, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config.Handler = srv.Handler()
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return &instance{
-		srv: srv, ts: ts, issuer: issuer, base: ts.URL, db: db, master: master,
-		sessions: session.NewStore(db, session.Config{}),
-		http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}},
-	}
-}
-
-// manager registers clients as the CLI does.
-func (in *instance) manager() *manage.Manager {
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &manage.Manager{
-		Store: in.db, Audit: audit.NewRecorder(in.db, logger, nil, time.Now),
-		Hasher: keys.NewSecretHasher(in.master.Derive("client-secret", 32)),
-		Issuer: in.issuer, Actor: "test", Now: time.Now,
-	}
+// start starts the server; opts change its configuration.
+func start(t *testing.T, opts ...func(*server.Config)) *instance {
+	return &instance{servertest.Start(t, opts...)}
 }
 
 func (in *instance) registerClient(t *testing.T, spec manage.ClientSpec) manage.NewClient {
 	t.Helper()
-	nc, err := in.manager().RegisterClient(t.Context(), spec)
+	nc, err := in.Manager().RegisterClient(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +37,7 @@ func (in *instance) registerClient(t *testing.T, spec manage.ClientSpec) manage.
 
 func (in *instance) do(t *testing.T, r *http.Request) *http.Response {
 	t.Helper()
-	resp, err := in.http.Do(r)
+	resp, err := in.HTTP.Do(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,21 +47,13 @@ func (in *instance) do(t *testing.T, r *http.Request) *http.Response {
 
 func (in *instance) get(t *testing.T, path string) *http.Response {
 	t.Helper()
-	r, err := http.NewRequestWithContext(t.Context(), http.MethodGet, in.base+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return in.do(t, r)
+	return in.do(t, in.Request(t, http.MethodGet, path, "", nil, nil))
 }
 
 // postForm posts form to path; basic, if set, is client_id:client_secret.
 func (in *instance) postForm(t *testing.T, path string, form url.Values, basic []string) *http.Response {
 	t.Helper()
-	r, err := http.NewRequestWithContext(t.Context(), http.MethodPost, in.base+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r := in.Request(t, http.MethodPost, path, "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
 	if basic != nil {
 		r.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
 	}
@@ -142,23 +75,8 @@ func decodeJSON(t *testing.T, resp *http.Response, v any) {
 // signs it in. It returns the cookie and the session's CSRF token.
 func (in *instance) browser(t *testing.T, userID string) (*http.Cookie, string) {
 	t.Helper()
-	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
-	w := httptest.NewRecorder()
-	x, err := in.sessions.Load(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if userID != "" {
-		if err := x.SignIn(session.Auth{UserID: userID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	token := x.CSRFToken()
-	if err := x.Save(w); err != nil {
-		t.Fatal(err)
-	}
-	c := w.Result().Cookies()[0]
-	return &http.Cookie{Name: c.Name, Value: c.Value}, token
+	b := in.Mint(t, session.Auth{UserID: userID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: time.Now()})
+	return b.Cookie, b.CSRF
 }
 
 func TestDiscovery(t *testing.T) {
@@ -178,8 +96,8 @@ func TestDiscovery(t *testing.T) {
 		return out
 	}
 	t.Run("the issuer is the configured one", func(t *testing.T) {
-		if doc["issuer"] != in.issuer {
-			t.Errorf("issuer = %v, want %s", doc["issuer"], in.issuer)
+		if doc["issuer"] != in.Issuer {
+			t.Errorf("issuer = %v, want %s", doc["issuer"], in.Issuer)
 		}
 	})
 	endpoints := map[string]string{
@@ -194,8 +112,8 @@ func TestDiscovery(t *testing.T) {
 	}
 	t.Run("every endpoint is under the issuer and served", func(t *testing.T) {
 		for key, path := range endpoints {
-			if doc[key] != in.issuer+path {
-				t.Errorf("%s = %v, want %s", key, doc[key], in.issuer+path)
+			if doc[key] != in.Issuer+path {
+				t.Errorf("%s = %v, want %s", key, doc[key], in.Issuer+path)
 				continue
 			}
 			if resp := in.get(t, path); resp.StatusCode == http.StatusNotFound {
@@ -412,7 +330,7 @@ func TestUserinfo(t *testing.T) {
 		{"a token without the openid scope is refused", "Bearer " + cc, http.StatusForbidden, "insufficient_scope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, in.base+"/oauth2/userinfo", nil)
+			r, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, in.Base+"/oauth2/userinfo", nil)
 			if tc.auth != "" {
 				r.Header.Set("Authorization", tc.auth)
 			}
@@ -439,7 +357,7 @@ func TestResumeUnknownFlow(t *testing.T) {
 		{"an unknown flow is a 400 page for a browser without a session", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, in.base+"/oauth2/authorize/resume?flow=nope", nil)
+			r, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, in.Base+"/oauth2/authorize/resume?flow=nope", nil)
 			if tc.cookie != nil {
 				r.AddCookie(tc.cookie)
 			}
@@ -528,7 +446,7 @@ var notForms = []string{"/oauth2/authorize"}
 
 func TestRoutes(t *testing.T) {
 	in := start(t)
-	routes := in.srv.Routes()
+	routes := in.Srv.Routes()
 	if len(routes) == 0 {
 		t.Fatal("no routes")
 	}
@@ -600,7 +518,7 @@ func TestRoutes(t *testing.T) {
 				t.Run("POST "+p+" from a "+b.name+" browser "+tok.what+" is forbidden", func(t *testing.T) {
 					var r *http.Request
 					if header {
-						r, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, in.base+p, strings.NewReader(`{}`))
+						r, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, in.Base+p, strings.NewReader(`{}`))
 						r.Header.Set("Content-Type", "application/json")
 						if tok.value != "" {
 							r.Header.Set("X-CSRF-Token", tok.value)
@@ -610,7 +528,7 @@ func TestRoutes(t *testing.T) {
 						if tok.value != "" {
 							form.Set("csrf_token", tok.value)
 						}
-						r, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, in.base+p, strings.NewReader(form.Encode()))
+						r, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, in.Base+p, strings.NewReader(form.Encode()))
 						r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 					}
 					r.AddCookie(b.cookie)

@@ -17,15 +17,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"html"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -34,13 +28,12 @@ import (
 
 	"github.com/descope/virtualwebauthn"
 
-	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server"
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
-	"github.com/keygate/keygate/storage/sqlite"
 )
 
 const (
@@ -53,50 +46,10 @@ const (
 	replayReason = "unknown, replayed or expired challenge"
 )
 
-// startWith is start with a say in the configuration.
-func startWith(t *testing.T, configure func(*server.Config)) *instance {
-	t.Helper()
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	master, err := keys.NewMaster([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(nil)
-	_, port, err := net.SplitHostPort(ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://localhost:" + port
-	cfg := server.Config{
-		Issuer:   issuer,
-		Throttle: server.ThrottleConfig{Window: 15 * time.Minute, PerAccount: 5, PerIP: 50},
-	}
-	configure(&cfg)
-	srv, err := server.New(ctx, cfg, db, master, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config.Handler = srv.Handler()
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return &instance{
-		srv: srv, ts: ts, issuer: issuer, base: ts.URL, db: db, master: master,
-		sessions: session.NewStore(db, session.Config{}),
-		http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}},
-	}
-}
-
 // rp is keygate as the authenticator sees it: RP ID localhost (the
 // issuer's host), origin the issuer's.
 func (in *instance) rp() virtualwebauthn.RelyingParty {
-	return virtualwebauthn.RelyingParty{ID: "localhost", Name: "keygate", Origin: in.issuer}
+	return virtualwebauthn.RelyingParty{ID: "localhost", Name: "keygate", Origin: in.Issuer}
 }
 
 // ---- a browser ----
@@ -119,63 +72,26 @@ func (in *instance) newAgent(t *testing.T) *agent {
 	}}}
 }
 
-// reply is a read response.
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (r reply) location() string { return r.header.Get("Location") }
-
-func (r reply) String() string { return http.StatusText(r.status) + ": " + string(r.body) }
-
 func isRedirect(status int) bool { return status >= 300 && status < 400 }
 
-func (a *agent) send(t *testing.T, method, target, ctype string, body []byte, header http.Header) reply {
+func (a *agent) send(t *testing.T, method, target, ctype string, body []byte, header http.Header) servertest.Reply {
 	t.Helper()
-	if strings.HasPrefix(target, "/") {
-		target = a.in.base + target
-	}
-	var rd io.Reader = http.NoBody
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	r, err := http.NewRequestWithContext(t.Context(), method, target, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ctype != "" {
-		r.Header.Set("Content-Type", ctype)
-	}
-	for k, v := range header {
-		r.Header[k] = v
-	}
-	resp, err := a.c.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	return servertest.Read(t, a.c, a.in.Request(t, method, target, ctype, body, header))
 }
 
-func (a *agent) get(t *testing.T, target string) reply {
+func (a *agent) get(t *testing.T, target string) servertest.Reply {
 	t.Helper()
 	return a.send(t, http.MethodGet, target, "", nil, nil)
 }
 
-func (a *agent) form(t *testing.T, path string, v url.Values) reply {
+func (a *agent) form(t *testing.T, path string, v url.Values) servertest.Reply {
 	t.Helper()
 	return a.send(t, http.MethodPost, path, "application/x-www-form-urlencoded", []byte(v.Encode()), nil)
 }
 
 // call is webauthn.js's post(): a JSON body and the CSRF token in the
 // X-CSRF-Token header ("" sends no header).
-func (a *agent) call(t *testing.T, path, csrf string, body []byte) reply {
+func (a *agent) call(t *testing.T, path, csrf string, body []byte) servertest.Reply {
 	t.Helper()
 	h := http.Header{}
 	if csrf != "" {
@@ -186,14 +102,14 @@ func (a *agent) call(t *testing.T, path, csrf string, body []byte) reply {
 
 // follow follows keygate's redirects; it stops at a page, or at a
 // redirect that leaves keygate (to the app).
-func (a *agent) follow(t *testing.T, r reply) reply {
+func (a *agent) follow(t *testing.T, r servertest.Reply) servertest.Reply {
 	t.Helper()
-	base, _ := url.Parse(a.in.base)
+	base, _ := url.Parse(a.in.Base)
 	for range 10 {
-		if !isRedirect(r.status) {
+		if !isRedirect(r.Status) {
 			return r
 		}
-		loc, err := url.Parse(r.location())
+		loc, err := url.Parse(r.Location())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,13 +118,13 @@ func (a *agent) follow(t *testing.T, r reply) reply {
 		}
 		r = a.get(t, base.ResolveReference(loc).String())
 	}
-	t.Fatalf("too many redirects, last to %s", r.location())
+	t.Fatalf("too many redirects, last to %s", r.Location())
 	return r
 }
 
 // addCookie puts a cookie minted outside the server into the jar.
 func (a *agent) addCookie(c *http.Cookie) {
-	base, _ := url.Parse(a.in.base)
+	base, _ := url.Parse(a.in.Base)
 	a.jar.SetCookies(base, []*http.Cookie{c})
 }
 
@@ -219,16 +135,6 @@ var (
 	reDataCSRF   = regexp.MustCompile(`data-csrf="([^"]*)"`)
 	reDataFlow   = regexp.MustCompile(`data-flow="([^"]*)"`)
 )
-
-// scrape reads what re captures from a rendered page.
-func scrape(t *testing.T, r reply, re *regexp.Regexp) string {
-	t.Helper()
-	m := re.FindSubmatch(r.body)
-	if m == nil {
-		t.Fatalf("status %d: the page has no %s\n%.800s", r.status, re, r.body)
-	}
-	return html.UnescapeString(string(m[1]))
-}
 
 // ---- the authenticator ----
 
@@ -316,27 +222,18 @@ type finished struct {
 	Error         string   `json:"error"`
 }
 
-func decodeReply[T any](t *testing.T, r reply) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(r.body, &v); err != nil {
-		t.Fatalf("status %d, body is not JSON: %v\n%.300s", r.status, err, r.body)
-	}
-	return v
-}
-
 // register runs the registration ceremony as webauthn.js does; the answer
 // is the one of the call that ended it.
-func (a *agent) register(t *testing.T, csrf string, k *vkey, name string) (reply, finished) {
+func (a *agent) register(t *testing.T, csrf string, k *vkey, name string) (servertest.Reply, finished) {
 	t.Helper()
 	b := a.call(t, "/mfa/webauthn/register/begin", csrf, []byte(`{}`))
-	if b.status != http.StatusOK {
-		return b, decodeReply[finished](t, b)
+	if b.Status != http.StatusOK {
+		return b, servertest.Decode[finished](t, b)
 	}
-	bg := decodeReply[begun](t, b)
+	bg := servertest.Decode[begun](t, b)
 	body := k.attest(t, bg.Options, a.in.rp())
 	f := a.call(t, "/mfa/webauthn/register/finish?challenge="+url.QueryEscape(bg.Challenge)+"&name="+url.QueryEscape(name), csrf, body)
-	return f, decodeReply[finished](t, f)
+	return f, servertest.Decode[finished](t, f)
 }
 
 // begin calls /mfa/webauthn/{kind}/begin for flow, which must succeed.
@@ -344,17 +241,17 @@ func (a *agent) begin(t *testing.T, kind, flow, csrf string) begun {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"flow": flow})
 	r := a.call(t, "/mfa/webauthn/"+kind+"/begin", csrf, body)
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("%s begin: %s", kind, r)
 	}
-	return decodeReply[begun](t, r)
+	return servertest.Decode[begun](t, r)
 }
 
 // finish posts an assertion to /mfa/webauthn/{kind}/finish.
-func (a *agent) finish(t *testing.T, kind, challenge, csrf string, body []byte) (reply, finished) {
+func (a *agent) finish(t *testing.T, kind, challenge, csrf string, body []byte) (servertest.Reply, finished) {
 	t.Helper()
 	r := a.call(t, "/mfa/webauthn/"+kind+"/finish?challenge="+url.QueryEscape(challenge), csrf, body)
-	return r, decodeReply[finished](t, r)
+	return r, servertest.Decode[finished](t, r)
 }
 
 // enrol creates a user as an administrator does and follows the enrolment
@@ -362,30 +259,30 @@ func (a *agent) finish(t *testing.T, kind, challenge, csrf string, body []byte) 
 // back signed in; codes are the recovery codes enrolment showed.
 func (in *instance) enrol(t *testing.T, email string, k *vkey, keyName string) (userID string, a *agent, codes []string) {
 	t.Helper()
-	nu, err := in.manager().CreateUser(t.Context(), email, "", false)
+	nu, err := in.Manager().CreateUser(t.Context(), email, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	link, ok := strings.CutPrefix(nu.EnrollmentURL, in.issuer)
+	link, ok := strings.CutPrefix(nu.EnrollmentURL, in.Issuer)
 	if !ok {
-		t.Fatalf("enrolment link %s is not under the issuer %s", nu.EnrollmentURL, in.issuer)
+		t.Fatalf("enrolment link %s is not under the issuer %s", nu.EnrollmentURL, in.Issuer)
 	}
 	a = in.newAgent(t)
 	page := a.get(t, link)
-	if page.status != http.StatusOK {
+	if page.Status != http.StatusOK {
 		t.Fatalf("enrolment page: %s", page)
 	}
-	r := a.form(t, "/enroll", url.Values{"csrf_token": {scrape(t, page, reCSRFField)}, "token": {scrape(t, page, reTokenField)},
+	r := a.form(t, "/enroll", url.Values{"csrf_token": {servertest.Scrape(t, page, reCSRFField)}, "token": {servertest.Scrape(t, page, reTokenField)},
 		"password": {waPassword}, "confirm": {waPassword}})
-	if r.status != http.StatusSeeOther || r.location() != "/mfa/enroll" {
-		t.Fatalf("set password: %s (Location %q)", r, r.location())
+	if r.Status != http.StatusSeeOther || r.Location() != "/mfa/enroll" {
+		t.Fatalf("set password: %s (Location %q)", r, r.Location())
 	}
 	page = a.get(t, "/mfa/enroll")
-	if page.status != http.StatusOK {
+	if page.Status != http.StatusOK {
 		t.Fatalf("factor page: %s", page)
 	}
-	r, done := a.register(t, scrape(t, page, reDataCSRF), k, keyName)
-	if r.status != http.StatusOK {
+	r, done := a.register(t, servertest.Scrape(t, page, reDataCSRF), k, keyName)
+	if r.Status != http.StatusOK {
 		t.Fatalf("register the first key: %s", r)
 	}
 	return nu.User.ID, a, done.RecoveryCodes
@@ -415,10 +312,10 @@ func (ap app) authorizeURL() string {
 func (a *agent) toLogin(t *testing.T, start string) (flow, csrf string) {
 	t.Helper()
 	page := a.follow(t, a.get(t, start))
-	if page.status != http.StatusOK {
+	if page.Status != http.StatusOK {
 		t.Fatalf("sign-in page: %s", page)
 	}
-	return scrape(t, page, reDataFlow), scrape(t, page, reDataCSRF)
+	return servertest.Scrape(t, page, reDataFlow), servertest.Scrape(t, page, reDataCSRF)
 }
 
 // toSecondFactor signs in with the password from start and returns the
@@ -428,13 +325,13 @@ func (a *agent) toSecondFactor(t *testing.T, start, email string) (flow, csrf st
 	flow, csrf = a.toLogin(t, start)
 	page := a.follow(t, a.form(t, "/login", url.Values{"csrf_token": {csrf}, "flow": {flow},
 		"email": {email}, "password": {waPassword}}))
-	if page.status != http.StatusOK || !bytes.Contains(page.body, []byte(`id="use-key"`)) {
+	if page.Status != http.StatusOK || !bytes.Contains(page.Body, []byte(`id="use-key"`)) {
 		t.Fatalf("second-factor page with a key button: %s", page)
 	}
-	if got := scrape(t, page, reDataFlow); got != flow {
+	if got := servertest.Scrape(t, page, reDataFlow); got != flow {
 		t.Fatalf("the key button carries flow %q, want %q", got, flow)
 	}
-	return flow, scrape(t, page, reDataCSRF)
+	return flow, servertest.Scrape(t, page, reDataCSRF)
 }
 
 // signInWithKey is password then k, from start; the flow must verify.
@@ -443,7 +340,7 @@ func (a *agent) signInWithKey(t *testing.T, start, email string, k *vkey) (flow 
 	flow, csrf := a.toSecondFactor(t, start, email)
 	bg := a.begin(t, "assert", flow, csrf)
 	r, done := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, a.in.rp()))
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("assert finish: %s", r)
 	}
 	return flow, done
@@ -454,9 +351,9 @@ func (a *agent) signInWithKey(t *testing.T, start, email string, k *vkey) (flow 
 func (a *agent) land(t *testing.T, ap app, next string) map[string]any {
 	t.Helper()
 	r := a.follow(t, a.get(t, next))
-	loc, err := url.Parse(r.location())
-	if err != nil || !isRedirect(r.status) || loc.Scheme+"://"+loc.Host+loc.Path != waApp {
-		t.Fatalf("want a redirect to the app, got %s (Location %q)", r, r.location())
+	loc, err := url.Parse(r.Location())
+	if err != nil || !isRedirect(r.Status) || loc.Scheme+"://"+loc.Host+loc.Path != waApp {
+		t.Fatalf("want a redirect to the app, got %s (Location %q)", r, r.Location())
 	}
 	q := loc.Query()
 	if q.Get("state") != waState || q.Get("code") == "" {
@@ -497,7 +394,7 @@ func claimStrings(v any) []string {
 
 func (in *instance) flow(t *testing.T, id string) storage.Flow {
 	t.Helper()
-	f, err := in.db.GetFlow(t.Context(), id, time.Now())
+	f, err := in.DB.GetFlow(t.Context(), id, time.Now())
 	if err != nil {
 		t.Fatalf("flow %s: %v", id, err)
 	}
@@ -506,49 +403,25 @@ func (in *instance) flow(t *testing.T, id string) storage.Flow {
 
 func (in *instance) credential(t *testing.T, id []byte) storage.WebAuthnCredential {
 	t.Helper()
-	c, err := in.db.GetWebAuthnCredential(t.Context(), id)
+	c, err := in.DB.GetWebAuthnCredential(t.Context(), id)
 	if err != nil {
 		t.Fatalf("credential: %v", err)
 	}
 	return c
 }
 
-// auditMark is the newest audit event's seq: what comes after it is new.
-func (in *instance) auditMark(t *testing.T) int64 {
-	t.Helper()
-	ev, err := in.db.ListAudit(t.Context(), storage.AuditFilter{Limit: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ev) == 0 {
-		return 0
-	}
-	return ev[0].Seq
-}
-
-// events lists the events of type typ after seq, oldest first.
-func (in *instance) events(t *testing.T, after int64, typ string) []storage.AuditEvent {
-	t.Helper()
-	ev, err := in.db.ListAudit(t.Context(), storage.AuditFilter{Type: typ, AfterSeq: after, Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Reverse(ev)
-	return ev
-}
-
 // wantRefused checks a refused finish: a 400 with a message for the user,
 // exactly one mfa.webauthn.refused event since mark for the ceremony with
 // a reason naming why, and the flow still waiting for its factor.
-func (in *instance) wantRefused(t *testing.T, r reply, mark int64, ceremony, reason, flowID, flowState string) {
+func (in *instance) wantRefused(t *testing.T, r servertest.Reply, mark int64, ceremony, reason, flowID, flowState string) {
 	t.Helper()
-	if r.status != http.StatusBadRequest {
-		t.Errorf("status %d, want 400; body %s", r.status, r.body)
+	if r.Status != http.StatusBadRequest {
+		t.Errorf("status %d, want 400; body %s", r.Status, r.Body)
 	}
-	if msg := decodeReply[finished](t, r); msg.Error == "" || msg.Next != "" {
+	if msg := servertest.Decode[finished](t, r); msg.Error == "" || msg.Next != "" {
 		t.Errorf("answer %+v, want an error and no next step", msg)
 	}
-	ev := in.events(t, mark, audit.WebAuthnRefused)
+	ev := in.Events(t, mark, audit.WebAuthnRefused)
 	if len(ev) != 1 {
 		t.Fatalf("%d %s events, want 1: %+v", len(ev), audit.WebAuthnRefused, ev)
 	}
@@ -556,7 +429,7 @@ func (in *instance) wantRefused(t *testing.T, r reply, mark int64, ceremony, rea
 	if e.Result != audit.Failure || e.Details["ceremony"] != ceremony || !strings.Contains(strings.ToLower(e.Details["reason"]), strings.ToLower(reason)) {
 		t.Errorf("refusal recorded as result %q, details %v; want failure, ceremony %q, a reason naming %q", e.Result, e.Details, ceremony, reason)
 	}
-	if got := in.events(t, mark, audit.SigninSucceeded); len(got) != 0 {
+	if got := in.Events(t, mark, audit.SigninSucceeded); len(got) != 0 {
 		t.Errorf("a refused assertion signed in: %+v", got)
 	}
 	if f := in.flow(t, flowID); f.State != flowState || (flowState != storage.FlowVerified && f.ACR != "") {
@@ -564,41 +437,21 @@ func (in *instance) wantRefused(t *testing.T, r reply, mark int64, ceremony, rea
 	}
 }
 
-// mintSession is a browser session the server accepts, signed in with a.
-func (in *instance) mintSession(t *testing.T, a session.Auth) (*http.Cookie, string) {
-	t.Helper()
-	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
-	w := httptest.NewRecorder()
-	x, err := in.sessions.Load(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := x.SignIn(a); err != nil {
-		t.Fatal(err)
-	}
-	token := x.CSRFToken()
-	if err := x.Save(w); err != nil {
-		t.Fatal(err)
-	}
-	c := w.Result().Cookies()[0]
-	return &http.Cookie{Name: c.Name, Value: c.Value}, token
-}
-
 // ---- the tests ----
 
 func TestWebAuthn(t *testing.T) {
-	in := startWith(t, func(c *server.Config) { c.AlertWebhooks = []string{waWebhook} })
+	in := start(t, func(c *server.Config) { c.AlertWebhooks = []string{waWebhook} })
 	ap := in.newApp(t)
 	ctx := t.Context()
 
 	t.Run("enrolment registers the key, issues recovery codes and signs the browser in", func(t *testing.T) {
 		k := newKey(false, false)
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		uid, a, codes := in.enrol(t, "enrol@example.com", k, "Blue key")
 		if len(codes) == 0 {
 			t.Error("enrolment showed no recovery codes")
 		}
-		if n, err := in.db.CountRecoveryCodes(ctx, uid); err != nil || n != len(codes) {
+		if n, err := in.DB.CountRecoveryCodes(ctx, uid); err != nil || n != len(codes) {
 			t.Errorf("%d recovery codes stored (%v), %d shown", n, err, len(codes))
 		}
 		c := in.credential(t, k.id())
@@ -606,12 +459,12 @@ func TestWebAuthn(t *testing.T) {
 			!slices.Equal(c.AAGUID, k.auth.Aaguid[:]) || !slices.Equal(c.Transports, []string{"usb"}) {
 			t.Errorf("stored credential %+v", c)
 		}
-		if ev := in.events(t, mark, audit.WebAuthnRegistered); len(ev) != 1 || ev[0].UserID != uid || ev[0].Details["synced"] != "false" {
+		if ev := in.Events(t, mark, audit.WebAuthnRegistered); len(ev) != 1 || ev[0].UserID != uid || ev[0].Details["synced"] != "false" {
 			t.Errorf("registration events %+v", ev)
 		}
 		page := a.get(t, "/account")
-		if page.status != http.StatusOK || !bytes.Contains(page.body, []byte(`<code id="acr">phrh</code>`)) ||
-			!bytes.Contains(page.body, []byte(k.idString())) {
+		if page.Status != http.StatusOK || !bytes.Contains(page.Body, []byte(`<code id="acr">phrh</code>`)) ||
+			!bytes.Contains(page.Body, []byte(k.idString())) {
 			t.Errorf("the enrolled browser's account page: %s", page)
 		}
 	})
@@ -639,9 +492,9 @@ func TestWebAuthn(t *testing.T) {
 			if err != nil || opts.RelyingPartyID != "localhost" || !slices.Equal(opts.AllowCredentials, []string{k.idString()}) {
 				t.Fatalf("request options rpId %q, allowCredentials %v (%v); want localhost and the user's key", opts.RelyingPartyID, opts.AllowCredentials, err)
 			}
-			mark := in.auditMark(t)
+			mark := in.AuditMark(t)
 			r, done := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, in.rp()))
-			if r.status != http.StatusOK || done.Next != "/login/continue?flow="+url.QueryEscape(flow) {
+			if r.Status != http.StatusOK || done.Next != "/login/continue?flow="+url.QueryEscape(flow) {
 				t.Fatalf("finish: %s", r)
 			}
 			f := in.flow(t, flow)
@@ -653,14 +506,14 @@ func TestWebAuthn(t *testing.T) {
 			if c.SignCount != k.cred.Counter || time.Since(c.LastUsedAt) > time.Minute || c.BackupState != tc.synced {
 				t.Errorf("stored sign count %d (key's %d), last used %v, backup state %v", c.SignCount, k.cred.Counter, c.LastUsedAt, c.BackupState)
 			}
-			if ev := in.events(t, mark, audit.WebAuthnRefused); len(ev) != 0 {
+			if ev := in.Events(t, mark, audit.WebAuthnRefused); len(ev) != 0 {
 				t.Errorf("refusals recorded: %+v", ev)
 			}
 			claims := a.land(t, ap, done.Next)
 			if claims["sub"] != uid || claims["acr"] != tc.acr || !slices.Equal(claimStrings(claims["amr"]), tc.amr) {
 				t.Errorf("ID token sub %v, acr %v, amr %v; want %s, %s, %v", claims["sub"], claims["acr"], claims["amr"], uid, tc.acr, tc.amr)
 			}
-			ev := in.events(t, mark, audit.SigninSucceeded)
+			ev := in.Events(t, mark, audit.SigninSucceeded)
 			if len(ev) != 1 || ev[0].UserID != uid || ev[0].ClientID != ap.id || ev[0].Details["acr"] != tc.acr ||
 				ev[0].Details["amr"] != strings.Join(tc.amr, " ") {
 				t.Errorf("sign-in events %+v", ev)
@@ -681,9 +534,9 @@ func TestWebAuthn(t *testing.T) {
 		if err != nil || len(opts.AllowCredentials) != 0 || !bytes.Contains(bg.Options, []byte(`"userVerification":"required"`)) {
 			t.Fatalf("passwordless options %s (%v): want no allowCredentials and user verification required", bg.Options, err)
 		}
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r, done := a.finish(t, "passwordless", bg.Challenge, csrf, k.assert(t, bg.Options, in.rp()))
-		if r.status != http.StatusOK {
+		if r.Status != http.StatusOK {
 			t.Fatalf("finish: %s", r)
 		}
 		f := in.flow(t, flow)
@@ -695,7 +548,7 @@ func TestWebAuthn(t *testing.T) {
 		if claims["sub"] != uid || !slices.Equal(claimStrings(claims["amr"]), want) {
 			t.Errorf("ID token sub %v, amr %v", claims["sub"], claims["amr"])
 		}
-		if ev := in.events(t, mark, audit.SigninSucceeded); len(ev) != 1 || ev[0].Details["amr"] != "hwk user" {
+		if ev := in.Events(t, mark, audit.SigninSucceeded); len(ev) != 1 || ev[0].Details["amr"] != "hwk user" {
 			t.Errorf("sign-in events %+v", ev)
 		}
 	})
@@ -707,7 +560,7 @@ func TestWebAuthn(t *testing.T) {
 		a := in.newAgent(t)
 		flow, csrf := a.toSecondFactor(t, ap.authorizeURL(), email)
 		bg := a.begin(t, "assert", flow, csrf)
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		evil := in.rp()
 		evil.ID = "localhost.evil.example"
 		r, _ := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, evil))
@@ -726,7 +579,7 @@ func TestWebAuthn(t *testing.T) {
 		a := in.newAgent(t)
 		flow, csrf := a.toSecondFactor(t, ap.authorizeURL(), email)
 		bg := a.begin(t, "assert", flow, csrf)
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		proxy := in.rp()
 		proxy.Origin = "https://keygate-login.example"
 		r, _ := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, proxy))
@@ -737,7 +590,7 @@ func TestWebAuthn(t *testing.T) {
 		in.enrol(t, "phished2@example.com", k2, "")
 		flow, csrf = a.toLogin(t, ap.authorizeURL())
 		bg = a.begin(t, "passwordless", flow, csrf)
-		mark = in.auditMark(t)
+		mark = in.AuditMark(t)
 		r, _ = a.finish(t, "passwordless", bg.Challenge, csrf, k2.assert(t, bg.Options, proxy))
 		in.wantRefused(t, r, mark, "passwordless", "origin", flow, storage.FlowIdentify)
 	})
@@ -750,10 +603,10 @@ func TestWebAuthn(t *testing.T) {
 		flow, csrf := a.toSecondFactor(t, ap.authorizeURL(), email)
 		bg := a.begin(t, "assert", flow, csrf)
 		body := k.assert(t, bg.Options, in.rp())
-		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, body); r.status != http.StatusOK {
+		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, body); r.Status != http.StatusOK {
 			t.Fatalf("first finish: %s", r)
 		}
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r, _ := a.finish(t, "assert", bg.Challenge, csrf, body)
 		in.wantRefused(t, r, mark, "assertion", replayReason, flow, storage.FlowVerified)
 		if c := in.credential(t, k.id()); c.SignCount != 1 {
@@ -762,7 +615,7 @@ func TestWebAuthn(t *testing.T) {
 
 		// A different, valid assertion over the used challenge is refused too.
 		flow2, csrf2 := a.toSecondFactor(t, ap.authorizeURL(), email)
-		mark = in.auditMark(t)
+		mark = in.AuditMark(t)
 		r, _ = a.finish(t, "assert", bg.Challenge, csrf2, k.assert(t, bg.Options, in.rp()))
 		in.wantRefused(t, r, mark, "assertion", replayReason, flow2, storage.FlowSecondFactor)
 	})
@@ -776,10 +629,10 @@ func TestWebAuthn(t *testing.T) {
 		bg := a.begin(t, "assert", flow, csrf)
 		proxy := in.rp()
 		proxy.Origin = "https://keygate-login.example"
-		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, proxy)); r.status != http.StatusBadRequest {
+		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, proxy)); r.Status != http.StatusBadRequest {
 			t.Fatalf("phished finish: %s", r)
 		}
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r, _ := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, in.rp()))
 		in.wantRefused(t, r, mark, "assertion", replayReason, flow, storage.FlowSecondFactor)
 	})
@@ -793,7 +646,7 @@ func TestWebAuthn(t *testing.T) {
 		bg := a.begin(t, "assert", flow, csrf)
 		// Time passes: the row is written back with its expiry behind us,
 		// as it would read five minutes on.
-		ch, err := in.db.ConsumeChallenge(ctx, bg.Challenge, time.Now())
+		ch, err := in.DB.ConsumeChallenge(ctx, bg.Challenge, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -801,18 +654,18 @@ func TestWebAuthn(t *testing.T) {
 			t.Errorf("stored challenge %+v: want an assertion for the flow, valid 5 minutes", ch)
 		}
 		ch.CreatedAt, ch.ExpiresAt = ch.CreatedAt.Add(-6*time.Minute), ch.ExpiresAt.Add(-6*time.Minute)
-		if err := in.db.CreateChallenge(ctx, ch); err != nil {
+		if err := in.DB.CreateChallenge(ctx, ch); err != nil {
 			t.Fatal(err)
 		}
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r, _ := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, in.rp()))
 		in.wantRefused(t, r, mark, "assertion", replayReason, flow, storage.FlowSecondFactor)
-		if _, err := in.db.ConsumeChallenge(ctx, bg.Challenge, time.Now().Add(-time.Hour)); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := in.DB.ConsumeChallenge(ctx, bg.Challenge, time.Now().Add(-time.Hour)); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("the expired challenge is still stored: %v", err)
 		}
 		// A new ceremony on the same flow works.
 		bg = a.begin(t, "assert", flow, csrf)
-		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, in.rp())); r.status != http.StatusOK {
+		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, in.rp())); r.Status != http.StatusOK {
 			t.Errorf("a fresh challenge after the expired one: %s", r)
 		}
 	})
@@ -827,16 +680,16 @@ func TestWebAuthn(t *testing.T) {
 		a := in.newAgent(t)
 		flow, csrf := a.toSecondFactor(t, ap.authorizeURL(), email)
 		bg := a.begin(t, "assert", flow, csrf)
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r, _ := a.finish(t, "assert", bg.Challenge, csrf, stranger.assert(t, bg.Options, in.rp()))
 		in.wantRefused(t, r, mark, "assertion", "credential", flow, storage.FlowSecondFactor)
 
 		flow, csrf = a.toLogin(t, ap.authorizeURL())
 		bg = a.begin(t, "passwordless", flow, csrf)
-		mark = in.auditMark(t)
+		mark = in.AuditMark(t)
 		r, _ = a.finish(t, "passwordless", bg.Challenge, csrf, stranger.assert(t, bg.Options, in.rp()))
 		in.wantRefused(t, r, mark, "passwordless", "credential", flow, storage.FlowIdentify)
-		if _, err := in.db.GetWebAuthnCredential(ctx, stranger.id()); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := in.DB.GetWebAuthnCredential(ctx, stranger.id()); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("the stranger's key is stored: %v", err)
 		}
 	})
@@ -853,7 +706,7 @@ func TestWebAuthn(t *testing.T) {
 		// Someone with the password, in their own session, presents it.
 		attacker := in.newAgent(t)
 		aflow, acsrf := attacker.toSecondFactor(t, ap.authorizeURL(), email)
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r, _ := attacker.finish(t, "assert", bg.Challenge, acsrf, body)
 		in.wantRefused(t, r, mark, "assertion", replayReason, vflow, storage.FlowSecondFactor)
 		if f := in.flow(t, aflow); f.State != storage.FlowSecondFactor {
@@ -862,7 +715,7 @@ func TestWebAuthn(t *testing.T) {
 		// The victim's own session cannot be borrowed either: its cookie is
 		// not the attacker's to send, and its flow is bound to it.
 		r = attacker.call(t, "/mfa/webauthn/assert/begin", acsrf, []byte(`{"flow":"`+vflow+`"}`))
-		if r.status != http.StatusForbidden {
+		if r.Status != http.StatusForbidden {
 			t.Errorf("beginning on the victim's flow from another session: %s, want 403", r)
 		}
 	})
@@ -872,7 +725,7 @@ func TestWebAuthn(t *testing.T) {
 		email := "disabled@example.com"
 		_, enrolled, _ := in.enrol(t, email, k, "")
 		page := enrolled.get(t, "/account")
-		if r, _ := enrolled.register(t, scrape(t, page, reDataCSRF), spare, "Spare"); r.status != http.StatusOK {
+		if r, _ := enrolled.register(t, servertest.Scrape(t, page, reDataCSRF), spare, "Spare"); r.Status != http.StatusOK {
 			t.Fatalf("register the spare key: %s", r)
 		}
 
@@ -880,10 +733,10 @@ func TestWebAuthn(t *testing.T) {
 		flow, csrf := a.toSecondFactor(t, ap.authorizeURL(), email)
 		bg := a.begin(t, "assert", flow, csrf)
 		// An administrator disables the key while the user is at the prompt.
-		if err := in.db.DisableWebAuthnCredential(ctx, k.id(), "reported lost", time.Now()); err != nil {
+		if err := in.DB.DisableWebAuthnCredential(ctx, k.id(), "reported lost", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r, _ := a.finish(t, "assert", bg.Challenge, csrf, k.assert(t, bg.Options, in.rp()))
 		in.wantRefused(t, r, mark, "assertion", "credential", flow, storage.FlowSecondFactor)
 
@@ -893,31 +746,31 @@ func TestWebAuthn(t *testing.T) {
 		if err != nil || !slices.Equal(opts.AllowCredentials, []string{spare.idString()}) {
 			t.Errorf("allowCredentials %v (%v), want only the spare key", opts.AllowCredentials, err)
 		}
-		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, spare.assert(t, bg.Options, in.rp())); r.status != http.StatusOK {
+		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, spare.assert(t, bg.Options, in.rp())); r.Status != http.StatusOK {
 			t.Errorf("the spare key: %s", r)
 		}
 
 		// A user whose only key is disabled is not offered a key at all.
 		solo := newKey(false, true)
 		uid, _, _ := in.enrol(t, "disabled2@example.com", solo, "")
-		if err := in.db.DisableWebAuthnCredential(ctx, solo.id(), "reported lost", time.Now()); err != nil {
+		if err := in.DB.DisableWebAuthnCredential(ctx, solo.id(), "reported lost", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		b := in.newAgent(t)
 		lflow, lcsrf := b.toLogin(t, ap.authorizeURL())
 		page = b.follow(t, b.form(t, "/login", url.Values{"csrf_token": {lcsrf}, "flow": {lflow},
 			"email": {"disabled2@example.com"}, "password": {waPassword}}))
-		if page.status != http.StatusOK || bytes.Contains(page.body, []byte(`id="use-key"`)) {
+		if page.Status != http.StatusOK || bytes.Contains(page.Body, []byte(`id="use-key"`)) {
 			t.Errorf("second-factor page offers a disabled key: %s", page)
 		}
 		body, _ := json.Marshal(map[string]string{"flow": lflow})
-		if r := b.call(t, "/mfa/webauthn/assert/begin", lcsrf, body); r.status != http.StatusBadRequest {
+		if r := b.call(t, "/mfa/webauthn/assert/begin", lcsrf, body); r.Status != http.StatusBadRequest {
 			t.Errorf("begin with only a disabled key: %s, want 400", r)
 		}
 		// Nor does it sign in as a passkey.
 		pflow, pcsrf := b.toLogin(t, ap.authorizeURL())
 		bg = b.begin(t, "passwordless", pflow, pcsrf)
-		mark = in.auditMark(t)
+		mark = in.AuditMark(t)
 		r, _ = b.finish(t, "passwordless", bg.Challenge, pcsrf, solo.assert(t, bg.Options, in.rp()))
 		in.wantRefused(t, r, mark, "passwordless", "credential", pflow, storage.FlowIdentify)
 		if c := in.credential(t, solo.id()); c.UserID != uid || c.DisabledReason != "reported lost" || c.SignCount != 0 {
@@ -940,16 +793,16 @@ func TestWebAuthn(t *testing.T) {
 		b := in.newAgent(t)
 		flow, csrf := b.toSecondFactor(t, ap.authorizeURL(), email)
 		bg := b.begin(t, "assert", flow, csrf)
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r, msg := b.finish(t, "assert", bg.Challenge, csrf, copied.assert(t, bg.Options, in.rp()))
-		if r.status != http.StatusForbidden || !strings.Contains(msg.Error, "disabled") {
+		if r.Status != http.StatusForbidden || !strings.Contains(msg.Error, "disabled") {
 			t.Errorf("the clone's assertion: %s, want 403 saying the key is disabled", r)
 		}
 		c := in.credential(t, k.id())
 		if c.DisabledAt.IsZero() || !strings.Contains(c.DisabledReason, "cloned") || c.SignCount != 42 {
 			t.Errorf("credential after the clone: disabled at %v (%q), sign count %d; want disabled, 42", c.DisabledAt, c.DisabledReason, c.SignCount)
 		}
-		ev := in.events(t, mark, audit.WebAuthnCloneSuspected)
+		ev := in.Events(t, mark, audit.WebAuthnCloneSuspected)
 		if len(ev) != 1 || ev[0].UserID != uid || ev[0].Result != audit.Denied || ev[0].Details["stored_sign_count"] != "42" ||
 			ev[0].Details["presented_sign_count"] != "1" || ev[0].Details["action"] != "key disabled" {
 			t.Fatalf("clone events %+v", ev)
@@ -957,7 +810,7 @@ func TestWebAuthn(t *testing.T) {
 		if f := in.flow(t, flow); f.State != storage.FlowSecondFactor {
 			t.Errorf("flow %q after a clone", f.State)
 		}
-		due, err := in.db.DueOutbox(ctx, time.Now().Add(time.Minute), 1000)
+		due, err := in.DB.DueOutbox(ctx, time.Now().Add(time.Minute), 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -974,7 +827,7 @@ func TestWebAuthn(t *testing.T) {
 		}
 		// The original is disabled too: nothing is offered any more.
 		body, _ := json.Marshal(map[string]string{"flow": flow})
-		if r := b.call(t, "/mfa/webauthn/assert/begin", csrf, body); r.status != http.StatusBadRequest {
+		if r := b.call(t, "/mfa/webauthn/assert/begin", csrf, body); r.Status != http.StatusBadRequest {
 			t.Errorf("begin after the clone: %s, want 400", r)
 		}
 	})
@@ -1001,7 +854,7 @@ func TestWebAuthn(t *testing.T) {
 				{"/mfa/webauthn/passwordless/begin", p, pflowBody},
 				{"/mfa/webauthn/register/begin", enrolled, []byte(`{}`)},
 			} {
-				if r := c.a.call(t, c.path, tok.value, c.body); r.status != http.StatusForbidden {
+				if r := c.a.call(t, c.path, tok.value, c.body); r.Status != http.StatusForbidden {
 					t.Errorf("%s with a %s token: %s, want 403", c.path, tok.what, r)
 				}
 			}
@@ -1009,14 +862,14 @@ func TestWebAuthn(t *testing.T) {
 		bg := a.begin(t, "assert", flow, csrf)
 		body := k.assert(t, bg.Options, in.rp())
 		for _, tok := range []string{"", foreign} {
-			if r, _ := a.finish(t, "assert", bg.Challenge, tok, body); r.status != http.StatusForbidden {
+			if r, _ := a.finish(t, "assert", bg.Challenge, tok, body); r.Status != http.StatusForbidden {
 				t.Errorf("finish with token %q: %s, want 403", tok, r)
 			}
 		}
 		if f := in.flow(t, flow); f.State != storage.FlowSecondFactor {
 			t.Errorf("flow %q after forged finishes", f.State)
 		}
-		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, body); r.status != http.StatusOK {
+		if r, _ := a.finish(t, "assert", bg.Challenge, csrf, body); r.Status != http.StatusOK {
 			t.Errorf("the real finish after forged ones: %s (the forgeries must not use up the challenge)", r)
 		}
 	})
@@ -1025,7 +878,7 @@ func TestWebAuthn(t *testing.T) {
 		k, second := newKey(false, false), newKey(true, true)
 		email := "account@example.com"
 		uid, _, _ := in.enrol(t, email, k, "")
-		remove := func(a *agent, csrf string, key *vkey) reply {
+		remove := func(a *agent, csrf string, key *vkey) servertest.Reply {
 			return a.form(t, "/mfa/keys/remove", url.Values{"csrf_token": {csrf}, "id": {key.idString()}})
 		}
 
@@ -1037,25 +890,24 @@ func TestWebAuthn(t *testing.T) {
 			{"a key tap 10 minutes ago", session.Auth{UserID: uid, ACR: session.ACRPhrh, AMR: []string{"pwd", "hwk"}, AuthTime: time.Now().Add(-10 * time.Minute)}},
 		} {
 			stale := in.newAgent(t)
-			cookie, _ := in.mintSession(t, s.auth)
-			stale.addCookie(cookie)
+			stale.addCookie(in.Mint(t, s.auth).Cookie)
 			page := stale.get(t, "/account")
-			if page.status != http.StatusOK {
+			if page.Status != http.StatusOK {
 				t.Fatalf("account page: %s", page)
 			}
-			csrf := scrape(t, page, reDataCSRF)
-			mark := in.auditMark(t)
-			if r, msg := stale.register(t, csrf, second, ""); r.status != http.StatusForbidden || !strings.Contains(msg.Error, "5 minutes") {
+			csrf := servertest.Scrape(t, page, reDataCSRF)
+			mark := in.AuditMark(t)
+			if r, msg := stale.register(t, csrf, second, ""); r.Status != http.StatusForbidden || !strings.Contains(msg.Error, "5 minutes") {
 				t.Errorf("register after %s: %s, want 403", s.what, r)
 			}
-			if r := remove(stale, csrf, k); r.status != http.StatusForbidden {
+			if r := remove(stale, csrf, k); r.Status != http.StatusForbidden {
 				t.Errorf("remove after %s: %s, want 403", s.what, r)
 			}
-			if ev := in.events(t, mark, ""); len(ev) != 0 {
+			if ev := in.Events(t, mark, ""); len(ev) != 0 {
 				t.Errorf("refused key changes recorded events: %+v", ev)
 			}
 		}
-		if _, err := in.db.GetWebAuthnCredential(ctx, second.id()); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := in.DB.GetWebAuthnCredential(ctx, second.id()); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("the key was registered without a fresh tap: %v", err)
 		}
 
@@ -1063,42 +915,42 @@ func TestWebAuthn(t *testing.T) {
 		a := in.newAgent(t)
 		_, done := a.signInWithKey(t, "/login", email, k)
 		page := a.follow(t, a.get(t, done.Next))
-		if page.status != http.StatusOK || !bytes.Contains(page.body, []byte(`id="add-key"`)) {
+		if page.Status != http.StatusOK || !bytes.Contains(page.Body, []byte(`id="add-key"`)) {
 			t.Fatalf("account page after a key sign-in: %s", page)
 		}
-		csrf := scrape(t, page, reDataCSRF)
+		csrf := servertest.Scrape(t, page, reDataCSRF)
 
-		if r := remove(a, csrf, k); r.status != http.StatusConflict || !bytes.Contains(r.body, []byte("only key")) {
+		if r := remove(a, csrf, k); r.Status != http.StatusConflict || !bytes.Contains(r.Body, []byte("only key")) {
 			t.Errorf("removing the only key: %s, want 409", r)
 		}
 		in.credential(t, k.id())
 
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r, fin := a.register(t, csrf, second, "Phone")
-		if r.status != http.StatusOK || fin.Next != "/account" || len(fin.RecoveryCodes) != 0 {
+		if r.Status != http.StatusOK || fin.Next != "/account" || len(fin.RecoveryCodes) != 0 {
 			t.Fatalf("register after a fresh tap: %s", r)
 		}
 		if c := in.credential(t, second.id()); c.UserID != uid || c.Name != "Phone" || !c.BackupEligible || !c.Discoverable {
 			t.Errorf("stored second key %+v", c)
 		}
-		if ev := in.events(t, mark, audit.WebAuthnRegistered); len(ev) != 1 || ev[0].Details["synced"] != "true" {
+		if ev := in.Events(t, mark, audit.WebAuthnRegistered); len(ev) != 1 || ev[0].Details["synced"] != "true" {
 			t.Errorf("registration events %+v", ev)
 		}
 		// Registering the same key again is a conflict, not a second row.
-		if r, _ := a.register(t, csrf, second, ""); r.status != http.StatusConflict {
+		if r, _ := a.register(t, csrf, second, ""); r.Status != http.StatusConflict {
 			t.Errorf("registering a key twice: %s, want 409", r)
 		}
 
-		if r := remove(a, csrf, k); r.status != http.StatusSeeOther || r.location() != "/account" {
+		if r := remove(a, csrf, k); r.Status != http.StatusSeeOther || r.Location() != "/account" {
 			t.Errorf("removing one of two keys: %s, want a redirect to /account", r)
 		}
-		if _, err := in.db.GetWebAuthnCredential(ctx, k.id()); !errors.Is(err, storage.ErrNotFound) {
+		if _, err := in.DB.GetWebAuthnCredential(ctx, k.id()); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("the removed key is still stored: %v", err)
 		}
-		if ev := in.events(t, mark, audit.WebAuthnRemoved); len(ev) != 1 || ev[0].UserID != uid {
+		if ev := in.Events(t, mark, audit.WebAuthnRemoved); len(ev) != 1 || ev[0].UserID != uid {
 			t.Errorf("removal events %+v", ev)
 		}
-		if r := remove(a, csrf, second); r.status != http.StatusConflict {
+		if r := remove(a, csrf, second); r.Status != http.StatusConflict {
 			t.Errorf("removing the last remaining key: %s, want 409", r)
 		}
 		in.credential(t, second.id())

@@ -222,6 +222,10 @@ type Client struct {
 	// Lifetimes of this client's tokens; 0 means the server's default.
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
+	// DenyRisky: a sign-in the risk engine would step up is refused
+	// instead (for apps whose users must never be challenged mid-task, or
+	// whose owners prefer a call to the help desk).
+	DenyRisky bool
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 }

@@ -58,6 +58,34 @@ var rules = []rule{
 		why: "the end-to-end suite drives the built binary from outside, as a user would (geotest only writes test MMDB files)"},
 	{pkg: "web", forbid: []string{anyModulePackage},
 		why: "web holds templates and static files only"},
+	{pkg: "storage/sqlite/sqlitetest", forbid: []string{anyModulePackage}, except: []string{"storage", "storage/sqlite"},
+		why: "the SQLite test helper sits as low as the backend, so the tests of storage packages can use it"},
+	{pkg: "internal/clocktest", forbid: []string{anyNonStd},
+		why: "the test clock is the standard library only, so the tests of any package can use it"},
+	{pkg: "server/session/sessiontest", forbid: capabilityPaths(),
+		why: "the capabilities' in-package tests mint sessions with it: it must not import them back"},
+}
+
+// testHelpers are the packages that exist for tests only: they import
+// package testing and fail the test they are given. Only _test.go files may
+// import them: no other package may depend on them, even indirectly (see
+// helperUsers). Every package of the module named *test must be listed.
+var testHelpers = []string{
+	"internal/clocktest",
+	"server/geo/geotest",
+	"server/servertest",
+	"server/session/sessiontest",
+	"storage/conformance",
+	"storage/sqlite/sqlitetest",
+}
+
+// capabilityPaths are the capabilities' import paths.
+func capabilityPaths() []string {
+	var out []string
+	for _, c := range capabilities {
+		out = append(out, module+"/"+c)
+	}
+	return out
 }
 
 // capabilityRules forbids each capability package from depending on every
@@ -82,6 +110,7 @@ type listed struct {
 	ImportPath string
 	ForTest    string
 	Standard   bool
+	GoFiles    []string
 	Deps       []string
 	Error      *struct{ Err string }
 	DepsErrors []*struct{ Err string }
@@ -93,6 +122,7 @@ type graph struct {
 	deps     map[string][]string // import path -> transitive deps (non-test)
 	testDeps map[string][]string // import path -> transitive deps of its test variants
 	standard map[string]bool
+	hasCode  map[string]bool // import path -> has non-test Go files
 }
 
 // stripVariant turns "p [q.test]" into "p".
@@ -111,7 +141,7 @@ func loadGraph(t *testing.T) graph {
 	}
 	root := filepath.Dir(strings.TrimSpace(string(gomod)))
 	cmd := exec.Command("go", "list", "-e", "-deps", "-test",
-		"-json=ImportPath,ForTest,Standard,Deps,Error,DepsErrors", "./...")
+		"-json=ImportPath,ForTest,Standard,GoFiles,Deps,Error,DepsErrors", "./...")
 	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -119,7 +149,7 @@ func loadGraph(t *testing.T) graph {
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, stderr.String())
 	}
-	g := graph{deps: map[string][]string{}, testDeps: map[string][]string{}, standard: map[string]bool{}}
+	g := graph{deps: map[string][]string{}, testDeps: map[string][]string{}, standard: map[string]bool{}, hasCode: map[string]bool{}}
 	var problems []string
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
@@ -144,6 +174,7 @@ func loadGraph(t *testing.T) graph {
 			g.testDeps[p.ForTest] = append(g.testDeps[p.ForTest], deps...)
 		case !strings.HasSuffix(p.ImportPath, ".test"):
 			g.deps[path] = deps
+			g.hasCode[path] = len(p.GoFiles) > 0
 		}
 	}
 	if len(problems) > 0 {
@@ -209,6 +240,63 @@ func TestAllowedImports(t *testing.T) {
 	}
 }
 
+// helperUsers lists, as "p depends on h", the module packages other than
+// the helpers themselves that depend on one of the test helpers: only
+// tests may. A helper may build on another.
+func (g graph) helperUsers(helpers []string) []string {
+	isHelper := func(p string) bool {
+		return slices.ContainsFunc(helpers, func(h string) bool { return p == module+"/"+h })
+	}
+	var bad []string
+	for p, deps := range g.deps {
+		if !under(p, module) || isHelper(p) {
+			continue
+		}
+		for _, d := range deps {
+			if isHelper(d) {
+				bad = append(bad, p+" depends on "+d)
+			}
+		}
+	}
+	sort.Strings(bad)
+	return slices.Compact(bad)
+}
+
+// unlistedHelpers lists the module packages named *test, with code
+// besides tests, that helpers does not list.
+func (g graph) unlistedHelpers(helpers []string) []string {
+	var out []string
+	for p := range g.deps {
+		rel, ok := strings.CutPrefix(p, module+"/")
+		if ok && g.hasCode[p] && strings.HasSuffix(rel[strings.LastIndex(rel, "/")+1:], "test") && !slices.Contains(helpers, rel) {
+			out = append(out, rel)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestTestHelpers(t *testing.T) {
+	g := loadGraph(t)
+	t.Run("every listed test helper is a package of the module", func(t *testing.T) {
+		for _, h := range testHelpers {
+			if _, ok := g.deps[module+"/"+h]; !ok {
+				t.Errorf("%s is not a package of the module: fix testHelpers or restore the package", h)
+			}
+		}
+	})
+	t.Run("every package named *test is listed as a test helper", func(t *testing.T) {
+		if missing := g.unlistedHelpers(testHelpers); len(missing) > 0 {
+			t.Errorf("not in testHelpers: %s", strings.Join(missing, ", "))
+		}
+	})
+	t.Run("only tests import the test helpers", func(t *testing.T) {
+		for _, b := range g.helperUsers(testHelpers) {
+			t.Error(b + ": test helpers are for _test.go files only")
+		}
+	})
+}
+
 // describe words a rule's forbid list for the subtest's name.
 func describe(r rule) []string {
 	var out []string
@@ -265,6 +353,28 @@ func TestRulesCanFail(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a package that is not a test helper depending on one is caught, directly or not", func(t *testing.T) {
+		g := graph{deps: map[string][]string{
+			module + "/server":            {module + "/server/session"},
+			module + "/server/login":      {module + "/server/session", module + "/server/session/sessiontest"},
+			module + "/cmd/keygate":       {module + "/server/login", module + "/server/session/sessiontest"},
+			module + "/server/servertest": {module + "/server", module + "/server/session/sessiontest"},
+		}}
+		want := []string{
+			module + "/cmd/keygate depends on " + module + "/server/session/sessiontest",
+			module + "/server/login depends on " + module + "/server/session/sessiontest",
+		}
+		if got := g.helperUsers([]string{"server/servertest", "server/session/sessiontest"}); !slices.Equal(got, want) {
+			t.Fatalf("helperUsers = %v, want %v", got, want)
+		}
+	})
+	t.Run("a helper-named package missing from the list is caught, a test-only one is not", func(t *testing.T) {
+		g := graph{deps: map[string][]string{module + "/x/footest": nil, module + "/internal/archtest": nil, module + "/contest/y": nil},
+			hasCode: map[string]bool{module + "/x/footest": true, module + "/contest/y": true}}
+		if got := g.unlistedHelpers(nil); !slices.Equal(got, []string{"x/footest"}) {
+			t.Fatalf("unlistedHelpers = %v, want [x/footest]", got)
+		}
+	})
 	t.Run("every capability is forbidden every other capability", func(t *testing.T) {
 		rs := capabilityRules()
 		if len(rs) != len(capabilities) {

@@ -109,6 +109,8 @@ type clientJSON struct {
 	RefreshTokenTTL         string     `json:"refresh_token_ttl,omitempty"`
 	BackchannelLogoutURI    string     `json:"backchannel_logout_uri,omitempty"`
 	AdminAPI                bool       `json:"admin_api"`
+	TokenFormat             string     `json:"token_format"`
+	DenyRisky               bool       `json:"deny_risky"`
 	Disabled                bool       `json:"disabled"`
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 	CreatedAt               time.Time  `json:"created_at"`
@@ -120,7 +122,7 @@ func (h *Handler) toClientJSON(c storage.Client) clientJSON {
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Public: c.Public, MinACR: c.MinACR,
 		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
 		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
-		AdminAPI: hasAdminAPI(c), Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+		AdminAPI: hasAdminAPI(c), TokenFormat: c.TokenFormat, DenyRisky: c.DenyRisky, Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
 	if len(c.PreviousSecretHash) > 0 && c.PreviousSecretExpiresAt.After(h.d.Now()) {
 		out.PreviousSecretExpiresAt = optTime(c.PreviousSecretExpiresAt)
 	}
@@ -148,13 +150,16 @@ type clientSpecJSON struct {
 	RefreshTokenTTL        string   `json:"refresh_token_ttl"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
 	AdminAPI               bool     `json:"admin_api"`
+	TokenFormat            string   `json:"token_format"`
+	DenyRisky              bool     `json:"deny_risky"`
 }
 
 func (s clientSpecJSON) spec() clientSpec {
 	return clientSpec{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		GrantTypes: s.GrantTypes, Public: s.Public, MinACR: s.MinACR, MaxAuthAge: s.MaxAuthAge,
 		AccessTokenTTL: s.AccessTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL,
-		BackchannelLogoutURI: s.BackchannelLogoutURI, AdminAPI: s.AdminAPI}
+		BackchannelLogoutURI: s.BackchannelLogoutURI, AdminAPI: s.AdminAPI,
+		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky}
 }
 
 // decode reads a JSON body into v, strictly: one object, known fields.

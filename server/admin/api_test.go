@@ -8,6 +8,7 @@ import (
 
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/servertest"
 )
 
 func manageSpec(name string) manage.ClientSpec {
@@ -22,45 +23,45 @@ func TestAPIWithABrowserSession(t *testing.T) {
 	adm := in.key(t, me.ID)
 
 	r := in.call(t, &adm, "", http.MethodPost, v1+"/users", map[string]any{"email": "api@example.com", "name": "Api"})
-	created := decode[struct {
+	created := servertest.Decode[struct {
 		User struct {
 			ID    string `json:"id"`
 			Email string `json:"email"`
 		} `json:"user"`
 		EnrollmentURL string `json:"enrollment_url"`
 	}](t, r)
-	if r.status != http.StatusCreated || created.User.Email != "api@example.com" || !strings.HasPrefix(created.EnrollmentURL, in.issuer+"/enroll?token=") {
+	if r.Status != http.StatusCreated || created.User.Email != "api@example.com" || !strings.HasPrefix(created.EnrollmentURL, in.Issuer+"/enroll?token=") {
 		t.Fatalf("create: %v", r)
 	}
 	id := created.User.ID
-	if r := in.call(t, &adm, "", http.MethodPost, v1+"/users", map[string]any{"email": "api@example.com"}); r.status != http.StatusConflict ||
-		decode[map[string]string](t, r)["error"] != "conflict" {
+	if r := in.call(t, &adm, "", http.MethodPost, v1+"/users", map[string]any{"email": "api@example.com"}); r.Status != http.StatusConflict ||
+		servertest.Decode[map[string]string](t, r)["error"] != "conflict" {
 		t.Errorf("duplicate: %v, want 409 conflict", r)
 	}
-	if r := in.call(t, &adm, "", http.MethodPost, v1+"/users", map[string]any{"email": "x@example.com", "role": "god"}); r.status != http.StatusBadRequest {
+	if r := in.call(t, &adm, "", http.MethodPost, v1+"/users", map[string]any{"email": "x@example.com", "role": "god"}); r.Status != http.StatusBadRequest {
 		t.Errorf("unknown field: %v, want 400", r)
 	}
 
 	r = in.call(t, &adm, "", http.MethodGet, v1+"/users?q=api", nil)
-	list := decode[struct {
+	list := servertest.Decode[struct {
 		Users []map[string]any `json:"users"`
 		Total int              `json:"total"`
 	}](t, r)
-	if r.status != http.StatusOK || list.Total != 1 || list.Users[0]["id"] != id {
+	if r.Status != http.StatusOK || list.Total != 1 || list.Users[0]["id"] != id {
 		t.Errorf("list: %v", r)
 	}
 	r = in.call(t, &adm, "", http.MethodGet, v1+"/users/"+id, nil)
-	detail := decode[map[string]any](t, r)
-	if r.status != http.StatusOK || detail["totp"] != "none" || detail["user"].(map[string]any)["email"] != "api@example.com" {
+	detail := servertest.Decode[map[string]any](t, r)
+	if r.Status != http.StatusOK || detail["totp"] != "none" || detail["user"].(map[string]any)["email"] != "api@example.com" {
 		t.Errorf("detail: %v", r)
 	}
 	for _, secret := range []string{"password", "hash", "sealed", "public_key"} {
-		if strings.Contains(string(r.body), secret) {
-			t.Errorf("the user's details mention %q: %s", secret, r.body)
+		if strings.Contains(string(r.Body), secret) {
+			t.Errorf("the user's details mention %q: %s", secret, r.Body)
 		}
 	}
-	if r := in.call(t, &adm, "", http.MethodGet, v1+"/users/u_nobody", nil); r.status != http.StatusNotFound ||
-		decode[map[string]string](t, r)["error"] != "not_found" {
+	if r := in.call(t, &adm, "", http.MethodGet, v1+"/users/u_nobody", nil); r.Status != http.StatusNotFound ||
+		servertest.Decode[map[string]string](t, r)["error"] != "not_found" {
 		t.Errorf("unknown user: %v", r)
 	}
 
@@ -82,7 +83,7 @@ func TestAPIWithABrowserSession(t *testing.T) {
 		{http.MethodDelete, "/users/" + id, nil, http.StatusNoContent},
 		{http.MethodDelete, "/users/" + id, nil, http.StatusNotFound},
 	} {
-		if r := in.call(t, &adm, "", step.method, v1+step.path, step.body); r.status != step.status {
+		if r := in.call(t, &adm, "", step.method, v1+step.path, step.body); r.Status != step.status {
 			t.Errorf("%s %s: %v, want %d", step.method, step.path, r, step.status)
 		}
 	}
@@ -90,14 +91,14 @@ func TestAPIWithABrowserSession(t *testing.T) {
 	// Apps.
 	r = in.call(t, &adm, "", http.MethodPost, v1+"/clients", map[string]any{"name": "Worker",
 		"grant_types": []string{"client_credentials"}, "access_token_ttl": "5m"})
-	reg := decode[struct {
+	reg := servertest.Decode[struct {
 		Client struct {
 			ID             string `json:"id"`
 			AccessTokenTTL string `json:"access_token_ttl"`
 		} `json:"client"`
 		Secret string `json:"client_secret"`
 	}](t, r)
-	if r.status != http.StatusCreated || reg.Secret == "" || reg.Client.AccessTokenTTL != "5m" {
+	if r.Status != http.StatusCreated || reg.Secret == "" || reg.Client.AccessTokenTTL != "5m" {
 		t.Fatalf("register: %v", r)
 	}
 	cid := reg.Client.ID
@@ -105,8 +106,8 @@ func TestAPIWithABrowserSession(t *testing.T) {
 		t.Errorf("the registered secret: %d", status)
 	}
 	r = in.call(t, &adm, "", http.MethodPost, v1+"/clients/"+cid+"/rotate-secret", map[string]string{"overlap": "24h"})
-	rot := decode[map[string]any](t, r)
-	if r.status != http.StatusOK || rot["client_secret"] == "" || rot["previous_secret_expires_at"] == nil {
+	rot := servertest.Decode[map[string]any](t, r)
+	if r.Status != http.StatusOK || rot["client_secret"] == "" || rot["previous_secret_expires_at"] == nil {
 		t.Fatalf("rotate: %v", r)
 	}
 	if _, status := in.tokenFor(t, cid, reg.Secret, ""); status != http.StatusOK {
@@ -115,39 +116,39 @@ func TestAPIWithABrowserSession(t *testing.T) {
 	if _, status := in.tokenFor(t, cid, rot["client_secret"].(string), ""); status != http.StatusOK {
 		t.Error("the new secret does not work")
 	}
-	if r := in.call(t, &adm, "", http.MethodPost, v1+"/clients/"+cid+"/rotate-secret", map[string]string{"overlap": "forever"}); r.status != http.StatusBadRequest {
+	if r := in.call(t, &adm, "", http.MethodPost, v1+"/clients/"+cid+"/rotate-secret", map[string]string{"overlap": "forever"}); r.Status != http.StatusBadRequest {
 		t.Errorf("a bad overlap: %v", r)
 	}
 	r = in.call(t, &adm, "", http.MethodPut, v1+"/clients/"+cid, map[string]any{"name": "Worker 2", "grant_types": []string{"client_credentials"}})
-	if r.status != http.StatusOK || decode[map[string]any](t, r)["name"] != "Worker 2" {
+	if r.Status != http.StatusOK || servertest.Decode[map[string]any](t, r)["name"] != "Worker 2" {
 		t.Errorf("update: %v", r)
 	}
 	r = in.call(t, &adm, "", http.MethodPost, v1+"/clients/"+cid+"/disable", nil)
-	if r.status != http.StatusOK || decode[map[string]any](t, r)["disabled"] != true {
+	if r.Status != http.StatusOK || servertest.Decode[map[string]any](t, r)["disabled"] != true {
 		t.Errorf("disable: %v", r)
 	}
 	r = in.call(t, &adm, "", http.MethodPost, v1+"/clients/"+cid+"/enable", nil)
-	if r.status != http.StatusOK || decode[map[string]any](t, r)["disabled"] != false {
+	if r.Status != http.StatusOK || servertest.Decode[map[string]any](t, r)["disabled"] != false {
 		t.Errorf("enable: %v", r)
 	}
 	r = in.call(t, &adm, "", http.MethodGet, v1+"/clients", nil)
-	if r.status != http.StatusOK || !strings.Contains(string(r.body), cid) || strings.Contains(string(r.body), "secret_hash") {
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), cid) || strings.Contains(string(r.Body), "secret_hash") {
 		t.Errorf("list clients: %v", r)
 	}
-	if r := in.call(t, &adm, "", http.MethodGet, v1+"/clients/"+cid, nil); r.status != http.StatusOK {
+	if r := in.call(t, &adm, "", http.MethodGet, v1+"/clients/"+cid, nil); r.Status != http.StatusOK {
 		t.Errorf("get client: %v", r)
 	}
-	if r := in.call(t, &adm, "", http.MethodDelete, v1+"/clients/"+cid, nil); r.status != http.StatusNoContent {
+	if r := in.call(t, &adm, "", http.MethodDelete, v1+"/clients/"+cid, nil); r.Status != http.StatusNoContent {
 		t.Errorf("delete client: %v", r)
 	}
-	if r := in.call(t, &adm, "", http.MethodGet, v1+"/clients/"+cid, nil); r.status != http.StatusNotFound {
+	if r := in.call(t, &adm, "", http.MethodGet, v1+"/clients/"+cid, nil); r.Status != http.StatusNotFound {
 		t.Errorf("a deleted client: %v", r)
 	}
 
 	// The audit log as JSON Lines.
 	r = in.call(t, &adm, "", http.MethodGet, v1+"/audit?type="+audit.ClientSecretRotated+"&client_id="+cid, nil)
 	lines := ndjson(t, r)
-	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/x-ndjson" || len(lines) != 1 ||
+	if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/x-ndjson" || len(lines) != 1 ||
 		lines[0]["actor"] != me.ID || lines[0]["client_id"] != cid {
 		t.Errorf("audit: %v", r)
 	}
@@ -160,7 +161,7 @@ func TestAPIWithABrowserSession(t *testing.T) {
 func TestServiceTokens(t *testing.T) {
 	in := start(t)
 	in.newUser(t, "admin@example.com", true)
-	m := in.manager()
+	m := in.Manager()
 	ctx := t.Context()
 	svc, err := m.RegisterClient(ctx, manage.ClientSpec{Name: "Provisioner", GrantTypes: []string{"client_credentials"}, AdminAPI: true})
 	if err != nil {
@@ -176,24 +177,24 @@ func TestServiceTokens(t *testing.T) {
 	}
 
 	t.Run("a token with keygate:admin uses the API and is audited as the client", func(t *testing.T) {
-		mark := in.auditMark(t)
-		if r := in.call(t, nil, token, http.MethodGet, v1+"/users", nil); r.status != http.StatusOK {
+		mark := in.AuditMark(t)
+		if r := in.call(t, nil, token, http.MethodGet, v1+"/users", nil); r.Status != http.StatusOK {
 			t.Errorf("list: %v", r)
 		}
 		r := in.call(t, nil, token, http.MethodPost, v1+"/users", map[string]any{"email": "svc@example.com"})
-		if r.status != http.StatusCreated {
+		if r.Status != http.StatusCreated {
 			t.Fatalf("create: %v", r)
 		}
-		u, err := in.db.GetUserByEmail(ctx, "svc@example.com")
+		u, err := in.DB.GetUserByEmail(ctx, "svc@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Sensitive actions need no key tap: a service has none.
-		if r := in.call(t, nil, token, http.MethodPost, v1+"/users/"+u.ID+"/suspend", nil); r.status != http.StatusOK {
+		if r := in.call(t, nil, token, http.MethodPost, v1+"/users/"+u.ID+"/suspend", nil); r.Status != http.StatusOK {
 			t.Errorf("suspend: %v", r)
 		}
 		for _, typ := range []string{audit.UserCreated, audit.UserSuspended} {
-			ev := in.events(t, mark, typ)
+			ev := in.Events(t, mark, typ)
 			if len(ev) != 1 || ev[0].Actor != "client:"+svc.Client.ID {
 				t.Errorf("%s events %+v, want one by client:%s", typ, ev, svc.Client.ID)
 			}
@@ -205,24 +206,24 @@ func TestServiceTokens(t *testing.T) {
 			t.Fatalf("token: %d", status)
 		}
 		r := in.call(t, nil, other, http.MethodGet, v1+"/users", nil)
-		if r.status != http.StatusForbidden || decode[map[string]string](t, r)["error"] != "insufficient_scope" {
+		if r.Status != http.StatusForbidden || servertest.Decode[map[string]string](t, r)["error"] != "insufficient_scope" {
 			t.Errorf("%v, want 403 insufficient_scope", r)
 		}
 	})
 	t.Run("a bad or missing token is unauthorized", func(t *testing.T) {
 		for _, tok := range []string{"ory_at_bogus.bogus", "nonsense"} {
-			if r := in.call(t, nil, tok, http.MethodGet, v1+"/users", nil); r.status != http.StatusUnauthorized {
+			if r := in.call(t, nil, tok, http.MethodGet, v1+"/users", nil); r.Status != http.StatusUnauthorized {
 				t.Errorf("%q: %v, want 401", tok, r)
 			}
 		}
-		if r := in.call(t, nil, "", http.MethodGet, v1+"/users", nil); r.status != http.StatusUnauthorized ||
-			r.header.Get("WWW-Authenticate") == "" {
+		if r := in.call(t, nil, "", http.MethodGet, v1+"/users", nil); r.Status != http.StatusUnauthorized ||
+			r.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("no token: %v", r)
 		}
 	})
 	t.Run("a service token opens no console page", func(t *testing.T) {
 		r := in.send(t, nil, http.MethodGet, "/admin/users", "", nil, http.Header{"Authorization": {"Bearer " + token}})
-		if r.status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/login?") {
+		if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Location(), "/login?") {
 			t.Errorf("%v, want a redirect to sign in", r)
 		}
 	})
@@ -230,7 +231,7 @@ func TestServiceTokens(t *testing.T) {
 		if err := m.SetClientDisabled(ctx, svc.Client.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		if r := in.call(t, nil, token, http.MethodGet, v1+"/users", nil); r.status != http.StatusUnauthorized {
+		if r := in.call(t, nil, token, http.MethodGet, v1+"/users", nil); r.Status != http.StatusUnauthorized {
 			t.Errorf("%v, want 401", r)
 		}
 	})
@@ -242,11 +243,11 @@ func TestBulkReadAlert(t *testing.T) {
 	other := in.newUser(t, "other@example.com", true)
 	adm := in.key(t, me.ID)
 	target := in.newUser(t, "someone@example.com", false)
-	mark := in.auditMark(t)
+	mark := in.AuditMark(t)
 
 	// 30 reads within the window are normal, whatever their kind.
 	for i := range 30 {
-		var r reply
+		var r servertest.Reply
 		switch i % 3 {
 		case 0:
 			r = in.get(t, &adm, "/admin/users/"+target.ID)
@@ -255,23 +256,23 @@ func TestBulkReadAlert(t *testing.T) {
 		default:
 			r = in.get(t, &adm, "/admin/audit/export")
 		}
-		if r.status != http.StatusOK {
+		if r.Status != http.StatusOK {
 			t.Fatalf("read %d: %v", i, r)
 		}
 	}
-	if ev := in.events(t, mark, audit.AdminBulkRead); len(ev) != 0 {
+	if ev := in.Events(t, mark, audit.AdminBulkRead); len(ev) != 0 {
 		t.Fatalf("%d alerts within the limit", len(ev))
 	}
 	// Crossing it alerts once; reads go on succeeding.
 	for i := range 15 {
-		if r := in.get(t, &adm, "/admin/users/"+target.ID); r.status != http.StatusOK {
+		if r := in.get(t, &adm, "/admin/users/"+target.ID); r.Status != http.StatusOK {
 			t.Fatalf("read %d past the limit: %v — the alert must not block", 30+i, r)
 		}
 	}
-	if r := in.call(t, &adm, "", http.MethodGet, v1+"/audit", nil); r.status != http.StatusOK {
+	if r := in.call(t, &adm, "", http.MethodGet, v1+"/audit", nil); r.Status != http.StatusOK {
 		t.Errorf("an export past the limit: %v", r)
 	}
-	ev := in.events(t, mark, audit.AdminBulkRead)
+	ev := in.Events(t, mark, audit.AdminBulkRead)
 	if len(ev) != 1 {
 		t.Fatalf("%d admin.bulk_read events, want exactly 1", len(ev))
 	}
@@ -283,11 +284,11 @@ func TestBulkReadAlert(t *testing.T) {
 	for range 5 {
 		in.get(t, &otherAdm, "/admin/users/"+target.ID)
 	}
-	if ev := in.events(t, mark, audit.AdminBulkRead); len(ev) != 1 {
+	if ev := in.Events(t, mark, audit.AdminBulkRead); len(ev) != 1 {
 		t.Errorf("another admin's few reads alerted: %d events", len(ev))
 	}
 	// The reads are kept in storage, per admin.
-	n, err := in.db.CountAttempts(t.Context(), "admin_read", me.ID, time.Now().Add(-time.Hour))
+	n, err := in.DB.CountAttempts(t.Context(), "admin_read", me.ID, time.Now().Add(-time.Hour))
 	if err != nil || n != 46 {
 		t.Errorf("%d reads counted (%v), want 46", n, err)
 	}

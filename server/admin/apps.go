@@ -28,7 +28,7 @@ type AppRow struct {
 type AppForm struct {
 	Name, RedirectURIs, PostLogoutURIs              string
 	GrantCode, GrantRefresh, GrantClientCredentials bool
-	Public, AdminAPI                                bool
+	Public, AdminAPI, DenyRisky, JWT                bool
 	MinACR                                          string
 	MaxAuthAge, AccessTokenTTL, RefreshTokenTTL     string
 	BackchannelLogoutURI                            string
@@ -63,7 +63,7 @@ func formOf(c storage.Client) AppForm {
 		GrantCode:              slices.Contains(c.GrantTypes, "authorization_code"),
 		GrantRefresh:           slices.Contains(c.GrantTypes, "refresh_token"),
 		GrantClientCredentials: slices.Contains(c.GrantTypes, "client_credentials"),
-		Public:                 c.Public, AdminAPI: hasAdminAPI(c), MinACR: c.MinACR,
+		Public:                 c.Public, AdminAPI: hasAdminAPI(c), DenyRisky: c.DenyRisky, JWT: c.TokenFormat == "jwt", MinACR: c.MinACR,
 		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
 		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
 		ACRs: acrOptions(c.MinACR)}
@@ -85,7 +85,8 @@ func specFromForm(r *http.Request) clientSpec {
 		PostLogoutRedirectURIs: lines(f.Get("post_logout_redirect_uris")), GrantTypes: grants,
 		Public: f.Get("public") != "", MinACR: f.Get("min_acr"), MaxAuthAge: f.Get("max_auth_age"),
 		AccessTokenTTL: f.Get("access_token_ttl"), RefreshTokenTTL: f.Get("refresh_token_ttl"),
-		BackchannelLogoutURI: f.Get("backchannel_logout_uri"), AdminAPI: f.Get("admin_api") != ""}
+		BackchannelLogoutURI: f.Get("backchannel_logout_uri"), AdminAPI: f.Get("admin_api") != "",
+		TokenFormat: tokenFormat(f.Get("jwt") != ""), DenyRisky: f.Get("deny_risky") != ""}
 }
 
 func (h *Handler) appsPage(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -223,4 +224,12 @@ func (h *Handler) deleteAppPage(w http.ResponseWriter, r *http.Request, p *princ
 	}
 	http.Redirect(w, r, withNotice("/admin/apps", "app-deleted"), http.StatusSeeOther)
 	return nil
+}
+
+// tokenFormat is the form's access-token format checkbox as manage names it.
+func tokenFormat(jwt bool) string {
+	if jwt {
+		return "jwt"
+	}
+	return "opaque"
 }

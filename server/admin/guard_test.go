@@ -11,7 +11,9 @@ import (
 
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/server/session/sessiontest"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -65,18 +67,18 @@ func TestEveryConsoleRouteIsGuarded(t *testing.T) {
 	adminUser := in.newUser(t, "admin@example.com", true)
 	plain := in.newUser(t, "plain@example.com", false)
 	suspended := in.newUser(t, "gone@example.com", true)
-	if _, err := in.manager().SuspendUserID(t.Context(), suspended.ID); err != nil {
+	if _, err := in.Manager().SuspendUserID(t.Context(), suspended.ID); err != nil {
 		t.Fatal(err)
 	}
 
-	anonymous := in.mint(t, session.Auth{})
+	anonymous := in.Mint(t, session.Auth{})
 	nonAdmin := in.key(t, plain.ID)
 	suspendedAdmin := in.key(t, suspended.ID)
-	mfaOnly := in.mint(t, session.Auth{UserID: adminUser.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: time.Now()})
+	mfaOnly := in.Mint(t, session.Auth{UserID: adminUser.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: time.Now()})
 	ids := map[string]string{"users.id": plain.ID}
 
 	var pages, apis int
-	for _, rt := range in.srv.Routes() {
+	for _, rt := range in.Srv.Routes() {
 		if !isConsole(rt.Pattern) {
 			if strings.Contains(rt.Pattern, "admin") {
 				t.Errorf("%s looks like an admin route but is outside /admin and /api/admin", rt)
@@ -99,43 +101,43 @@ func TestEveryConsoleRouteIsGuarded(t *testing.T) {
 		if !readOnly {
 			back = formPage(path)
 		}
-		send := func(b *browser) reply {
+		send := func(b *sessiontest.Browser) servertest.Reply {
 			if api {
 				return in.call(t, b, "", method, path, nil)
 			}
 			if readOnly {
 				return in.get(t, b, path)
 			}
-			return in.form(t, b, path, url.Values{"csrf_token": {b.csrf}})
+			return in.form(t, b, path, url.Values{"csrf_token": {b.CSRF}})
 		}
 
 		t.Run(rt.String(), func(t *testing.T) {
 			t.Run("anonymous", func(t *testing.T) {
 				r := send(&anonymous)
 				if api {
-					if r.status != http.StatusUnauthorized || decode[map[string]string](t, r)["error"] == "" {
+					if r.Status != http.StatusUnauthorized || servertest.Decode[map[string]string](t, r)["error"] == "" {
 						t.Errorf("%v, want 401 with a JSON error", r)
 					}
 					return
 				}
-				if r.status != http.StatusSeeOther || r.location() != stepUpTo(back) {
-					t.Errorf("status %d to %q, want 303 to %q", r.status, r.location(), stepUpTo(back))
+				if r.Status != http.StatusSeeOther || r.Location() != stepUpTo(back) {
+					t.Errorf("status %d to %q, want 303 to %q", r.Status, r.Location(), stepUpTo(back))
 				}
 			})
 			t.Run("signed-in non-administrator", func(t *testing.T) {
-				if r := send(&nonAdmin); r.status != http.StatusForbidden {
+				if r := send(&nonAdmin); r.Status != http.StatusForbidden {
 					t.Errorf("%v, want 403", r)
 				}
 			})
 			t.Run("suspended administrator", func(t *testing.T) {
-				if r := send(&suspendedAdmin); r.status != http.StatusForbidden {
+				if r := send(&suspendedAdmin); r.Status != http.StatusForbidden {
 					t.Errorf("%v, want 403", r)
 				}
 			})
 			t.Run("administrator without a key tap (mfa)", func(t *testing.T) {
 				r := send(&mfaOnly)
 				if api {
-					if r.status != http.StatusForbidden || decode[map[string]string](t, r)["error"] != "step_up_required" {
+					if r.Status != http.StatusForbidden || servertest.Decode[map[string]string](t, r)["error"] != "step_up_required" {
 						t.Errorf("%v, want 403 step_up_required", r)
 					}
 					return
@@ -144,8 +146,8 @@ func TestEveryConsoleRouteIsGuarded(t *testing.T) {
 				if !readOnly {
 					want += "?notice=step-up"
 				}
-				if r.status != http.StatusSeeOther || r.location() != stepUpTo(want) {
-					t.Errorf("status %d to %q, want 303 to %q", r.status, r.location(), stepUpTo(want))
+				if r.Status != http.StatusSeeOther || r.Location() != stepUpTo(want) {
+					t.Errorf("status %d to %q, want 303 to %q", r.Status, r.Location(), stepUpTo(want))
 				}
 			})
 		})
@@ -154,7 +156,7 @@ func TestEveryConsoleRouteIsGuarded(t *testing.T) {
 		t.Errorf("walked %d pages and %d API routes; is the console mounted?", pages, apis)
 	}
 	// And an administrator with a key tap gets in.
-	if r := in.get(t, ptr(in.key(t, adminUser.ID)), "/admin/users"); r.status != http.StatusOK {
+	if r := in.get(t, ptr(in.key(t, adminUser.ID)), "/admin/users"); r.Status != http.StatusOK {
 		t.Errorf("an administrator's fresh phr session: %v", r)
 	}
 }
@@ -181,19 +183,19 @@ func newFixture(t *testing.T) *fixture {
 	f.other = in.newUser(t, "other-admin@example.com", true)
 	f.target = in.newUser(t, "target@example.com", false)
 	f.suspended = in.newUser(t, "suspended@example.com", false)
-	m := in.manager()
+	m := in.Manager()
 	ctx := t.Context()
 	if _, err := m.SuspendUserID(ctx, f.suspended.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.cred = []byte("credential-of-target")
-	if err := in.db.CreateWebAuthnCredential(ctx, storage.WebAuthnCredential{ID: f.cred, UserID: f.target.ID, Name: "Blue key",
+	if err := in.DB.CreateWebAuthnCredential(ctx, storage.WebAuthnCredential{ID: f.cred, UserID: f.target.ID, Name: "Blue key",
 		AAGUID:    []byte{0xee, 0x88, 0x28, 0x79, 0x72, 0x1c, 0x49, 0x13, 0x97, 0x75, 0x3d, 0xfc, 0xce, 0x97, 0x07, 0x2a},
 		PublicKey: []byte{1}, SignCount: 7, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	in.key(t, f.target.ID)
-	sessions, err := in.db.ListUserSessions(ctx, f.target.ID)
+	sessions, err := in.DB.ListUserSessions(ctx, f.target.ID)
 	if err != nil || len(sessions) != 1 {
 		t.Fatalf("sessions of the target: %v, %v", sessions, err)
 	}
@@ -225,16 +227,16 @@ func (f *fixture) state(t *testing.T) state {
 	ctx := t.Context()
 	var s state
 	var err error
-	if s.Users, err = f.in.db.ListUsers(ctx); err != nil {
+	if s.Users, err = f.in.DB.ListUsers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s.Clients, err = f.in.db.ListClients(ctx); err != nil {
+	if s.Clients, err = f.in.DB.ListClients(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s.Keys, err = f.in.db.ListWebAuthnCredentials(ctx, f.target.ID); err != nil {
+	if s.Keys, err = f.in.DB.ListWebAuthnCredentials(ctx, f.target.ID); err != nil {
 		t.Fatal(err)
 	}
-	if s.Sessions, err = f.in.db.ListUserSessions(ctx, f.target.ID); err != nil {
+	if s.Sessions, err = f.in.DB.ListUserSessions(ctx, f.target.ID); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -247,7 +249,7 @@ func (f *fixture) unchanged(t *testing.T, before state, mark int64) {
 	if after := f.state(t); !reflect.DeepEqual(before, after) {
 		t.Errorf("state changed:\nbefore %+v\nafter  %+v", before, after)
 	}
-	if ev := f.in.events(t, mark, ""); len(ev) != 0 {
+	if ev := f.in.Events(t, mark, ""); len(ev) != 0 {
 		t.Errorf("%d audit events written, e.g. %s", len(ev), ev[0].Type)
 	}
 }
@@ -295,9 +297,9 @@ func (f *fixture) sensitive() []action {
 func TestStaleKeyTapIsSentToReverify(t *testing.T) {
 	f := newFixture(t)
 	in := f.in
-	stale := in.mint(t, session.Auth{UserID: f.admin.ID, ACR: session.ACRPhr, AMR: []string{"pwd", "hwk"},
+	stale := in.Mint(t, session.Auth{UserID: f.admin.ID, ACR: session.ACRPhr, AMR: []string{"pwd", "hwk"},
 		AuthTime: time.Now().Add(-10 * time.Minute)})
-	before, mark := f.state(t), in.auditMark(t)
+	before, mark := f.state(t), in.AuditMark(t)
 
 	for _, a := range f.sensitive() {
 		t.Run(a.name, func(t *testing.T) {
@@ -307,11 +309,11 @@ func TestStaleKeyTapIsSentToReverify(t *testing.T) {
 			}
 			r := in.form(t, &stale, a.path, form)
 			want := stepUpTo(a.wantFormPage + "?notice=reverify")
-			if r.status != http.StatusSeeOther || r.location() != want {
-				t.Errorf("page: status %d to %q, want 303 to %q", r.status, r.location(), want)
+			if r.Status != http.StatusSeeOther || r.Location() != want {
+				t.Errorf("page: status %d to %q, want 303 to %q", r.Status, r.Location(), want)
 			}
 			r = in.call(t, &stale, "", a.method, a.api, a.body)
-			if r.status != http.StatusForbidden || decode[map[string]string](t, r)["error"] != "fresh_key_tap_required" {
+			if r.Status != http.StatusForbidden || servertest.Decode[map[string]string](t, r)["error"] != "fresh_key_tap_required" {
 				t.Errorf("API: %v, want 403 fresh_key_tap_required", r)
 			}
 			f.unchanged(t, before, mark)
@@ -320,14 +322,14 @@ func TestStaleKeyTapIsSentToReverify(t *testing.T) {
 
 	t.Run("the page it returns to says why", func(t *testing.T) {
 		r := in.get(t, &stale, "/admin/users/"+f.target.ID+"?notice=reverify")
-		if r.status != http.StatusOK || !strings.Contains(string(r.body), "needs a key tap within the last 5 minutes") {
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "needs a key tap within the last 5 minutes") {
 			t.Errorf("%.300v", r)
 		}
 	})
 	t.Run("routine actions do not need a fresh tap", func(t *testing.T) {
 		r := in.form(t, &stale, "/admin/users/"+f.target.ID+"/revoke-sessions", nil)
-		if r.status != http.StatusSeeOther || r.location() != "/admin/users/"+f.target.ID+"?notice=sessions-revoked" {
-			t.Errorf("status %d to %q", r.status, r.location())
+		if r.Status != http.StatusSeeOther || r.Location() != "/admin/users/"+f.target.ID+"?notice=sessions-revoked" {
+			t.Errorf("status %d to %q", r.Status, r.Location())
 		}
 	})
 }
@@ -337,16 +339,16 @@ func TestCSRF(t *testing.T) {
 	in := f.in
 	adm := in.key(t, f.admin.ID)
 	// A forged request is refused the same way whoever's browser sends it.
-	browsers := map[string]browser{"administrator": adm, "anonymous": in.mint(t, session.Auth{}),
+	browsers := map[string]sessiontest.Browser{"administrator": adm, "anonymous": in.Mint(t, session.Auth{}),
 		"non-administrator": in.key(t, f.target.ID)}
 	ids := map[string]string{"users.id": f.target.ID, "apps.id": f.app.Client.ID, "clients.id": f.app.Client.ID,
 		"credID": f.credID(), "sid": f.sid}
-	before, mark := f.state(t), in.auditMark(t)
+	before, mark := f.state(t), in.AuditMark(t)
 	body := url.Values{"confirm": {"yes"}, "admin": {"true"}, "name": {"X"}, "email": {"csrf@example.com"},
 		"overlap": {"0"}, "grant": {"client_credentials"}}
 
 	n := 0
-	for _, rt := range in.srv.Routes() {
+	for _, rt := range in.Srv.Routes() {
 		method := methodOf(rt)
 		if !isConsole(rt.Pattern) || method == http.MethodGet {
 			continue
@@ -355,19 +357,19 @@ func TestCSRF(t *testing.T) {
 		path := fill(rt.Pattern, ids)
 		t.Run(rt.String(), func(t *testing.T) {
 			for who, b := range browsers {
-				for _, token := range []string{"", adm.csrf + "x", browsers["non-administrator"].csrf} {
-					if token == b.csrf {
+				for _, token := range []string{"", adm.CSRF + "x", browsers["non-administrator"].CSRF} {
+					if token == b.CSRF {
 						continue
 					}
-					var r reply
+					var r servertest.Reply
 					if isAPI(rt.Pattern) {
 						h := http.Header{}
 						if token != "" {
 							h.Set("X-CSRF-Token", token)
 						}
 						r = in.send(t, &b, method, path, "application/json", []byte(`{"admin":true,"name":"X","email":"csrf@example.com"}`), h)
-						if r.status == http.StatusForbidden && decode[map[string]string](t, r)["error"] != "invalid_csrf_token" {
-							t.Errorf("%s, token %q: %s, want invalid_csrf_token", who, token, r.body)
+						if r.Status == http.StatusForbidden && servertest.Decode[map[string]string](t, r)["error"] != "invalid_csrf_token" {
+							t.Errorf("%s, token %q: %s, want invalid_csrf_token", who, token, r.Body)
 						}
 					} else {
 						v := url.Values{"csrf_token": {token}}
@@ -376,8 +378,8 @@ func TestCSRF(t *testing.T) {
 						}
 						r = in.send(t, &b, method, path, "application/x-www-form-urlencoded", []byte(v.Encode()), nil)
 					}
-					if r.status != http.StatusForbidden || r.location() != "" {
-						t.Errorf("%s, token %q: %v (Location %q), want 403", who, token, r, r.location())
+					if r.Status != http.StatusForbidden || r.Location() != "" {
+						t.Errorf("%s, token %q: %v (Location %q), want 403", who, token, r, r.Location())
 					}
 				}
 			}

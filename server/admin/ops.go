@@ -168,12 +168,15 @@ type clientSpec struct {
 	RefreshTokenTTL        string
 	BackchannelLogoutURI   string
 	AdminAPI               bool
+	TokenFormat            string
+	DenyRisky              bool
 }
 
 func (s clientSpec) spec() (manage.ClientSpec, error) {
 	out := manage.ClientSpec{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		GrantTypes: s.GrantTypes, Public: s.Public, MinACR: s.MinACR,
-		BackchannelLogoutURI: strings.TrimSpace(s.BackchannelLogoutURI), AdminAPI: s.AdminAPI}
+		BackchannelLogoutURI: strings.TrimSpace(s.BackchannelLogoutURI), AdminAPI: s.AdminAPI,
+		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky}
 	for _, f := range []struct {
 		name, value string
 		to          *time.Duration

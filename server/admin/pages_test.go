@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -20,38 +21,38 @@ func TestUsersThroughThePages(t *testing.T) {
 
 	var created storage.User
 	t.Run("creating a user shows the enrolment link once", func(t *testing.T) {
-		mark := in.auditMark(t)
+		mark := in.AuditMark(t)
 		r := in.form(t, &adm, "/admin/users", url.Values{"email": {"New.Person@example.com"}, "name": {"New Person"}})
-		if r.status != http.StatusOK {
+		if r.Status != http.StatusOK {
 			t.Fatalf("%v", r)
 		}
-		link := scrape(t, r, reEnrollURL)
-		if !strings.HasPrefix(link, in.issuer+"/enroll?token=") {
+		link := servertest.Scrape(t, r, reEnrollURL)
+		if !strings.HasPrefix(link, in.Issuer+"/enroll?token=") {
 			t.Errorf("link %q", link)
 		}
-		u, err := in.db.GetUserByEmail(t.Context(), "new.person@example.com")
+		u, err := in.DB.GetUserByEmail(t.Context(), "new.person@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
 		created = u
-		if r.header.Get("Cache-Control") != "no-store" {
-			t.Errorf("the page with the link may be cached: %q", r.header.Get("Cache-Control"))
+		if r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("the page with the link may be cached: %q", r.Header.Get("Cache-Control"))
 		}
-		token := strings.TrimPrefix(link, in.issuer+"/enroll?token=")
+		token := strings.TrimPrefix(link, in.Issuer+"/enroll?token=")
 		for _, p := range []string{"/admin/users", "/admin/users/" + u.ID, "/admin/audit"} {
-			if g := in.get(t, &adm, p); strings.Contains(string(g.body), token) || strings.Contains(string(g.body), url.QueryEscape(token)) {
+			if g := in.get(t, &adm, p); strings.Contains(string(g.Body), token) || strings.Contains(string(g.Body), url.QueryEscape(token)) {
 				t.Errorf("%s shows the link again", p)
 			}
 		}
-		ev := in.events(t, mark, audit.UserCreated)
+		ev := in.Events(t, mark, audit.UserCreated)
 		if len(ev) != 1 || ev[0].Actor != me.ID || ev[0].UserID != u.ID {
 			t.Errorf("user.created events %+v, want one by %s", ev, me.ID)
 		}
-		if dup := in.form(t, &adm, "/admin/users", url.Values{"email": {"new.person@example.com"}}); dup.status != http.StatusConflict {
+		if dup := in.form(t, &adm, "/admin/users", url.Values{"email": {"new.person@example.com"}}); dup.Status != http.StatusConflict {
 			t.Errorf("a second user with the email: %v, want 409", dup)
 		}
-		if bad := in.form(t, &adm, "/admin/users", url.Values{"email": {"not an email"}}); bad.status != http.StatusBadRequest ||
-			!strings.Contains(string(bad.body), "is not an email address") {
+		if bad := in.form(t, &adm, "/admin/users", url.Values{"email": {"not an email"}}); bad.Status != http.StatusBadRequest ||
+			!strings.Contains(string(bad.Body), "is not an email address") {
 			t.Errorf("a bad email: %v, want 400 with the reason", bad)
 		}
 	})
@@ -61,34 +62,34 @@ func TestUsersThroughThePages(t *testing.T) {
 			in.newUser(t, "bulk"+string(rune('a'+i/26))+string(rune('a'+i%26))+"@example.com", false)
 		}
 		r := in.get(t, &adm, "/admin/users")
-		if r.status != http.StatusOK || strings.Count(string(r.body), `href="/admin/users/u_`) != 25 ||
-			!strings.Contains(string(r.body), "page 1 of 2") || !strings.Contains(string(r.body), `rel="next"`) {
-			t.Errorf("first page: %.2000s", r.body)
+		if r.Status != http.StatusOK || strings.Count(string(r.Body), `href="/admin/users/u_`) != 25 ||
+			!strings.Contains(string(r.Body), "page 1 of 2") || !strings.Contains(string(r.Body), `rel="next"`) {
+			t.Errorf("first page: %.2000s", r.Body)
 		}
 		r = in.get(t, &adm, "/admin/users?page=2")
-		if n := strings.Count(string(r.body), `href="/admin/users/u_`); n != 32-25 {
+		if n := strings.Count(string(r.Body), `href="/admin/users/u_`); n != 32-25 {
 			t.Errorf("second page lists %d users, want 7", n)
 		}
 		r = in.get(t, &adm, "/admin/users?q=NEW.PERSON")
-		if !strings.Contains(string(r.body), "new.person@example.com") || strings.Contains(string(r.body), "bulkaa@") {
-			t.Errorf("search: %.1500s", r.body)
+		if !strings.Contains(string(r.Body), "new.person@example.com") || strings.Contains(string(r.Body), "bulkaa@") {
+			t.Errorf("search: %.1500s", r.Body)
 		}
 	})
 
 	t.Run("the user page shows keys, sessions and sign-ins with their risk decision", func(t *testing.T) {
 		ctx := t.Context()
-		if err := in.db.CreateWebAuthnCredential(ctx, storage.WebAuthnCredential{ID: []byte("k1"), UserID: created.ID, Name: "Yubi",
+		if err := in.DB.CreateWebAuthnCredential(ctx, storage.WebAuthnCredential{ID: []byte("k1"), UserID: created.ID, Name: "Yubi",
 			AAGUID:    []byte{0xee, 0x88, 0x28, 0x79, 0x72, 0x1c, 0x49, 0x13, 0x97, 0x75, 0x3d, 0xfc, 0xce, 0x97, 0x07, 0x2a},
 			PublicKey: []byte{1}, SignCount: 42, BackupEligible: true, CreatedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := in.db.RecordSignIn(ctx, storage.SignInRecord{UserID: created.ID, Time: time.Now(), IP: "203.0.113.9",
+		if _, err := in.DB.RecordSignIn(ctx, storage.SignInRecord{UserID: created.ID, Time: time.Now(), IP: "203.0.113.9",
 			Country: "NZ", ACR: "phr", Decision: "step_up", Reasons: []string{"First sign-in from this device"}}); err != nil {
 			t.Fatal(err)
 		}
 		in.key(t, created.ID)
 		r := in.get(t, &adm, "/admin/users/"+created.ID)
-		body := string(r.body)
+		body := string(r.Body)
 		for _, want := range []string{"Yubi", "ee882879-721c-4913-9775-3dfcce97072a", "synced passkey", "42",
 			"203.0.113.9", "step_up", "First sign-in from this device", `id="sessions"`, "Recovery codes left"} {
 			if !strings.Contains(body, want) {
@@ -101,39 +102,39 @@ func TestUsersThroughThePages(t *testing.T) {
 		ctx := t.Context()
 		victim := in.newUser(t, "victim@example.com", false)
 		in.key(t, victim.ID)
-		if err := in.db.CreateToken(ctx, storage.TokenRecord{Kind: storage.KindAccessToken, Signature: "sig-victim",
+		if err := in.DB.CreateToken(ctx, storage.TokenRecord{Kind: storage.KindAccessToken, Signature: "sig-victim",
 			RequestID: "req-victim", ClientID: "c_any", Subject: victim.ID, Active: true, Request: []byte("{}"),
 			RequestedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 		path := "/admin/users/" + victim.ID + "/suspend"
-		if r := in.form(t, &adm, path, nil); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "I understand") {
+		if r := in.form(t, &adm, path, nil); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "I understand") {
 			t.Errorf("without the confirmation: %v, want 400", r)
 		}
 		if in.user(t, victim.ID).Suspended() {
 			t.Fatal("suspended without confirmation")
 		}
 		r := in.form(t, &adm, path, url.Values{"confirm": {"yes"}})
-		if r.status != http.StatusSeeOther || r.location() != "/admin/users/"+victim.ID+"?notice=suspended" {
-			t.Fatalf("status %d to %q", r.status, r.location())
+		if r.Status != http.StatusSeeOther || r.Location() != "/admin/users/"+victim.ID+"?notice=suspended" {
+			t.Fatalf("status %d to %q", r.Status, r.Location())
 		}
 		if !in.user(t, victim.ID).Suspended() {
 			t.Error("not suspended")
 		}
-		if s, _ := in.db.ListUserSessions(ctx, victim.ID); len(s) != 0 {
+		if s, _ := in.DB.ListUserSessions(ctx, victim.ID); len(s) != 0 {
 			t.Errorf("%d sessions left", len(s))
 		}
-		if tok, err := in.db.GetToken(ctx, storage.KindAccessToken, "sig-victim"); err != nil || tok.Active {
+		if tok, err := in.DB.GetToken(ctx, storage.KindAccessToken, "sig-victim"); err != nil || tok.Active {
 			t.Errorf("token active %v (%v) after suspension", tok.Active, err)
 		}
-		if ev := in.events(t, 0, audit.UserSuspended); len(ev) == 0 || ev[len(ev)-1].Actor != me.ID {
+		if ev := in.Events(t, 0, audit.UserSuspended); len(ev) == 0 || ev[len(ev)-1].Actor != me.ID {
 			t.Errorf("user.suspended events %+v, want the admin as actor", ev)
 		}
-		page := in.get(t, &adm, r.location())
-		if !strings.Contains(string(page.body), "The user is suspended") {
-			t.Errorf("no notice on %s", r.location())
+		page := in.get(t, &adm, r.Location())
+		if !strings.Contains(string(page.Body), "The user is suspended") {
+			t.Errorf("no notice on %s", r.Location())
 		}
-		if r := in.form(t, &adm, "/admin/users/"+victim.ID+"/unsuspend", nil); r.status != http.StatusSeeOther || in.user(t, victim.ID).Suspended() {
+		if r := in.form(t, &adm, "/admin/users/"+victim.ID+"/unsuspend", nil); r.Status != http.StatusSeeOther || in.user(t, victim.ID).Suspended() {
 			t.Errorf("unsuspend: %v", r)
 		}
 	})
@@ -141,28 +142,28 @@ func TestUsersThroughThePages(t *testing.T) {
 	t.Run("keys, sessions and the enrolment link", func(t *testing.T) {
 		id := created.ID
 		key := "/admin/users/" + id + "/keys/" + "azE" // base64url of "k1"
-		if r := in.form(t, &adm, key+"/rename", url.Values{"name": {"Backup key"}}); r.status != http.StatusSeeOther {
+		if r := in.form(t, &adm, key+"/rename", url.Values{"name": {"Backup key"}}); r.Status != http.StatusSeeOther {
 			t.Errorf("rename: %v", r)
 		}
-		if r := in.form(t, &adm, key+"/revoke", url.Values{"confirm": {"yes"}}); r.status != http.StatusSeeOther {
+		if r := in.form(t, &adm, key+"/revoke", url.Values{"confirm": {"yes"}}); r.Status != http.StatusSeeOther {
 			t.Errorf("revoke: %v", r)
 		}
-		c, err := in.db.GetWebAuthnCredential(t.Context(), []byte("k1"))
+		c, err := in.DB.GetWebAuthnCredential(t.Context(), []byte("k1"))
 		if err != nil || c.Name != "Backup key" || c.DisabledReason == "" {
 			t.Errorf("key after rename and revoke: %+v, %v", c, err)
 		}
-		sessions, _ := in.db.ListUserSessions(t.Context(), id)
+		sessions, _ := in.DB.ListUserSessions(t.Context(), id)
 		if len(sessions) == 0 {
 			t.Fatal("the user has no session")
 		}
-		if r := in.form(t, &adm, "/admin/users/"+id+"/sessions/"+sessions[0].SID+"/revoke", nil); r.status != http.StatusSeeOther {
+		if r := in.form(t, &adm, "/admin/users/"+id+"/sessions/"+sessions[0].SID+"/revoke", nil); r.Status != http.StatusSeeOther {
 			t.Errorf("revoke a session: %v", r)
 		}
-		if left, _ := in.db.ListUserSessions(t.Context(), id); len(left) != len(sessions)-1 {
+		if left, _ := in.DB.ListUserSessions(t.Context(), id); len(left) != len(sessions)-1 {
 			t.Errorf("%d sessions left of %d", len(left), len(sessions))
 		}
 		r := in.form(t, &adm, "/admin/users/"+id+"/reenroll", nil)
-		if link := scrape(t, r, reEnrollURL); !strings.HasPrefix(link, in.issuer+"/enroll?token=") {
+		if link := servertest.Scrape(t, r, reEnrollURL); !strings.HasPrefix(link, in.Issuer+"/enroll?token=") {
 			t.Errorf("re-issued link %q", link)
 		}
 	})
@@ -176,7 +177,7 @@ func TestUsersThroughThePages(t *testing.T) {
 			{"/admin/users/" + me.ID + "/delete", url.Values{"confirm": {"yes"}}},
 		} {
 			r := in.form(t, &adm, c.path, c.form)
-			if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "last active administrator") {
+			if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "last active administrator") {
 				t.Errorf("%s: %v, want 400 naming the last administrator", c.path, r)
 			}
 		}
@@ -184,32 +185,32 @@ func TestUsersThroughThePages(t *testing.T) {
 			t.Error("the last administrator was demoted")
 		}
 		r := in.call(t, &adm, "", http.MethodPut, "/api/admin/v1/users/"+me.ID+"/admin", map[string]bool{"admin": false})
-		if e := decode[map[string]string](t, r); r.status != http.StatusBadRequest || e["error"] != "invalid_request" ||
+		if e := servertest.Decode[map[string]string](t, r); r.Status != http.StatusBadRequest || e["error"] != "invalid_request" ||
 			!strings.Contains(e["error_description"], "last active administrator") {
 			t.Errorf("API: %v", r)
 		}
 		r = in.call(t, &adm, "", http.MethodDelete, "/api/admin/v1/users/"+me.ID, nil)
-		if r.status != http.StatusBadRequest {
+		if r.Status != http.StatusBadRequest {
 			t.Errorf("API delete: %v", r)
 		}
 		r = in.form(t, &adm, "/admin/users/"+me.ID+"/suspend", url.Values{"confirm": {"yes"}})
-		if r.status != http.StatusBadRequest {
+		if r.Status != http.StatusBadRequest {
 			t.Errorf("suspending oneself: %v", r)
 		}
 	})
 
 	t.Run("promoting, then demoting and deleting", func(t *testing.T) {
 		id := created.ID
-		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"true"}}); r.status != http.StatusSeeOther || !in.user(t, id).Admin {
+		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"true"}}); r.Status != http.StatusSeeOther || !in.user(t, id).Admin {
 			t.Errorf("promote: %v", r)
 		}
-		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"false"}, "confirm": {"yes"}}); r.status != http.StatusSeeOther || in.user(t, id).Admin {
+		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"false"}, "confirm": {"yes"}}); r.Status != http.StatusSeeOther || in.user(t, id).Admin {
 			t.Errorf("demote: %v", r)
 		}
-		if r := in.form(t, &adm, "/admin/users/"+id+"/delete", url.Values{"confirm": {"yes"}}); r.status != http.StatusSeeOther || r.location() != "/admin/users?notice=deleted" {
+		if r := in.form(t, &adm, "/admin/users/"+id+"/delete", url.Values{"confirm": {"yes"}}); r.Status != http.StatusSeeOther || r.Location() != "/admin/users?notice=deleted" {
 			t.Errorf("delete: %v", r)
 		}
-		if r := in.get(t, &adm, "/admin/users/"+id); r.status != http.StatusNotFound {
+		if r := in.get(t, &adm, "/admin/users/"+id); r.Status != http.StatusNotFound {
 			t.Errorf("a deleted user's page: %v", r)
 		}
 	})
@@ -220,7 +221,7 @@ func TestAppsThroughThePages(t *testing.T) {
 	me := in.newUser(t, "admin@example.com", true)
 	adm := in.key(t, me.ID)
 	// Another app introspects tokens.
-	probe, err := in.manager().RegisterClient(t.Context(), manageSpec("Probe"))
+	probe, err := in.Manager().RegisterClient(t.Context(), manageSpec("Probe"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,23 +229,23 @@ func TestAppsThroughThePages(t *testing.T) {
 
 	r := in.form(t, &adm, "/admin/apps", url.Values{"name": {"Nightly job"}, "grant": {"client_credentials"},
 		"access_token_ttl": {"5m"}, "min_acr": {"phr"}})
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("register: %v", r)
 	}
-	id, secret := scrape(t, r, reClientID), scrape(t, r, reClientSecret)
+	id, secret := servertest.Scrape(t, r, reClientID), servertest.Scrape(t, r, reClientSecret)
 	t.Run("the secret is shown once and works", func(t *testing.T) {
 		if _, status := in.tokenFor(t, id, secret, ""); status != http.StatusOK {
 			t.Errorf("token with the new secret: %d", status)
 		}
 		page := in.get(t, &adm, "/admin/apps/"+id)
-		if page.status != http.StatusOK || strings.Contains(string(page.body), secret) {
-			t.Errorf("the app page: status %d, shows the secret: %v", page.status, strings.Contains(string(page.body), secret))
+		if page.Status != http.StatusOK || strings.Contains(string(page.Body), secret) {
+			t.Errorf("the app page: status %d, shows the secret: %v", page.Status, strings.Contains(string(page.Body), secret))
 		}
 		if c := in.client(t, id); c.AccessTokenTTL != 5*time.Minute || c.MinACR != "phr" {
 			t.Errorf("stored %v, %q", c.AccessTokenTTL, c.MinACR)
 		}
 		list := in.get(t, &adm, "/admin/apps")
-		if !strings.Contains(string(list.body), "Nightly job") {
+		if !strings.Contains(string(list.Body), "Nightly job") {
 			t.Error("the list does not show the app")
 		}
 	})
@@ -252,10 +253,10 @@ func TestAppsThroughThePages(t *testing.T) {
 	rotate := func(t *testing.T, overlap string) string {
 		t.Helper()
 		r := in.form(t, &adm, "/admin/apps/"+id+"/rotate-secret", url.Values{"overlap": {overlap}, "confirm": {"yes"}})
-		if r.status != http.StatusOK {
+		if r.Status != http.StatusOK {
 			t.Fatalf("rotate: %v", r)
 		}
-		return scrape(t, r, reClientSecret)
+		return servertest.Scrape(t, r, reClientSecret)
 	}
 	works := func(t *testing.T, s string) bool {
 		t.Helper()
@@ -279,7 +280,7 @@ func TestAppsThroughThePages(t *testing.T) {
 	})
 	t.Run("editing keeps the secret", func(t *testing.T) {
 		r := in.form(t, &adm, "/admin/apps/"+id, url.Values{"name": {"Nightly batch"}, "grant": {"client_credentials"}, "min_acr": {"mfa"}})
-		if r.status != http.StatusSeeOther || in.client(t, id).Name != "Nightly batch" || !works(t, secret) {
+		if r.Status != http.StatusSeeOther || in.client(t, id).Name != "Nightly batch" || !works(t, secret) {
 			t.Errorf("edit: %v", r)
 		}
 	})
@@ -289,7 +290,7 @@ func TestAppsThroughThePages(t *testing.T) {
 			t.Fatalf("a fresh token: status %d", status)
 		}
 		r := in.form(t, &adm, "/admin/apps/"+id+"/disable", url.Values{"confirm": {"yes"}})
-		if r.status != http.StatusSeeOther || !in.client(t, id).Disabled {
+		if r.Status != http.StatusSeeOther || !in.client(t, id).Disabled {
 			t.Fatalf("disable: %v", r)
 		}
 		if in.active(t, token, probeCreds) {
@@ -298,26 +299,26 @@ func TestAppsThroughThePages(t *testing.T) {
 		if works(t, secret) {
 			t.Error("a disabled app still gets tokens")
 		}
-		if r := in.form(t, &adm, "/admin/apps/"+id+"/enable", nil); r.status != http.StatusSeeOther || in.client(t, id).Disabled {
+		if r := in.form(t, &adm, "/admin/apps/"+id+"/enable", nil); r.Status != http.StatusSeeOther || in.client(t, id).Disabled {
 			t.Errorf("enable: %v", r)
 		}
 	})
 	t.Run("deleting", func(t *testing.T) {
-		if r := in.form(t, &adm, "/admin/apps/"+id+"/delete", url.Values{"confirm": {"yes"}}); r.status != http.StatusSeeOther {
+		if r := in.form(t, &adm, "/admin/apps/"+id+"/delete", url.Values{"confirm": {"yes"}}); r.Status != http.StatusSeeOther {
 			t.Errorf("delete: %v", r)
 		}
-		if r := in.get(t, &adm, "/admin/apps/"+id); r.status != http.StatusNotFound {
+		if r := in.get(t, &adm, "/admin/apps/"+id); r.Status != http.StatusNotFound {
 			t.Errorf("a deleted app: %v", r)
 		}
 	})
 	t.Run("invalid settings are refused with the reason", func(t *testing.T) {
 		r := in.form(t, &adm, "/admin/apps", url.Values{"name": {"Web"}, "grant": {"authorization_code"},
 			"redirect_uris": {"javascript:alert(1)"}})
-		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "javascript") {
+		if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "javascript") {
 			t.Errorf("%v", r)
 		}
 		r = in.form(t, &adm, "/admin/apps", url.Values{"name": {"Web"}, "grant": {"client_credentials"}, "access_token_ttl": {"soon"}})
-		if r.status != http.StatusBadRequest {
+		if r.Status != http.StatusBadRequest {
 			t.Errorf("%v", r)
 		}
 	})
@@ -332,7 +333,7 @@ func TestAuditPages(t *testing.T) {
 	ctx := t.Context()
 	someone := in.newUser(t, "someone@example.com", false)
 	for i := range 60 {
-		if _, err := in.db.AppendAudit(ctx, storage.AuditEvent{Type: audit.SigninSucceeded, Actor: someone.ID, UserID: someone.ID,
+		if _, err := in.DB.AppendAudit(ctx, storage.AuditEvent{Type: audit.SigninSucceeded, Actor: someone.ID, UserID: someone.ID,
 			ClientID: "c_app", Result: audit.Success, Time: time.Now().Add(time.Duration(i-60) * time.Second),
 			Details: map[string]string{"decision": "step_up", "reasons": "New device; Unusual country", "acr": "phr"}}); err != nil {
 			t.Fatal(err)
@@ -341,10 +342,10 @@ func TestAuditPages(t *testing.T) {
 
 	t.Run("filters, pages newest first and shows decisions", func(t *testing.T) {
 		r := in.get(t, &adm, "/admin/audit?user=someone@example.com&type=signin.succeeded")
-		body := string(r.body)
+		body := string(r.Body)
 		rows := reEventRow.FindAllStringSubmatch(body, -1)
-		if r.status != http.StatusOK || len(rows) != 50 {
-			t.Fatalf("status %d, %d rows", r.status, len(rows))
+		if r.Status != http.StatusOK || len(rows) != 50 {
+			t.Fatalf("status %d, %d rows", r.Status, len(rows))
 		}
 		for _, want := range []string{"Risk decision", "step_up", "<li>New device</li>", "<li>Unusual country</li>"} {
 			if !strings.Contains(body, want) {
@@ -356,28 +357,28 @@ func TestAuditPages(t *testing.T) {
 			t.Fatalf("older link %v, last row %v", older, rows[len(rows)-1])
 		}
 		r = in.get(t, &adm, html.UnescapeString(older[1]))
-		if n := len(reEventRow.FindAllStringSubmatch(string(r.body), -1)); n != 10 {
+		if n := len(reEventRow.FindAllStringSubmatch(string(r.Body), -1)); n != 10 {
 			t.Errorf("second page (%s) has %d rows, want 10", html.UnescapeString(older[1]), n)
 		}
 		r = in.get(t, &adm, "/admin/audit?result=denied")
-		if strings.Contains(string(r.body), "<code>signin.succeeded</code>") {
+		if strings.Contains(string(r.Body), "<code>signin.succeeded</code>") {
 			t.Error("the result filter lets other results through")
 		}
 		today := time.Now().UTC().Format(time.DateOnly)
 		r = in.get(t, &adm, "/admin/audit?type=signin.succeeded&until="+today+"&since="+today)
-		if n := len(reEventRow.FindAllStringSubmatch(string(r.body), -1)); n == 0 && time.Now().UTC().Hour() > 0 {
+		if n := len(reEventRow.FindAllStringSubmatch(string(r.Body), -1)); n == 0 && time.Now().UTC().Hour() > 0 {
 			t.Error("the date filter dropped today's events")
 		}
-		if r := in.get(t, &adm, "/admin/audit?since=yesterday"); r.status != http.StatusBadRequest {
+		if r := in.get(t, &adm, "/admin/audit?since=yesterday"); r.Status != http.StatusBadRequest {
 			t.Errorf("a bad date: %v", r)
 		}
 	})
 
 	t.Run("the export is JSON Lines with the same filter", func(t *testing.T) {
 		r := in.get(t, &adm, "/admin/audit/export?user="+someone.ID+"&type=signin.succeeded")
-		if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/x-ndjson" ||
-			!strings.HasPrefix(r.header.Get("Content-Disposition"), "attachment;") {
-			t.Fatalf("status %d, %q, %q", r.status, r.header.Get("Content-Type"), r.header.Get("Content-Disposition"))
+		if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/x-ndjson" ||
+			!strings.HasPrefix(r.Header.Get("Content-Disposition"), "attachment;") {
+			t.Fatalf("status %d, %q, %q", r.Status, r.Header.Get("Content-Type"), r.Header.Get("Content-Disposition"))
 		}
 		lines := ndjson(t, r)
 		if len(lines) != 60 {
@@ -394,10 +395,10 @@ func TestAuditPages(t *testing.T) {
 
 	t.Run("the hash chain check", func(t *testing.T) {
 		r := in.get(t, &adm, "/admin/audit/verify")
-		if r.status != http.StatusOK || !strings.Contains(string(r.body), "Hash chain intact") {
-			t.Errorf("%.600s", r.body)
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "Hash chain intact") {
+			t.Errorf("%.600s", r.Body)
 		}
-		if r := in.get(t, &adm, "/admin/audit"); !strings.Contains(string(r.body), "Hash chain intact") {
+		if r := in.get(t, &adm, "/admin/audit"); !strings.Contains(string(r.Body), "Hash chain intact") {
 			t.Error("the audit page does not show the recent check")
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/internal/clocktest"
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite"
@@ -60,24 +61,6 @@ func startWebhook(t *testing.T) (*webhook, *httptest.Server) {
 	srv := httptest.NewServer(wh)
 	t.Cleanup(srv.Close)
 	return wh, srv
-}
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // verifySignature checks a SignatureHeader value the way the documented
@@ -193,7 +176,7 @@ func queueAlert(t *testing.T, s *sqlite.Store, now func() time.Time, hooks ...st
 func TestDeliverSendsSignedAlerts(t *testing.T) {
 	s, _ := openStore(t)
 	wh, srv := startWebhook(t)
-	clk := &clock{now: t0}
+	clk := clocktest.New(t0)
 	payload := queueAlert(t, s, clk.Now, srv.URL+"/alerts")
 	clk.Advance(3 * time.Second)
 	d := &audit.Deliverer{DB: s, Client: srv.Client(), Secret: secret, Logger: quiet, Now: clk.Now}
@@ -250,7 +233,7 @@ func TestDeliverRetriesAFailingWebhookWithBackoff(t *testing.T) {
 	s, _ := openStore(t)
 	wh, srv := startWebhook(t)
 	wh.setStatus(http.StatusInternalServerError)
-	clk := &clock{now: t0}
+	clk := clocktest.New(t0)
 	queueAlert(t, s, clk.Now, srv.URL)
 	d := &audit.Deliverer{DB: s, Client: srv.Client(), Secret: secret, Logger: quiet, Now: clk.Now}
 
@@ -310,7 +293,7 @@ func TestDeliverKeepsGoingPastAnUnreachableWebhook(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL
 	dead.Close() // nothing listens there any more
-	clk := &clock{now: t0}
+	clk := clocktest.New(t0)
 	queueAlert(t, s, clk.Now, deadURL, srv.URL)
 	d := &audit.Deliverer{DB: s, Client: srv.Client(), Secret: secret, Logger: quiet, Now: clk.Now}
 	n, err := d.RunOnce(t.Context())
@@ -330,7 +313,7 @@ func TestOutboxSurvivesARestart(t *testing.T) {
 	s, path := openStore(t)
 	wh, srv := startWebhook(t)
 	wh.setStatus(http.StatusServiceUnavailable)
-	clk := &clock{now: t0}
+	clk := clocktest.New(t0)
 	hooks := []string{srv.URL + "/one", srv.URL + "/two"}
 	queueAlert(t, s, clk.Now, hooks...)
 	queueAlert(t, s, clk.Now, hooks...)

@@ -66,7 +66,19 @@ func (h *Handler) assess(ctx context.Context, r *http.Request, userID, clientID,
 	if s.RecentFailuresUser, s.RecentFailuresIP, err = h.d.Throttle.Failures(ctx, userID, ipText, now.Add(-h.d.Risk.FailureWindow)); err != nil {
 		return assessment{}, err
 	}
-	return assessment{Decision: risk.Decide(s, h.d.Risk), Signals: s}, nil
+	d := risk.Decide(s, h.d.Risk)
+	if d.Outcome == risk.StepUp && clientID != "" {
+		// Per-app policy: some apps refuse what others would step up.
+		c, err := h.d.Store.GetClient(ctx, clientID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return assessment{}, err
+		}
+		if err == nil && c.DenyRisky {
+			d.Outcome, d.ACR = risk.Deny, ""
+			d.Reasons = append(d.Reasons, risk.Reason{Code: "app_denies_risky", Text: "this app refuses sign-ins that need an extra check"})
+		}
+	}
+	return assessment{Decision: d, Signals: s}, nil
 }
 
 // riskDetails is what the audit log keeps of a decision.

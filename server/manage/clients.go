@@ -25,6 +25,12 @@ type ClientSpec struct {
 	BackchannelLogoutURI   string
 	AccessTokenTTL         time.Duration // 0: the server's default
 	RefreshTokenTTL        time.Duration
+	// TokenFormat of the app's access tokens: "opaque" or "jwt" (RFC 9068).
+	// Empty: opaque for a new app, unchanged on update.
+	TokenFormat string
+	// DenyRisky refuses, for this app, a sign-in the risk engine would
+	// step up.
+	DenyRisky bool
 	// AdminAPI lets the app call keygate's admin API with a
 	// client_credentials token of scope keygate:admin.
 	AdminAPI bool
@@ -50,6 +56,9 @@ type NewClient struct {
 }
 
 var knownGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+// tokenFormats are the access token formats an app may be registered with.
+var tokenFormats = []string{"opaque", "jwt"}
 
 // RegisterClient validates spec and stores the app.
 func (m *Manager) RegisterClient(ctx context.Context, spec ClientSpec) (NewClient, error) {
@@ -79,7 +88,7 @@ func (m *Manager) RegisterClient(ctx context.Context, spec ClientSpec) (NewClien
 		}
 		return m.record(ctx, storage.AuditEvent{Type: audit.ClientCreated, ClientID: c.ID,
 			Result: audit.Success, Details: map[string]string{"name": c.Name, "grants": strings.Join(c.GrantTypes, " "),
-				"public": fmt.Sprint(c.Public), "min_acr": c.MinACR}})
+				"public": fmt.Sprint(c.Public), "min_acr": c.MinACR, "token_format": c.TokenFormat}})
 	})
 	return out, err
 }
@@ -89,6 +98,10 @@ func (s ClientSpec) apply(c *storage.Client, now time.Time) {
 	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs = s.Name, s.RedirectURIs, s.PostLogoutRedirectURIs
 	c.GrantTypes, c.Public, c.MinACR, c.MaxAuthAge = s.GrantTypes, s.Public, s.MinACR, s.MaxAuthAge
 	c.BackchannelLogoutURI, c.AccessTokenTTL, c.RefreshTokenTTL = s.BackchannelLogoutURI, s.AccessTokenTTL, s.RefreshTokenTTL
+	c.DenyRisky = s.DenyRisky
+	if s.TokenFormat != "" {
+		c.TokenFormat = s.TokenFormat
+	}
 	c.Scopes = s.scopes()
 	c.UpdatedAt = now
 }
@@ -230,6 +243,9 @@ func validateClient(s *ClientSpec) error {
 	}
 	if s.AdminAPI && (s.Public || !slices.Contains(s.GrantTypes, "client_credentials")) {
 		return invalid("admin API access is for confidential apps with the client_credentials grant")
+	}
+	if s.TokenFormat != "" && !slices.Contains(tokenFormats, s.TokenFormat) {
+		return invalid("--token-format must be opaque or jwt, not %q", s.TokenFormat)
 	}
 	if s.MinACR == "" {
 		s.MinACR = "mfa"

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite"
+	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
 var t0 = time.Date(2030, 6, 15, 12, 0, 0, 0, time.UTC)
@@ -26,11 +26,7 @@ const issuer = "https://id.example.com"
 // t0, that alerts the given webhooks.
 func newManager(t *testing.T, webhooks ...string) (*manage.Manager, *sqlite.Store) {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t)
 	master, err := keys.NewMaster(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)

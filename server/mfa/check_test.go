@@ -2,37 +2,29 @@ package mfa
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pquerna/otp"
 
+	"github.com/keygate/keygate/internal/clocktest"
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite"
+	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
-
-// testClock is a clock the test moves by hand.
-type testClock struct{ now time.Time }
-
-func (c *testClock) Now() time.Time { return c.now }
 
 // newChecker is a Handler with only what the code checks and enrolment
 // keys need: a fresh database, a master key and a clock at t0.
-func newChecker(t *testing.T) (*Handler, *sqlite.Store, *testClock) {
+func newChecker(t *testing.T) (*Handler, *sqlite.Store, *clocktest.Clock) {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t)
 	master, err := keys.NewMaster(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &testClock{now: t0}
+	clk := clocktest.New(t0)
 	h := New(Deps{Store: s, Master: master, RecoveryKey: master.Derive("recovery-code", 32),
 		Issuer: "keygate id.example.com", Now: clk.Now})
 	return h, s, clk
@@ -95,7 +87,7 @@ func TestCheckTOTP(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			clk.now = st.at
+			clk.Set(st.at)
 			code := st.code
 			if code == "" {
 				code = codeAt(t, testSecret, st.step)
@@ -132,7 +124,7 @@ func TestCheckTOTP(t *testing.T) {
 	t.Run("an unconfirmed authenticator does not count", func(t *testing.T) {
 		addUser(t, s, "u_carol")
 		enrolTOTP(t, h, "u_carol", true)
-		clk.now = t0
+		clk.Set(t0)
 		_, msg, err := h.checkTOTP(ctx, "u_carol", codeAt(t, testSecret, t0Step))
 		if err != nil || !strings.Contains(msg, "No authenticator app is set up") {
 			t.Fatalf("msg %q, %v", msg, err)

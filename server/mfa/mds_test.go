@@ -30,7 +30,7 @@ import (
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
-	"github.com/keygate/keygate/storage/sqlite"
+	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
 var (
@@ -535,11 +535,7 @@ func TestDisableCompromisedKeys(t *testing.T) {
 	ctx := t.Context()
 	f := newMDSFixture(t)
 	m := f.load(t)
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t)
 	rec := audit.NewRecorder(s, slog.New(slog.DiscardHandler), []string{"https://alerts.example.com/hook"}, func() time.Time { return t0 })
 	addUser(t, s, "u_ann")
 	addUser(t, s, "u_bob")

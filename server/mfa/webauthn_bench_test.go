@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +32,7 @@ import (
 	"github.com/keygate/keygate/server/metrics"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
-	"github.com/keygate/keygate/storage/sqlite"
+	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
 const benchOrigin = "https://id.example.com"
@@ -139,11 +138,7 @@ func BenchmarkVerifyAssertion(b *testing.B) {
 
 	b.Run("FinishHandler", func(b *testing.B) {
 		ctx := b.Context()
-		db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "k.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { db.Close() })
+		db := sqlitetest.Open(b)
 		now := time.Now()
 		k.user.u.CreatedAt, k.user.u.UpdatedAt = now, now
 		if err := db.CreateUser(ctx, k.user.u); err != nil {

@@ -9,23 +9,24 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
 
+	"github.com/keygate/keygate/internal/clocktest"
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/metrics"
 	"github.com/keygate/keygate/server/render"
 	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/server/session/sessiontest"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite"
+	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 	"github.com/keygate/keygate/web"
 )
 
@@ -36,27 +37,10 @@ const (
 	verifier    = "a-code-verifier-of-more-than-forty-three-characters-0123456789"
 )
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is the OIDC capability over a real store, with an injected clock.
 type env struct {
 	db       *sqlite.Store
-	clock    *clock
+	clock    *clocktest.Clock
 	sessions *session.Store
 	keys     *keys.Keyring
 	mux      http.Handler
@@ -67,11 +51,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqlitetest.Open(t)
 	master, err := keys.NewMaster([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	// fosite checks auth_time against its own clock (it refuses one in the
 	// future), so the injected clock starts a little before the present;
 	// tests advance it by seconds at most.
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second).Add(-time.Minute)}
+	clk := clocktest.New(time.Now().UTC().Truncate(time.Second).Add(-time.Minute))
 	if err := keys.EnsureSigningKeys(ctx, db, master, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -129,22 +109,8 @@ func newEnv(t *testing.T) *env {
 // its cookie and the session's sid.
 func (e *env) browser(t *testing.T, auth session.Auth) (*http.Cookie, string) {
 	t.Helper()
-	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
-	w := httptest.NewRecorder()
-	x, err := e.sessions.Load(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if auth.UserID != "" {
-		if err := x.SignIn(auth); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sid := x.SID()
-	if err := x.Save(w); err != nil {
-		t.Fatal(err)
-	}
-	return w.Result().Cookies()[0], sid
+	b := sessiontest.Mint(t, e.sessions, auth)
+	return b.Cookie, b.SID
 }
 
 func (e *env) do(t *testing.T, r *http.Request, cookie *http.Cookie) *http.Response {

@@ -65,7 +65,7 @@ func newProvider(d Deps, store *fositestore.Store) (fosite.OAuth2Provider, *fosi
 		return d.Keys.Current().Signing("RS256")
 	}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(cfg),
+		CoreStrategy:               newTokenStrategy(compose.NewOAuth2HMACStrategy(cfg), d.Keys, cfg),
 		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keyGetter, cfg),
 		Signer:                     &jwt.DefaultSigner{GetPrivateKey: keyGetter},
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 )
@@ -56,6 +57,29 @@ func (s *Session) GetExtraClaims() map[string]any {
 		extra["auth_time"] = c.AuthTime.Unix()
 	}
 	return extra
+}
+
+var _ oauth2.JWTSessionContainer = (*Session)(nil)
+
+// GetJWTClaims are what a JWT access token (RFC 9068) takes from the grant:
+// the user and, when one signed in, acr, amr and auth_time. The token
+// strategy adds the rest. Built afresh on every call, so nothing of it is
+// stored with the session.
+func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
+	c := &jwt.JWTClaims{Extra: map[string]any{}}
+	if s == nil || s.DefaultSession == nil {
+		return c
+	}
+	c.Subject = s.Subject
+	for k, v := range s.GetExtraClaims() {
+		c.Extra[k] = v
+	}
+	return c
+}
+
+// GetJWTHeader types a JWT access token as RFC 9068 requires.
+func (s *Session) GetJWTHeader() *jwt.Headers {
+	return &jwt.Headers{Extra: map[string]any{"typ": atJWTType}}
 }
 
 // signedIn builds the session of an authorization from a completed sign-in.

@@ -5,16 +5,16 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/internal/clocktest"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite"
+	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
 // t0 is the injected clock's start; nothing here reads the wall clock.
@@ -22,38 +22,17 @@ var t0 = time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
 
 const lifetime = 12 * time.Hour
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	db    *sqlite.Store
 	store *session.Store
-	clock *clock
+	clock *clocktest.Clock
 	name  string // cookie name
 }
 
 func newFixture(t *testing.T, secure bool) *fixture {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	c := &clock{now: t0}
+	db := sqlitetest.Open(t)
+	c := clocktest.New(t0)
 	f := &fixture{db: db, clock: c, name: "keygate_session"}
 	if secure {
 		f.name = "__Host-keygate_session"

@@ -5,28 +5,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/internal/clocktest"
 	"github.com/keygate/keygate/server/throttle"
 	"github.com/keygate/keygate/storage/sqlite"
+	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
 var t0 = time.Date(2030, 6, 15, 12, 0, 0, 0, time.UTC)
 
-// testClock is a clock the test moves by hand.
-type testClock struct{ now time.Time }
-
-func (c *testClock) Now() time.Time          { return c.now }
-func (c *testClock) Advance(d time.Duration) { c.now = c.now.Add(d) }
-
 // newLimiter allows 3 failures per account and 5 per IP in 15 minutes,
 // over a fresh database.
-func newLimiter(t *testing.T) (*throttle.Limiter, *testClock) {
+func newLimiter(t *testing.T) (*throttle.Limiter, *clocktest.Clock) {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	clk := &testClock{now: t0}
+	s := sqlitetest.Open(t)
+	clk := clocktest.New(t0)
 	return &throttle.Limiter{DB: s, Window: 15 * time.Minute, PerAccount: 3, PerIP: 5, Now: clk.Now}, clk
 }
 
@@ -131,7 +123,7 @@ func TestLimiter(t *testing.T) {
 					}
 					if ok != *s.allowed {
 						t.Fatalf("step %d: Allowed(%q, %q) at +%v = %v, want %v",
-							i, s.account, s.ip, clk.now.Sub(t0), ok, *s.allowed)
+							i, s.account, s.ip, clk.Now().Sub(t0), ok, *s.allowed)
 					}
 				}
 			}

@@ -28,6 +28,7 @@ func testClients(t *testing.T, newStore NewStore) {
 		PreviousSecretExpiresAt: at(24 * time.Hour),
 		AccessTokenTTL:          15 * time.Minute,
 		RefreshTokenTTL:         30 * 24 * time.Hour,
+		DenyRisky:               true,
 		CreatedAt:               t0,
 		UpdatedAt:               at(time.Minute),
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -18,33 +17,17 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/keygate/keygate/internal/clocktest"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/fositestore"
 	"github.com/keygate/keygate/storage/sqlite"
+	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
 const grace = 10 * time.Second
 
 // t0 is the injected clock's start; nothing here reads the wall clock.
 var t0 = time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
-
-// clock is an injectable, advanceable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // reuses records what OnRefreshReuse was told.
 type reuses struct {
@@ -68,20 +51,15 @@ func (r *reuses) all() []storage.TokenRecord {
 type fixture struct {
 	db     *sqlite.Store
 	fs     *fositestore.Store
-	clock  *clock
+	clock  *clocktest.Clock
 	reuses *reuses
 	client *fositestore.Client
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	f := &fixture{db: db, clock: &clock{now: t0}, reuses: &reuses{}}
+	db := sqlitetest.Open(t)
+	f := &fixture{db: db, clock: clocktest.New(t0), reuses: &reuses{}}
 	f.fs = fositestore.New(db, fositestore.Options{
 		RefreshGrace:   grace,
 		Now:            f.clock.Now,
@@ -654,14 +632,10 @@ func TestOpenIDSession(t *testing.T) {
 
 func TestPARSession(t *testing.T) {
 	t.Run("a pushed authorization request comes back with its redirect, state and response type", func(t *testing.T) {
-		db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "k.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
+		db := sqlitetest.Open(t)
 		fs := fositestore.New(db, fositestore.Options{
 			NewSession: func() fosite.Session { return emptySession() },
-			Now:        (&clock{now: t0}).Now,
+			Now:        clocktest.New(t0).Now,
 		})
 		f := &fixture{db: db, fs: fs}
 		f.client = f.addClient(t, "c_par", nil)
