@@ -226,8 +226,8 @@ type Client struct {
 	// instead (for apps whose users must never be challenged mid-task, or
 	// whose owners prefer a call to the help desk).
 	DenyRisky bool
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 type Clients interface {
