@@ -1,0 +1,72 @@
+package server_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/servertest"
+	"github.com/keygate/keygate/server/session"
+)
+
+// BenchmarkSSOAuthorize is one single sign-on round trip for a signed-in
+// browser: /oauth2/authorize → /login/continue (the risk engine's check of
+// the session) → /oauth2/authorize/resume → the app's redirect URI with a
+// code. It measures what the risk check adds to the authorize path.
+func BenchmarkSSOAuthorize(b *testing.B) {
+	in := servertest.Start(b)
+	m := in.Manager()
+	ctx := b.Context()
+	nu, err := m.CreateUser(ctx, "bench@localhost", "Bench", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, err := m.RegisterClient(ctx, manage.ClientSpec{Name: "Bench", RedirectURIs: []string{"https://app.example/cb"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	br := in.Mint(b, session.Auth{UserID: nu.User.ID, ACR: session.ACRPhr, AMR: []string{"pwd", "hwk"},
+		AuthTime: time.Now().Add(-time.Minute)})
+	q := url.Values{"client_id": {app.Client.ID}, "redirect_uri": {"https://app.example/cb"}, "response_type": {"code"},
+		"scope": {"openid"}, "state": {"state-0123456789"}, "nonce": {"nonce-0123456789"},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+	get := func(target string) string {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.AddCookie(br.Cookie)
+		resp, err := in.HTTP.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+			b.Fatalf("GET %s: %d", target, resp.StatusCode)
+		}
+		return resp.Header.Get("Location")
+	}
+	b.ReportAllocs()
+	var hops [3]time.Duration // authorize, the risk check, resume
+	for b.Loop() {
+		loc := in.Base + "/oauth2/authorize?" + q.Encode()
+		for i := range hops {
+			start := time.Now()
+			loc = get(loc)
+			hops[i] += time.Since(start)
+			if i < 2 {
+				loc = in.Base + loc
+			}
+		}
+		if !strings.HasPrefix(loc, "https://app.example/cb?code=") {
+			b.Fatalf("ended at %s", loc)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(hops[0].Nanoseconds())/n, "authorize-ns/op")
+	b.ReportMetric(float64(hops[1].Nanoseconds())/n, "risk-check-ns/op")
+	b.ReportMetric(float64(hops[2].Nanoseconds())/n, "resume-ns/op")
+}
