@@ -284,7 +284,9 @@ func (l *loader) once(ctx context.Context, w *worker) {
 	req = req.WithContext(ctx)
 
 	t0 := time.Now()
-	resp, err := l.client.Do(req)
+	// The Transport directly: the Client would only add redirect handling
+	// (which must not happen here anyway) and per-request overhead.
+	resp, err := l.transport.RoundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // interrupted (Ctrl-C) while this request was in flight

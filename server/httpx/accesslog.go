@@ -127,6 +127,11 @@ func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 				if l == nil {
 					l = slog.Default()
 				}
+				// Under --log-level warn the line is dropped anyway: skip
+				// building it (measurable at tens of thousands of req/s).
+				if !l.Enabled(r.Context(), slog.LevelInfo) {
+					return
+				}
 				ua := r.UserAgent()
 				if len(ua) > maxUserAgentLen {
 					ua = ua[:maxUserAgentLen]

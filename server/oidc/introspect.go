@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -35,7 +36,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		result = audit.Failure
 	}
-	if aerr := h.d.Audit.RecordRequest(r, storage.AuditEvent{
+	if aerr := h.d.Audit.RecordRequest(r.WithContext(context.WithoutCancel(ctx)), storage.AuditEvent{
 		Type: audit.TokenRevoked, Actor: "client:" + clientID, ClientID: clientID, Result: result,
 		Details: map[string]string{"token_type_hint": r.PostForm.Get("token_type_hint")},
 	}); aerr != nil {

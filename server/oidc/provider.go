@@ -80,5 +80,28 @@ func newProvider(d Deps, store *fositestore.Store) (fosite.OAuth2Provider, *fosi
 		compose.OAuth2TokenRevocationFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
+	// fosite asks every token handler to populate the response and each
+	// one that does not handle the grant answers with an error carrying a
+	// stack trace: four captures per token request, 6% of its CPU.
+	for i, th := range cfg.TokenEndpointHandlers {
+		cfg.TokenEndpointHandlers[i] = quietTokenHandler{th}
+	}
 	return p, cfg
+}
+
+// quietTokenHandler answers "not mine" without building a stack trace.
+type quietTokenHandler struct{ fosite.TokenEndpointHandler }
+
+func (q quietTokenHandler) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+	if !q.CanHandleTokenEndpointRequest(ctx, r) {
+		return fosite.ErrUnknownRequest
+	}
+	return q.TokenEndpointHandler.HandleTokenEndpointRequest(ctx, r)
+}
+
+func (q quietTokenHandler) PopulateTokenEndpointResponse(ctx context.Context, r fosite.AccessRequester, w fosite.AccessResponder) error {
+	if !q.CanHandleTokenEndpointRequest(ctx, r) {
+		return fosite.ErrUnknownRequest
+	}
+	return q.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, r, w)
 }

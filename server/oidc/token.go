@@ -9,6 +9,7 @@ import (
 
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/fositestore"
 )
 
 var supportedGrants = map[string]bool{
@@ -46,7 +47,14 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 			ar.GrantAudience(a)
 		}
 	}
-	resp, err := h.provider.NewAccessResponse(ctx, ar)
+	// For client_credentials the token row is written with its audit event
+	// in one transaction after fosite is done; other grants let fosite
+	// write (it commits revocations on reuse before answering an error).
+	respCtx, deferred := ctx, (*fositestore.Deferred)(nil)
+	if grant == "client_credentials" {
+		respCtx, deferred = fositestore.WithDeferredWrites(ctx)
+	}
+	resp, err := h.provider.NewAccessResponse(respCtx, ar)
 	if err != nil {
 		h.tokenFailed(r, ar, err)
 		h.provider.WriteAccessError(ctx, w, ar, err)
@@ -56,13 +64,26 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	if grant == "refresh_token" {
 		event = audit.TokenRefreshed
 	}
-	if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{
-		Type: event, Actor: "client:" + ar.GetClient().GetID(), UserID: ar.GetSession().GetSubject(),
-		ClientID: ar.GetClient().GetID(), Result: audit.Success,
-		Details: map[string]string{"grant_type": grant, "scope": strings.Join(ar.GetGrantedScopes(), " ")},
-	}); err != nil {
-		// The token was stored but its record was not: refuse to hand it out.
-		h.d.Logger.ErrorContext(ctx, "audit token", "err", err)
+	// A client that hangs up now must not leave a token without its
+	// record: the writes finish whatever happens to the request.
+	wctx := context.WithoutCancel(ctx)
+	err = h.d.Store.InTx(wctx, func(ctx context.Context) error {
+		if deferred != nil {
+			for _, rec := range deferred.Records {
+				if err := h.d.Store.CreateToken(ctx, rec); err != nil {
+					return err
+				}
+			}
+		}
+		return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{
+			Type: event, Actor: "client:" + ar.GetClient().GetID(), UserID: ar.GetSession().GetSubject(),
+			ClientID: ar.GetClient().GetID(), Result: audit.Success,
+			Details: map[string]string{"grant_type": grant, "scope": strings.Join(ar.GetGrantedScopes(), " ")},
+		})
+	})
+	if err != nil {
+		// Without its record the token must not be handed out.
+		h.d.Logger.ErrorContext(ctx, "store token and audit", "err", err)
 		h.provider.WriteAccessError(ctx, w, ar, fosite.ErrServerError)
 		return
 	}
@@ -82,7 +103,8 @@ func (h *Handler) tokenFailed(r *http.Request, ar fosite.AccessRequester, err er
 	if len(clientID) > 128 {
 		clientID = clientID[:128]
 	}
-	if rerr := h.d.Audit.RecordRequest(r, storage.AuditEvent{
+	// The record is written even if the client hangs up first.
+	if rerr := h.d.Audit.RecordRequest(r.WithContext(context.WithoutCancel(r.Context())), storage.AuditEvent{
 		Type: audit.TokenFailed, Actor: "client:" + clientID, ClientID: clientID, Result: audit.Failure,
 		Details: map[string]string{"grant_type": r.PostForm.Get("grant_type"), "error": rfc.ErrorField},
 	}); rerr != nil {

@@ -102,6 +102,10 @@ func (s *Store) create(ctx context.Context, kind, signature string, r fosite.Req
 			rec.SID = sid.SessionID()
 		}
 	}
+	if d := deferredFrom(ctx); d != nil {
+		d.Records = append(d.Records, rec)
+		return nil
+	}
 	return s.db.CreateToken(ctx, rec)
 }
 
