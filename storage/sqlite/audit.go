@@ -82,7 +82,7 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 		args = append(args, arg)
 	}
 	if f.UserID != "" {
-		add("user_id = ?", f.UserID)
+		add("user_id = ? AND user_id != ''", f.UserID)
 	}
 	if f.ClientID != "" {
 		add("client_id = ?", f.ClientID)

@@ -287,3 +287,32 @@ func TestTrimSignIns(t *testing.T) {
 		}
 	})
 }
+
+// Revoking a user's or a session's tokens must use the partial indexes
+// (0006): without the repeated condition SQLite would scan every token.
+func TestRevocationUsesThePartialIndexes(t *testing.T) {
+	s := riskStore(t)
+	for _, c := range []struct{ query, index string }{
+		{revokeSubjectSQL, "token_subject"},
+		{revokeSessionSQL, "token_sid"},
+		{`SELECT seq FROM audit_event WHERE user_id = ? AND user_id != ''`, "audit_event_user_id"},
+	} {
+		rows, err := s.rdb.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+c.query, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "; "); !strings.Contains(p, c.index) {
+			t.Errorf("%s: plan %q does not use %s", c.query, p, c.index)
+		}
+	}
+}

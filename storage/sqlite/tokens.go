@@ -92,7 +92,7 @@ func (s *Store) RevokeSubject(ctx context.Context, subject string) (int, error) 
 		return 0, wrapErr("revoke subject", errEmptySubject)
 	}
 	res, err := s.w(ctx).ExecContext(ctx,
-		`UPDATE token SET active = 0 WHERE subject = ? AND active = 1`, subject)
+		revokeSubjectSQL, subject)
 	return count("revoke subject", res, err)
 }
 
@@ -105,7 +105,7 @@ func (s *Store) RevokeSession(ctx context.Context, sid string) (int, error) {
 		return 0, wrapErr("revoke session", errEmptySID)
 	}
 	res, err := s.w(ctx).ExecContext(ctx,
-		`UPDATE token SET active = 0 WHERE sid = ? AND active = 1`, sid)
+		revokeSessionSQL, sid)
 	return count("revoke session", res, err)
 }
 
@@ -115,3 +115,10 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, er
 	return s.deleteBatched(ctx, "delete expired tokens", "token",
 		"expires_at > 0 AND expires_at <= ?", micros(now))
 }
+
+// The revocations repeat "!= ''" so SQLite may use the partial indexes of
+// migration 0006 (empty subjects and sids are not indexed).
+const (
+	revokeSubjectSQL = `UPDATE token SET active = 0 WHERE subject = ? AND subject != '' AND active = 1`
+	revokeSessionSQL = `UPDATE token SET active = 0 WHERE sid = ? AND sid != '' AND active = 1`
+)
