@@ -116,7 +116,7 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, er
 		"expires_at > 0 AND expires_at <= ?", micros(now))
 }
 
-// The revocations repeat "!= ''" so SQLite may use the partial indexes of
+// The revocations repeat "!= ”" so SQLite may use the partial indexes of
 // migration 0006 (empty subjects and sids are not indexed).
 const (
 	revokeSubjectSQL = `UPDATE token SET active = 0 WHERE subject = ? AND subject != '' AND active = 1`
