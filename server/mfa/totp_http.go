@@ -55,6 +55,16 @@ func (h *Handler) secondFactorData(ctx context.Context, sess *session.Session, f
 }
 
 func (h *Handler) showSecondFactor(w http.ResponseWriter, r *http.Request) error {
+	return h.showCode(w, r, render.PageSecondFactor)
+}
+
+func (h *Handler) showRecovery(w http.ResponseWriter, r *http.Request) error {
+	return h.showCode(w, r, render.PageRecovery)
+}
+
+// showCode shows a page a second factor is entered on, for the flow
+// named in the URL.
+func (h *Handler) showCode(w http.ResponseWriter, r *http.Request, page string) error {
 	sess, err := h.d.Sessions.Load(r)
 	if err != nil {
 		return err
@@ -63,7 +73,7 @@ func (h *Handler) showSecondFactor(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	return h.renderSecondFactor(w, r, sess, flow, "", http.StatusOK)
+	return h.renderCode(w, r, sess, page, flow, "", http.StatusOK)
 }
 
 func (h *Handler) renderSecondFactor(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow, msg string, status int) error {
@@ -88,18 +98,6 @@ func (h *Handler) factorFlow(r *http.Request, sess *session.Session, id string) 
 		return flow, session.ErrFlowGone
 	}
 	return flow, nil
-}
-
-func (h *Handler) showRecovery(w http.ResponseWriter, r *http.Request) error {
-	sess, err := h.d.Sessions.Load(r)
-	if err != nil {
-		return err
-	}
-	flow, err := h.factorFlow(r, sess, r.URL.Query().Get("flow"))
-	if err != nil {
-		return err
-	}
-	return h.renderCode(w, r, sess, render.PageRecovery, flow, "", http.StatusOK)
 }
 
 // renderCode re-renders the page a code was entered on, with msg.
