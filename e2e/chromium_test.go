@@ -238,8 +238,6 @@ func (tb *tab) click(sel string) {
 	tb.do(chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
 }
 
-func jsString(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
-
 // swap replaces the tab's authenticator with a new one of opts holding
 // creds, so a test decides exactly which key the browser offers.
 func (tb *tab) swap(old webauthn.AuthenticatorID, opts webauthn.VirtualAuthenticatorOptions, creds ...*webauthn.Credential) webauthn.AuthenticatorID {

@@ -7,7 +7,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -235,5 +234,3 @@ func readAll(t *testing.T, r io.Reader) string {
 	}
 	return string(b)
 }
-
-func ctxT(t *testing.T) context.Context { return t.Context() }

@@ -131,7 +131,6 @@ func (a *agent) addCookie(c *http.Cookie) {
 var (
 	reCSRFField  = regexp.MustCompile(`name="csrf_token" value="([^"]*)"`)
 	reTokenField = regexp.MustCompile(`name="token" value="([^"]*)"`)
-	reFlowField  = regexp.MustCompile(`name="flow" value="([^"]*)"`)
 	reDataCSRF   = regexp.MustCompile(`data-csrf="([^"]*)"`)
 	reDataFlow   = regexp.MustCompile(`data-flow="([^"]*)"`)
 )

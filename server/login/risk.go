@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/server/audit"
@@ -168,12 +170,8 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, sess *session.Ses
 
 // promptNone reports whether the flow's authorize request forbids any page.
 func promptNone(flow storage.Flow) bool {
-	for _, kv := range strings.Split(flow.Query, "&") {
-		if k, v, _ := strings.Cut(kv, "="); k == "prompt" {
-			return strings.Contains(v, "none")
-		}
-	}
-	return false
+	q, err := url.ParseQuery(flow.Query)
+	return err == nil && slices.Contains(strings.Fields(q.Get("prompt")), "none")
 }
 
 func cmpOr(a, b string) string {

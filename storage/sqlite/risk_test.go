@@ -177,22 +177,7 @@ func TestRecentSignInsAtOneTimeComeLatestRecordedFirst(t *testing.T) {
 // The history is read on every sign-in; it must walk the index, not sort.
 func TestRecentSignInsUsesTheIndex(t *testing.T) {
 	s := riskStore(t)
-	rows, err := s.rdb.QueryContext(t.Context(), `EXPLAIN QUERY PLAN
-		SELECT `+signInColumns+` FROM signin WHERE user_id = ? ORDER BY time DESC, id DESC LIMIT ?`, "u", 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	p := strings.Join(plan, "; ")
+	p := queryPlan(t, s, `SELECT `+signInColumns+` FROM signin WHERE user_id = ? ORDER BY time DESC, id DESC LIMIT ?`, "u", 20)
 	if !strings.Contains(p, "signin_user_id_time") || strings.Contains(p, "TEMP B-TREE") {
 		t.Fatalf("query plan %q: want signin_user_id_time and no sort", p)
 	}
@@ -297,22 +282,28 @@ func TestRevocationUsesThePartialIndexes(t *testing.T) {
 		{revokeSessionSQL, "token_sid"},
 		{`SELECT seq FROM audit_event WHERE user_id = ? AND user_id != ''`, "audit_event_user_id"},
 	} {
-		rows, err := s.rdb.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+c.query, "x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		if p := strings.Join(plan, "; "); !strings.Contains(p, c.index) {
+		if p := queryPlan(t, s, c.query, "x"); !strings.Contains(p, c.index) {
 			t.Errorf("%s: plan %q does not use %s", c.query, p, c.index)
 		}
 	}
+}
+
+// queryPlan is SQLite's plan for query, its steps joined by "; ".
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.rdb.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
 }
