@@ -3,6 +3,8 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# go.mod replaces github.com/ory/x with this local module (see its README).
+COPY internal/oryx ./internal/oryx
 RUN go mod download
 COPY . .
 ARG VERSION=dev
