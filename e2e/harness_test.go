@@ -56,6 +56,12 @@ type instance struct {
 	stderr    *lineBuffer
 	exited    chan error
 	enrollURL string
+
+	// configOnly: serve gets no --listen/--issuer flags, the config file
+	// sets them. client, if set, does the readiness probe (e.g. one that
+	// trusts a test certificate).
+	configOnly bool
+	client     *http.Client
 }
 
 // freePort asks the kernel for a port; the tiny window before keygate
@@ -86,9 +92,27 @@ func startKeygate(t *testing.T, dataDir, config string) *instance {
 	return in
 }
 
+// startKeygateConfig runs serve with only --data-dir and --config: the
+// config (written as the YAML file) sets the listen address and issuer,
+// which must be given here too. client, if not nil, does the readiness
+// probe; use one that trusts the server's certificate for TLS.
+func startKeygateConfig(t *testing.T, dataDir, issuer, config string, client *http.Client) *instance {
+	t.Helper()
+	in := &instance{t: t, dataDir: dataDir, issuer: issuer, configOnly: true, client: client,
+		config: filepath.Join(dataDir, "..", filepath.Base(dataDir)+".yaml")}
+	if err := os.WriteFile(in.config, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in.start(0)
+	return in
+}
+
 func (in *instance) start(port int) {
 	t := in.t
-	args := []string{"serve", "--data-dir", in.dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--issuer", in.issuer}
+	args := []string{"serve", "--data-dir", in.dataDir}
+	if !in.configOnly {
+		args = append(args, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--issuer", in.issuer)
+	}
 	if in.config != "" {
 		args = append(args, "--config", in.config)
 	}
@@ -101,11 +125,15 @@ func (in *instance) start(port int) {
 	in.exited = make(chan error, 1)
 	go func() { in.exited <- in.cmd.Wait() }()
 	t.Cleanup(func() { in.stop() })
+	client := in.client
+	if client == nil {
+		client = http.DefaultClient
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		// Ready when it answers and its stdout (copied by another
 		// goroutine) has caught up with the "listening" line.
-		resp, err := http.Get(in.issuer + "/readyz")
+		resp, err := client.Get(in.issuer + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && strings.Contains(in.stdout.String(), " listening on ") {
@@ -122,7 +150,7 @@ func (in *instance) start(port int) {
 		}
 	}
 	in.enrollURL = ""
-	if m := regexp.MustCompile(`(http://\S+/enroll\?token=\S+)`).FindStringSubmatch(in.stdout.String()); m != nil {
+	if m := regexp.MustCompile(`(https?://\S+/enroll\?token=\S+)`).FindStringSubmatch(in.stdout.String()); m != nil {
 		in.enrollURL = m[1]
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -81,6 +82,7 @@ type Server struct {
 	router  *httpx.Router
 	handler http.Handler
 	now     func() time.Time
+	tls     *tls.Config // nil: plain HTTP
 }
 
 // New builds every capability and mounts it.
@@ -88,6 +90,17 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	now := time.Now
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	// Load the certificate now, not when Serve starts: a missing file or a
+	// key that does not match must stop the start before serve announces
+	// it is listening and issues an enrolment link.
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
 	if err := keys.EnsureSigningKeys(ctx, store, master, now()); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
@@ -154,7 +167,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, locator: locator, oidc: oidcHandler, store: store, keyring: keyring, audit: rec, logger: logger, now: now}
+	s := &Server{cfg: cfg, locator: locator, oidc: oidcHandler, store: store, keyring: keyring, audit: rec, logger: logger, now: now, tls: tlsConfig}
 	r := httpx.NewRouter()
 	r.Use(func(rt httpx.Route, h http.Handler) http.Handler { return m.Middleware(rt.Pattern, h) })
 	r.Mount(oidcHandler)
@@ -201,6 +214,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		TLSConfig:         s.tls,
 	}
 	workers, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
@@ -208,8 +222,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	errc := make(chan error, 1)
 	go func() {
-		if s.cfg.TLSCert != "" {
-			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		if s.tls != nil {
+			// The certificate is in TLSConfig (loaded by New).
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}
