@@ -28,6 +28,12 @@
 // single-statement write needs no explicit transaction. Nested InTx and
 // BeginTx join the outer transaction.
 //
+// Concurrent InTx calls share commits: each runs in turn under its own
+// savepoint inside one transaction, and the last caller in line commits
+// for all (see groupCommit). Under load that turns a dozen commits into
+// one, while every caller keeps all-or-nothing for its own writes and
+// returns only after they are committed.
+//
 // A transaction holds the one write connection until it ends. So while a
 // goroutine has a transaction open, it must pass that transaction's
 // context to every write: a write with another context (a detached one

@@ -24,6 +24,8 @@ type Store struct {
 	path string
 	// clients caches client reads outside transactions (clientcache.go).
 	clients clientCache
+	// group lets concurrent InTx calls share a commit (tx.go).
+	group groupCommit
 }
 
 var _ storage.Store = (*Store)(nil)

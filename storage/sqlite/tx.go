@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 )
 
 // querier is what *sql.DB and *sql.Tx have in common: every method runs its
@@ -25,7 +27,15 @@ type txState struct {
 	// joined marks a context from BeginTx on a context that already carried
 	// a transaction: its Commit is left to whoever began the transaction.
 	joined bool
+	// member is set inside an InTx function, whose writes share a group
+	// commit with other callers' (groupCommit). Rolling back a joined
+	// transaction there undoes that function's writes only.
+	member *memberState
 }
+
+type memberState struct{ rolledBack atomic.Bool }
+
+var errRolledBack = errors.New("transaction rolled back")
 
 func (s *Store) txFrom(ctx context.Context) *txState {
 	st, _ := ctx.Value(txKey{s}).(*txState)
@@ -50,40 +60,119 @@ func (s *Store) w(ctx context.Context) querier {
 	return s.wdb
 }
 
-// InTx runs fn in a write transaction, committing if it returns nil and
-// rolling back if it returns an error or panics. With a context already in
-// a transaction it just calls fn, which then joins that transaction: its
-// writes commit or roll back with the outer ones.
-func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+// maxGroup bounds how many InTx calls share one commit, and so how long
+// the first of them waits for it.
+const maxGroup = 64
+
+// groupCommit lets concurrent InTx calls share one SQLite transaction: each
+// runs its function in turn, under its own savepoint, and the last caller
+// in line commits for all. One commit then writes the pages the group has
+// in common (the token and audit B-trees' last leaves, say) once rather
+// than once per caller, and a token endpoint under load commits a dozen
+// tokens at a time. Nothing is batched while there is no queue: a lone
+// caller begins, runs and commits as before.
+//
+// Each caller still gets the transaction's guarantees for its own writes:
+// they are all committed, or none is (ROLLBACK TO its savepoint), and InTx
+// returns only once they are durable to the same degree as a lone commit.
+type groupCommit struct {
+	// mu is held while a caller runs its function on the open transaction.
+	mu sync.Mutex
+	// queued counts callers between wanting mu and being done with it; the
+	// one that brings it back to zero commits.
+	queued atomic.Int32
+	// Guarded by mu: the open transaction, its size and its outcome.
+	tx      *sql.Tx
+	members int
+	outcome *groupOutcome
+}
+
+type groupOutcome struct {
+	done chan struct{}
+	err  error // the commit's error, set before done is closed
+}
+
+// InTx runs fn in a write transaction: its writes all commit if it returns
+// nil, and none does if it returns an error or panics. With a context
+// already in a transaction it just calls fn, which then joins that
+// transaction: its writes commit or roll back with the outer ones.
+//
+// Concurrent calls share commits (see groupCommit); fn must not wait for
+// another InTx call, which may be queued behind it.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	if s.txFrom(ctx) != nil {
 		return fn(ctx)
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return wrapErr("begin transaction", err)
+	g := &s.group
+	g.queued.Add(1)
+	g.mu.Lock()
+	if g.tx == nil {
+		// The transaction outlives this caller's context: others join it.
+		tx, err := s.wdb.BeginTx(context.WithoutCancel(ctx), nil)
+		if err != nil {
+			g.queued.Add(-1)
+			g.mu.Unlock()
+			return wrapErr("begin transaction", err)
+		}
+		g.tx, g.members, g.outcome = tx, 0, &groupOutcome{done: make(chan struct{})}
 	}
-	committing := false
+	tx, outcome := g.tx, g.outcome
+	g.members++
+	savepoint := fmt.Sprintf("m%d", g.members)
+	returned := false
 	defer func() {
-		// Covers both an error and a panic (or t.Fatal) in fn.
-		if !committing {
-			_ = tx.Rollback()
+		// Runs on return, panic and runtime.Goexit (t.Fatal) alike: undo
+		// this caller's writes unless fn succeeded, then commit the group
+		// if no one else is queued, or else leave that to the last one.
+		if !returned {
+			err = errRolledBack
+		}
+		if err != nil {
+			if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO "+savepoint); rerr != nil {
+				// Some errors (SQLITE_FULL, I/O) end the whole transaction;
+				// the commit below then fails for every member.
+				err = errors.Join(err, wrapErr("rollback to savepoint", rerr))
+			}
+		}
+		_, rerr := tx.ExecContext(context.WithoutCancel(ctx), "RELEASE "+savepoint)
+		last := g.queued.Add(-1) == 0
+		if rerr != nil || err != nil || last || g.members >= maxGroup {
+			// Commit now: after a failure too, so that a transaction SQLite
+			// may have ended itself takes no further members.
+			outcome.err = wrapErr("commit", tx.Commit())
+			g.tx, g.outcome = nil, nil
+			close(outcome.done)
+			g.mu.Unlock()
+		} else {
+			g.mu.Unlock()
+			<-outcome.done
+		}
+		if err == nil {
+			err = errors.Join(wrapErr("release savepoint", rerr), outcome.err)
 		}
 	}()
-	if err := fn(context.WithValue(ctx, txKey{s}, &txState{tx: tx})); err != nil {
-		return err
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+		returned = true
+		return wrapErr("savepoint", err)
 	}
-	committing = true
-	return wrapErr("commit", tx.Commit())
+	member := &memberState{}
+	err = fn(context.WithValue(ctx, txKey{s}, &txState{tx: tx, joined: true, member: member}))
+	returned = true
+	if err == nil && member.rolledBack.Load() {
+		err = errRolledBack
+	}
+	return err
 }
 
 // BeginTx starts a write transaction and returns a context carrying it.
 // On a context already in a transaction it joins it: Commit on the returned
-// context does nothing (the outer owner commits), while Rollback rolls back
-// the whole transaction, so a failure anywhere undoes everything and the
-// owner's Commit then reports it.
+// context does nothing (the outer owner commits), while Rollback undoes the
+// whole transaction (inside InTx: that InTx function's writes), so a
+// failure anywhere undoes everything and the owner's Commit then reports
+// it.
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if st := s.txFrom(ctx); st != nil {
-		return context.WithValue(ctx, txKey{s}, &txState{tx: st.tx, joined: true}), nil
+		return context.WithValue(ctx, txKey{s}, &txState{tx: st.tx, joined: true, member: st.member}), nil
 	}
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -113,6 +202,12 @@ func (s *Store) Rollback(ctx context.Context) error {
 	st := s.txFrom(ctx)
 	if st == nil {
 		return fmt.Errorf("rollback: %w", errNoTx)
+	}
+	if st.member != nil {
+		// The InTx that owns the savepoint rolls back to it when fn
+		// returns; other members' writes stay.
+		st.member.rolledBack.Store(true)
+		return nil
 	}
 	if err := st.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return wrapErr("rollback", err)

@@ -1,0 +1,190 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/keygate/keygate/storage"
+)
+
+// holdGroup starts an InTx that writes key and then waits, holding the
+// group's transaction, until release is closed. It returns once the
+// function runs.
+func holdGroup(t *testing.T, s *Store, key string, release <-chan struct{}) (<-chan error, *sql.Tx) {
+	t.Helper()
+	running := make(chan *sql.Tx)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.InTx(context.Background(), func(ctx context.Context) error {
+			if err := s.SetMeta(ctx, key, "1"); err != nil {
+				return err
+			}
+			running <- s.txFrom(ctx).tx
+			<-release
+			return nil
+		})
+	}()
+	return errc, <-running
+}
+
+// waitQueued waits until n InTx calls are queued for the group (the
+// holder included), so that the next ones are known to share its commit.
+func waitQueued(s *Store, n int32) {
+	for s.group.queued.Load() < n {
+		runtime.Gosched()
+	}
+}
+
+func metaSet(t *testing.T, s *Store, key string) bool {
+	t.Helper()
+	_, err := s.GetMeta(t.Context(), key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetMeta(%s): %v", key, err)
+	}
+	return err == nil
+}
+
+// Callers queued behind a running one share its transaction, and one
+// caller's failure, panic or Goexit undoes its own writes only.
+func TestGroupCommitIsolatesMembers(t *testing.T) {
+	s, _ := openTemp(t)
+	release := make(chan struct{})
+	holder, holderTx := holdGroup(t, s, "holder", release)
+
+	type outcome struct {
+		key      string
+		err      error
+		panicked any
+	}
+	members := []struct {
+		key string
+		fn  func(ctx context.Context) error
+	}{
+		{"ok1", nil},
+		{"fails", func(context.Context) error { return errors.New("refused") }},
+		{"panics", func(context.Context) error { panic("boom") }},
+		{"goexits", func(context.Context) error { runtime.Goexit(); return nil }},
+		{"joined-rollback", func(ctx context.Context) error {
+			jctx, err := s.BeginTx(ctx)
+			if err != nil {
+				return err
+			}
+			return s.Rollback(jctx) // nil, yet the writes must go
+		}},
+		{"ok2", nil},
+	}
+	var txs sync.Map // key -> *sql.Tx its function ran in
+	results := make(chan outcome, len(members))
+	for _, m := range members {
+		go func() {
+			o := outcome{key: m.key}
+			defer func() {
+				o.panicked = recover()
+				results <- o
+			}()
+			o.err = s.InTx(context.Background(), func(ctx context.Context) error {
+				txs.Store(m.key, s.txFrom(ctx).tx)
+				if err := s.SetMeta(ctx, m.key, "1"); err != nil {
+					return err
+				}
+				if m.fn != nil {
+					return m.fn(ctx)
+				}
+				return nil
+			})
+		}()
+	}
+	waitQueued(s, int32(len(members)+1))
+	close(release)
+	if err := <-holder; err != nil {
+		t.Fatalf("holder: %v", err)
+	}
+	got := map[string]outcome{}
+	for range members {
+		o := <-results
+		got[o.key] = o
+	}
+
+	// A failure commits the group at once, so later callers may form
+	// another; but whoever came first after the holder joined its group.
+	joined := 0
+	for _, m := range members {
+		if tx, _ := txs.Load(m.key); tx == holderTx {
+			joined++
+		}
+	}
+	if joined == 0 {
+		t.Error("no caller queued behind the holder shared its transaction")
+	}
+	for _, m := range members {
+		o := got[m.key]
+		wantOK := m.key == "ok1" || m.key == "ok2"
+		if wantOK && (o.err != nil || o.panicked != nil) {
+			t.Errorf("%s: err %v, panic %v; want success", m.key, o.err, o.panicked)
+		}
+		if !wantOK && o.err == nil && o.panicked == nil && m.key != "goexits" {
+			t.Errorf("%s: InTx succeeded; want its failure reported", m.key)
+		}
+		if set := metaSet(t, s, m.key); set != wantOK {
+			t.Errorf("%s written = %v, want %v", m.key, set, wantOK)
+		}
+	}
+	if got["panics"].panicked != "boom" {
+		t.Errorf("the panic reached the caller as %v, want boom", got["panics"].panicked)
+	}
+	if !metaSet(t, s, "holder") {
+		t.Error("the holder's write is missing")
+	}
+	// The group is closed: a later call begins afresh and commits alone.
+	if err := s.InTx(t.Context(), func(ctx context.Context) error { return s.SetMeta(ctx, "after", "1") }); err != nil || !metaSet(t, s, "after") {
+		t.Fatalf("InTx after the group: %v", err)
+	}
+}
+
+// A group never grows past maxGroup: the rest wait for the next commit.
+func TestGroupCommitIsBounded(t *testing.T) {
+	s, _ := openTemp(t)
+	release := make(chan struct{})
+	holder, _ := holdGroup(t, s, "holder", release)
+	const n = maxGroup + 10
+	var mu sync.Mutex
+	sizes := map[any]int{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := s.InTx(context.Background(), func(ctx context.Context) error {
+				mu.Lock()
+				sizes[s.txFrom(ctx).tx]++
+				mu.Unlock()
+				return s.SetMeta(ctx, fmt.Sprint("k", i), "1")
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitQueued(s, n+1)
+	close(release)
+	wg.Wait()
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) < 2 {
+		t.Fatalf("%d calls shared %d transaction(s); want at least 2", n+1, len(sizes))
+	}
+	for _, size := range sizes {
+		if size > maxGroup {
+			t.Errorf("a transaction took %d calls, more than %d", size, maxGroup)
+		}
+	}
+	for i := range n {
+		if !metaSet(t, s, fmt.Sprint("k", i)) {
+			t.Fatalf("k%d missing", i)
+		}
+	}
+}
