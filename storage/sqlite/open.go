@@ -26,6 +26,8 @@ type Store struct {
 	clients clientCache
 	// group lets concurrent InTx calls share a commit (tx.go).
 	group groupCommit
+	// checkpoints copies the WAL into the file in the background.
+	checkpoints *checkpointer
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -96,6 +98,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
+	// The writer is the pool's only connection, and stays open.
+	if _, err := wdb.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", writerCheckpointPages)); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 
 	// query_only rather than mode=ro: a read-only connection cannot create
 	// the WAL's shared-memory file, so it depends on the writer having done
@@ -118,13 +125,26 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	s.rdb = rdb
+
+	cq := cloneValues(common)
+	cq.Set("_synchronous", "NORMAL")
+	cdb, err := sql.Open("sqlite3", path+"?"+cq.Encode())
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	cdb.SetMaxOpenConns(1)
+	cdb.SetConnMaxLifetime(0)
+	cdb.SetConnMaxIdleTime(0)
+	s.checkpoints = startCheckpointer(cdb)
 	return s, nil
 }
 
-// Close closes both pools. Transactions still open are rolled back by
-// SQLite when their connection closes.
+// Close stops the checkpointer and closes the pools. Transactions still
+// open are rolled back by SQLite when their connection closes.
 func (s *Store) Close() error {
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	return errors.Join(s.checkpoints.close(), s.rdb.Close(), s.wdb.Close())
 }
 
 func cloneValues(v url.Values) url.Values {
