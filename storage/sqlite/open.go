@@ -26,6 +26,8 @@ type Store struct {
 	clients clientCache
 	// group lets concurrent InTx calls share a commit (tx.go).
 	group groupCommit
+	// auditTail guesses the newest audit event (audit.go).
+	auditTail auditTail
 	// checkpoints copies the WAL into the file in the background.
 	checkpoints *checkpointer
 }

@@ -106,7 +106,10 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (e
 	g := &s.group
 	g.queued.Add(1)
 	g.mu.Lock()
-	if g.tx == nil {
+	// The caller that begins the transaction runs first and alone in it,
+	// so it needs no savepoint: on failure it rolls everything back.
+	first := g.tx == nil
+	if first {
 		// The transaction outlives this caller's context: others join it.
 		tx, err := s.wdb.BeginTx(context.WithoutCancel(ctx), nil)
 		if err != nil {
@@ -127,33 +130,46 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (e
 		if !returned {
 			err = errRolledBack
 		}
-		if err != nil {
-			if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO "+savepoint); rerr != nil {
-				// Some errors (SQLITE_FULL, I/O) end the whole transaction;
-				// the commit below then fails for every member.
-				err = errors.Join(err, wrapErr("rollback to savepoint", rerr))
+		var serr error
+		if !first {
+			if err != nil {
+				if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO "+savepoint); rerr != nil {
+					// Some errors (SQLITE_FULL, I/O) end the whole
+					// transaction; the commit below then fails for all.
+					err = errors.Join(err, wrapErr("rollback to savepoint", rerr))
+				}
 			}
+			_, serr = tx.ExecContext(context.WithoutCancel(ctx), "RELEASE "+savepoint)
 		}
-		_, rerr := tx.ExecContext(context.WithoutCancel(ctx), "RELEASE "+savepoint)
 		last := g.queued.Add(-1) == 0
-		if rerr != nil || err != nil || last || g.members >= maxGroup {
+		switch {
+		case first && err != nil:
+			// No one else has joined yet.
+			_ = tx.Rollback()
+			g.tx, g.outcome = nil, nil
+			outcome.err = err
+			close(outcome.done)
+			g.mu.Unlock()
+		case serr != nil || err != nil || last || g.members >= maxGroup:
 			// Commit now: after a failure too, so that a transaction SQLite
 			// may have ended itself takes no further members.
 			outcome.err = wrapErr("commit", tx.Commit())
 			g.tx, g.outcome = nil, nil
 			close(outcome.done)
 			g.mu.Unlock()
-		} else {
+		default:
 			g.mu.Unlock()
 			<-outcome.done
 		}
 		if err == nil {
-			err = errors.Join(wrapErr("release savepoint", rerr), outcome.err)
+			err = errors.Join(wrapErr("release savepoint", serr), outcome.err)
 		}
 	}()
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
-		returned = true
-		return wrapErr("savepoint", err)
+	if !first {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+			returned = true
+			return wrapErr("savepoint", err)
+		}
 	}
 	member := &memberState{}
 	err = fn(context.WithValue(ctx, txKey{s}, &txState{tx: tx, joined: true, member: member}))
