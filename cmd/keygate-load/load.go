@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -76,17 +77,24 @@ func loopbackDialer(d *net.Dialer) func(ctx context.Context, network, addr strin
 	}
 }
 
-// loader holds what every worker shares: one Transport (so connections are
-// pooled and kept alive, MaxIdleConnsPerHost = c) and the request recipe.
+// loader holds what every worker shares: the request recipe, and a client
+// for the one-off requests of prepare. Each worker keeps one connection of
+// its own and writes the same request bytes on it, serialised once by
+// net/http: a load generator that shares the machine with the server must
+// spend as little CPU per request as it can, and an http.Transport's
+// per-request goroutine hand-offs cost as much as the server's work on
+// the cheaper endpoints.
 type loader struct {
 	cfg       Config
 	target    *url.URL // the endpoint's full URL
 	transport *http.Transport
 	client    *http.Client
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	method    string
-	header    http.Header // per-request headers (copied per worker)
+	header    http.Header // per-request headers
 	body      []byte      // request body, nil for GET
 	want      []byte      // a 2xx body must contain this to count as success
+	wire      []byte      // the whole request as sent, built by run
 }
 
 func newLoader(cfg Config) (*loader, error) {
@@ -94,9 +102,10 @@ func newLoader(cfg Config) (*loader, error) {
 	if err != nil {
 		return nil, err
 	}
+	dial := loopbackDialer(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second})
 	tr := &http.Transport{
 		Proxy:                 nil, // never send loopback traffic through an environment proxy
-		DialContext:           loopbackDialer(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}),
+		DialContext:           dial,
 		MaxIdleConns:          cfg.Conns,
 		MaxIdleConnsPerHost:   cfg.Conns,
 		MaxConnsPerHost:       cfg.Conns,
@@ -107,6 +116,7 @@ func newLoader(cfg Config) (*loader, error) {
 	}
 	l := &loader{
 		cfg:       cfg,
+		dial:      dial,
 		transport: tr,
 		client: &http.Client{
 			Transport: tr,
@@ -215,7 +225,16 @@ type worker struct {
 	statuses map[int]int64
 	firstErr string
 	buf      bytes.Buffer
-	header   http.Header
+	conn     net.Conn // kept alive across requests; nil until dialled
+	br       *bufio.Reader
+}
+
+// hangUp closes w's connection, if any; the next request dials anew.
+func (w *worker) hangUp() {
+	if w.conn != nil {
+		w.conn.Close()
+		w.conn, w.br = nil, nil
+	}
 }
 
 // run drives the endpoint from cfg.Conns workers until d has passed, or n
@@ -224,6 +243,9 @@ type worker struct {
 // are counted: cutting them off would make the server log cancelled work
 // and would close the kept-alive connections.
 func (l *loader) run(ctx context.Context, d time.Duration, n int64) Result {
+	if err := l.serialize(); err != nil {
+		return Result{FirstErr: err.Error()}
+	}
 	var stop atomic.Bool
 	timer := time.AfterFunc(d, func() { stop.Store(true) })
 	defer timer.Stop()
@@ -233,8 +255,7 @@ func (l *loader) run(ctx context.Context, d time.Duration, n int64) Result {
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range workers {
-		w := &worker{statuses: map[int]int64{}, header: l.header.Clone(),
-			lat: make([]time.Duration, 0, 4096)}
+		w := &worker{statuses: map[int]int64{}, lat: make([]time.Duration, 0, 4096)}
 		workers[i] = w
 		wg.Add(1)
 		go func() {
@@ -245,6 +266,7 @@ func (l *loader) run(ctx context.Context, d time.Duration, n int64) Result {
 				}
 				l.once(ctx, w)
 			}
+			w.hangUp()
 		}()
 	}
 	wg.Wait()
@@ -265,29 +287,31 @@ func (l *loader) run(ctx context.Context, d time.Duration, n int64) Result {
 	return res
 }
 
-// once sends one request and records its outcome on w.
-func (l *loader) once(ctx context.Context, w *worker) {
+// serialize builds the request bytes every worker sends.
+func (l *loader) serialize() error {
 	req := &http.Request{
-		Method:     l.method,
-		URL:        l.target,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     w.header, // never modified by the client or transport
-		Host:       l.target.Host,
+		Method: l.method, URL: l.target, Host: l.target.Host,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: l.header.Clone(),
 	}
 	if l.body != nil {
 		req.Body = io.NopCloser(bytes.NewReader(l.body))
 		req.ContentLength = int64(len(l.body))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(l.body)), nil }
 	}
-	req = req.WithContext(ctx)
+	var buf bytes.Buffer
+	if err := req.Write(&buf); err != nil {
+		return fmt.Errorf("serialise the request: %w", err)
+	}
+	l.wire = buf.Bytes()
+	return nil
+}
 
+// once sends one request and records its outcome on w.
+func (l *loader) once(ctx context.Context, w *worker) {
 	t0 := time.Now()
-	// The Transport directly: the Client would only add redirect handling
-	// (which must not happen here anyway) and per-request overhead.
-	resp, err := l.transport.RoundTrip(req)
+	status, err := l.roundTrip(ctx, w)
 	if err != nil {
+		w.hangUp()
 		if ctx.Err() != nil {
 			return // interrupted (Ctrl-C) while this request was in flight
 		}
@@ -295,30 +319,51 @@ func (l *loader) once(ctx context.Context, w *worker) {
 		w.note(err.Error())
 		return
 	}
-	w.buf.Reset()
-	_, err = w.buf.ReadFrom(io.LimitReader(resp.Body, maxBody))
-	resp.Body.Close()
 	lat := time.Since(t0)
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		w.netErr++
-		w.note("read body: " + err.Error())
-		return
-	}
 	w.lat = append(w.lat, lat)
-	w.statuses[resp.StatusCode]++
+	w.statuses[status]++
 	switch {
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
+	case status < 200 || status > 299:
 		w.non2xx++
-		w.note(fmt.Sprintf("%s: %.200s", resp.Status, w.buf.Bytes()))
+		w.note(fmt.Sprintf("%d: %.200s", status, w.buf.Bytes()))
 	case !bytes.Contains(w.buf.Bytes(), l.want):
 		w.badBody++
 		w.note(fmt.Sprintf("unexpected body: %.200s", w.buf.Bytes()))
 	default:
 		w.ok++
 	}
+}
+
+// roundTrip writes the request on w's connection, dialling one if it has
+// none, and reads the answer's body into w.buf.
+func (l *loader) roundTrip(ctx context.Context, w *worker) (int, error) {
+	if w.conn == nil {
+		conn, err := l.dial(ctx, "tcp", l.target.Host)
+		if err != nil {
+			return 0, err
+		}
+		w.conn, w.br = conn, bufio.NewReaderSize(conn, 16<<10)
+	}
+	if err := w.conn.SetDeadline(time.Now().Add(l.cfg.Timeout)); err != nil {
+		return 0, err
+	}
+	if _, err := w.conn.Write(l.wire); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(w.br, nil)
+	if err != nil {
+		return 0, err
+	}
+	w.buf.Reset()
+	_, err = w.buf.ReadFrom(io.LimitReader(resp.Body, maxBody))
+	resp.Body.Close()
+	if err != nil {
+		return 0, fmt.Errorf("read body: %w", err)
+	}
+	if resp.Close {
+		w.hangUp()
+	}
+	return resp.StatusCode, nil
 }
 
 func (w *worker) note(msg string) {
