@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,16 +27,19 @@ const (
 )
 
 // checkpointer runs PASSIVE checkpoints on its own connection; they never
-// block the writer or readers.
+// block the writer or readers. It runs only after this Store has written,
+// so an idle server does no work (writes by another process are left to
+// their own checkpoints, and to this Store's next write).
 type checkpointer struct {
 	db       *sql.DB
+	wrote    *atomic.Bool
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
 }
 
-func startCheckpointer(db *sql.DB) *checkpointer {
-	c := &checkpointer{db: db, stop: make(chan struct{}), done: make(chan struct{})}
+func startCheckpointer(db *sql.DB, wrote *atomic.Bool) *checkpointer {
+	c := &checkpointer{db: db, wrote: wrote, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -49,7 +53,9 @@ func (c *checkpointer) run() {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.checkpoint()
+			if c.wrote.Swap(false) {
+				c.checkpoint()
+			}
 		}
 	}
 }

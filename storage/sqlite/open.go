@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/keygate/keygate/storage"
 )
@@ -28,8 +29,10 @@ type Store struct {
 	group groupCommit
 	// auditTail guesses the newest audit event (audit.go).
 	auditTail auditTail
-	// checkpoints copies the WAL into the file in the background.
+	// checkpoints copies the WAL into the file in the background, after
+	// writes: w sets wrote.
 	checkpoints *checkpointer
+	wrote       atomic.Bool
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -139,7 +142,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	cdb.SetMaxOpenConns(1)
 	cdb.SetConnMaxLifetime(0)
 	cdb.SetConnMaxIdleTime(0)
-	s.checkpoints = startCheckpointer(cdb)
+	s.checkpoints = startCheckpointer(cdb, &s.wrote)
 	return s, nil
 }
 

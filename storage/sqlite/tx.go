@@ -54,6 +54,7 @@ func (s *Store) r(ctx context.Context) querier {
 // w returns where a write runs: the context's transaction, else the writer
 // connection, where a single statement commits on its own.
 func (s *Store) w(ctx context.Context) querier {
+	s.wrote.Store(true)
 	if st := s.txFrom(ctx); st != nil {
 		return st.tx
 	}
