@@ -273,3 +273,42 @@ func TestAuditAppendsChainAcrossRollbacksAndProcesses(t *testing.T) {
 		t.Fatalf("%d events in the chain, want 6", v.Count)
 	}
 }
+
+// Under real contention, whatever the mix of outcomes, exactly the writes
+// of the calls that returned nil are in the database.
+func TestGroupCommitUnderContention(t *testing.T) {
+	s, _ := openTemp(t)
+	const workers, each = 8, 40
+	var mu sync.Mutex
+	succeeded := map[string]bool{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				key := fmt.Sprintf("w%d-%d", w, i)
+				fail := (w*each+i)%3 == 0
+				err := s.InTx(context.Background(), func(ctx context.Context) error {
+					if err := s.SetMeta(ctx, key, "1"); err != nil {
+						return err
+					}
+					if fail {
+						return errors.New("refused")
+					}
+					return s.SetMeta(ctx, key+"-second", "1")
+				})
+				if (err == nil) == fail {
+					t.Errorf("%s: err %v, want failure %v", key, err, fail)
+				}
+				mu.Lock()
+				succeeded[key] = err == nil
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for key, ok := range succeeded {
+		if metaSet(t, s, key) != ok || metaSet(t, s, key+"-second") != ok {
+			t.Errorf("%s: stored %v/%v, want %v", key, metaSet(t, s, key), metaSet(t, s, key+"-second"), ok)
+		}
+	}
+}
