@@ -43,7 +43,10 @@ func newProvider(t *testing.T, f *fixture) *provider {
 		GlobalSecret:         []byte("fosite-hmac-secret-of-32-bytes!!"),
 		ClientSecretsHasher:  hasher,
 		ScopeStrategy:        fosite.ExactScopeStrategy,
-		RefreshTokenScopes:   []string{"offline_access"},
+		// Set, as in production: fosite fills an unset one in on first use,
+		// racing with concurrent requests.
+		AudienceMatchingStrategy: fosite.DefaultAudienceMatchingStrategy,
+		RefreshTokenScopes:       []string{"offline_access"},
 	}
 	strategy := compose.NewOAuth2HMACStrategy(cfg)
 	p := compose.Compose(cfg, f.fs, strategy,
