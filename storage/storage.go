@@ -50,7 +50,10 @@ type Store interface {
 // fosite's storage.Transactional maps onto BeginTx/Commit/Rollback.
 type Transactor interface {
 	// InTx runs fn in a write transaction; fn's error rolls it back. A call
-	// with a context that already carries a transaction joins it.
+	// with a context that already carries a transaction joins it. A backend
+	// may run concurrent calls' functions one after another in one
+	// transaction (each all-or-nothing on its own), so fn must not wait for
+	// another goroutine's InTx.
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	BeginTx(ctx context.Context) (context.Context, error)
 	Commit(ctx context.Context) error
