@@ -312,3 +312,47 @@ func TestGroupCommitUnderContention(t *testing.T) {
 		}
 	}
 }
+
+// When the shared commit fails, every caller in the group learns it and
+// none of their writes remains.
+func TestGroupCommitFailureReachesEveryMember(t *testing.T) {
+	s, _ := openTemp(t)
+	release := make(chan struct{})
+	holder, _ := holdGroup(t, s, "holder", release)
+	errs := make(chan error, 2)
+	go func() {
+		errs <- s.InTx(context.Background(), func(ctx context.Context) error {
+			return s.SetMeta(ctx, "bystander", "1")
+		})
+	}()
+	go func() {
+		errs <- s.InTx(context.Background(), func(ctx context.Context) error {
+			// Deferred foreign keys are checked at COMMIT, which then fails
+			// for the whole group although this function succeeds.
+			q := s.w(ctx)
+			if _, err := q.ExecContext(ctx, `PRAGMA defer_foreign_keys = ON`); err != nil {
+				return err
+			}
+			_, err := q.ExecContext(ctx, `INSERT INTO recovery_code (user_id, code_hash) VALUES ('no such user', x'00')`)
+			return err
+		})
+	}()
+	waitQueued(s, 3)
+	close(release)
+	if err := <-holder; err == nil {
+		t.Error("the holder's InTx succeeded although the commit failed")
+	}
+	for range 2 {
+		if err := <-errs; err == nil {
+			t.Error("a member's InTx succeeded although the commit failed")
+		}
+	}
+	for _, key := range []string{"holder", "bystander"} {
+		if metaSet(t, s, key) {
+			t.Errorf("%s was written by a failed commit", key)
+		}
+	}
+	if err := s.InTx(t.Context(), func(ctx context.Context) error { return s.SetMeta(ctx, "after", "1") }); err != nil {
+		t.Fatalf("InTx after a failed commit: %v", err)
+	}
+}
