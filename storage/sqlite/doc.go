@@ -11,7 +11,8 @@
 // keeps every write on a pool of exactly one connection: writers queue in
 // database/sql, in Go, cheaply and fairly. Reads outside a transaction go to
 // a separate pool of query-only connections which, thanks to WAL mode, never
-// wait for the writer nor block it.
+// wait for the writer nor block it. A third connection only checkpoints the
+// WAL in the background (checkpoint.go).
 //
 // Write transactions begin with BEGIN IMMEDIATE (the _txlock=immediate DSN
 // parameter). A deferred transaction that reads first and writes later has
