@@ -9,7 +9,7 @@
 // SQLite allows one writer at a time per file. Rather than let many
 // connections race for the write lock and spin on SQLITE_BUSY, the Store
 // keeps every write on a pool of exactly one connection: writers queue in
-// database/sql, in Go, cheaply and fairly. Reads outside a transaction go to
+// Go, cheaply (InTx callers in the group commit, others in database/sql). Reads outside a transaction go to
 // a separate pool of query-only connections which, thanks to WAL mode, never
 // wait for the writer nor block it. A third connection only checkpoints the
 // WAL in the background (checkpoint.go).
