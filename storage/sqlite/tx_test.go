@@ -356,3 +356,69 @@ func TestGroupCommitFailureReachesEveryMember(t *testing.T) {
 		t.Fatalf("InTx after a failed commit: %v", err)
 	}
 }
+
+// Group commits, explicit transactions (fosite's BeginTx/Commit) and
+// single-statement writes share the one write connection without
+// deadlock, each with its own outcome.
+func TestWritePathsInterleave(t *testing.T) {
+	s, _ := openTemp(t)
+	const rounds = 30
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() { // grouped
+			for i := range rounds {
+				key := fmt.Sprintf("group-%d-%d", w, i)
+				if err := s.InTx(context.Background(), func(ctx context.Context) error { return s.SetMeta(ctx, key, "1") }); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Go(func() { // explicit, half rolled back
+		for i := range rounds {
+			ctx, err := s.BeginTx(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.SetMeta(ctx, fmt.Sprint("explicit-", i), "1"); err != nil {
+				t.Error(err)
+			}
+			if i%2 == 0 {
+				err = s.Commit(ctx)
+			} else {
+				err = s.Rollback(ctx)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Go(func() { // autocommit
+		for i := range rounds {
+			if err := s.SetMeta(context.Background(), fmt.Sprint("single-", i), "1"); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the write paths deadlocked")
+	}
+	for i := range rounds {
+		for w := range 3 {
+			if !metaSet(t, s, fmt.Sprintf("group-%d-%d", w, i)) {
+				t.Errorf("group-%d-%d missing", w, i)
+			}
+		}
+		if metaSet(t, s, fmt.Sprint("explicit-", i)) != (i%2 == 0) {
+			t.Errorf("explicit-%d: committed %v, want %v", i, !(i%2 == 0), i%2 == 0)
+		}
+		if !metaSet(t, s, fmt.Sprint("single-", i)) {
+			t.Errorf("single-%d missing", i)
+		}
+	}
+}
