@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,6 +201,59 @@ func TestCodeFlowEndToEnd(t *testing.T) {
 		_, _, c7 := relying.exchange(t, a7, code)
 		if c7.Sub != claims.Sub {
 			t.Errorf("the user's id changed across a restart")
+		}
+	})
+
+	t.Run("concurrent service tokens each get one audit event and stay valid", func(t *testing.T) {
+		// Concurrent token requests share SQLite commits in the server;
+		// each token must still be stored with exactly its own audit event.
+		var svc registered
+		kg.cliJSON(&svc, "client", "add", "--name", "Busy job", "--grant", "client_credentials")
+		auditEvents := func() int {
+			var v struct {
+				OK     bool `json:"ok"`
+				Events int  `json:"events"`
+			}
+			kg.cliJSON(&v, "audit", "verify")
+			if !v.OK {
+				t.Fatalf("audit verify: %+v", v)
+			}
+			return v.Events
+		}
+		before := auditEvents()
+		cc := clientcredentials.Config{ClientID: svc.ClientID, ClientSecret: svc.ClientSecret, TokenURL: kg.issuer + "/oauth2/token"}
+		const workers, each = 16, 15
+		tokens := make(chan string, workers*each)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range each {
+					tok, err := cc.Token(t.Context())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					tokens <- tok.AccessToken
+				}
+			})
+		}
+		wg.Wait()
+		close(tokens)
+		seen := map[string]bool{}
+		for tok := range tokens {
+			if seen[tok] {
+				t.Fatal("the same access token was issued twice")
+			}
+			seen[tok] = true
+			if body := introspect(t, kg.issuer, svc.ClientID, svc.ClientSecret, tok); body["active"] != true {
+				t.Fatalf("a concurrently issued token is inactive: %v", body)
+			}
+		}
+		if len(seen) != workers*each {
+			t.Fatalf("%d tokens issued, want %d", len(seen), workers*each)
+		}
+		if got := auditEvents() - before; got != workers*each {
+			t.Errorf("%d audit events for %d tokens", got, workers*each)
 		}
 	})
 
