@@ -20,10 +20,8 @@ import (
 // against the newest row's hash, which covers the sequence number too,
 // and on a mismatch reads the newest row as if there were no guess.
 type auditTail struct {
-	mu    sync.Mutex
-	valid bool
-	seq   int64
-	hash  []byte
+	mu   sync.Mutex
+	last *auditLink // nil until this Store appends
 }
 
 type auditLink struct {
@@ -34,13 +32,16 @@ type auditLink struct {
 func (t *auditTail) get() (auditLink, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return auditLink{t.seq, t.hash}, t.valid
+	if t.last == nil {
+		return auditLink{}, false
+	}
+	return *t.last, true
 }
 
 func (t *auditTail) set(seq int64, hash []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.valid, t.seq, t.hash = true, seq, hash
+	t.last = &auditLink{seq: seq, hash: hash}
 }
 
 const auditColumns = `seq, time, type, actor, user_id, client_id, ip, user_agent,
