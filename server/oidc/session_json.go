@@ -80,8 +80,7 @@ func (s *Session) MarshalJSON() ([]byte, error) {
 				AtHash: c.AccessTokenHash, ACR: c.AuthenticationContextClassReference,
 				AMR: c.AuthenticationMethodsReferences, CodeHash: c.CodeHash, Extra: c.Extra,
 			}
-			var empty storedClaims
-			if !sc.equal(&empty) {
+			if !sc.empty() {
 				st.Claims = &sc
 			}
 		}
@@ -89,11 +88,12 @@ func (s *Session) MarshalJSON() ([]byte, error) {
 	return json.Marshal(st)
 }
 
-func (c *storedClaims) equal(o *storedClaims) bool {
-	return c.JTI == o.JTI && c.Issuer == o.Issuer && c.Subject == o.Subject && len(c.Audience) == len(o.Audience) &&
-		c.Nonce == o.Nonce && c.ExpiresAt == o.ExpiresAt && c.IssuedAt == o.IssuedAt &&
-		c.RequestedAt == o.RequestedAt && c.AuthTime == o.AuthTime && c.AtHash == o.AtHash &&
-		c.ACR == o.ACR && len(c.AMR) == len(o.AMR) && c.CodeHash == o.CodeHash && len(c.Extra) == len(o.Extra)
+// empty reports whether c holds nothing, as a client_credentials
+// session's claims do.
+func (c *storedClaims) empty() bool {
+	return c.JTI == "" && c.Issuer == "" && c.Subject == "" && len(c.Audience) == 0 && c.Nonce == "" &&
+		c.ExpiresAt == 0 && c.IssuedAt == 0 && c.RequestedAt == 0 && c.AuthTime == 0 && c.AtHash == "" &&
+		c.ACR == "" && len(c.AMR) == 0 && c.CodeHash == "" && len(c.Extra) == 0
 }
 
 // UnmarshalJSON decodes into s as encoding/json would decode fosite's
