@@ -59,6 +59,7 @@ func (n nanos) time() time.Time {
 	return time.Unix(0, int64(n)).UTC()
 }
 
+// MarshalJSON writes the storedSession form.
 func (s *Session) MarshalJSON() ([]byte, error) {
 	st := storedSession{SID: s.SID}
 	if d := s.DefaultSession; d != nil {
