@@ -49,6 +49,7 @@ type Config struct {
 	AlertSecret    []byte
 	MaxBodyBytes   int64
 	Throttle       ThrottleConfig
+	Admin          AdminConfig
 	// WebAuthnOrigins are extra origins allowed to run ceremonies; the
 	// issuer's origin always is. HardwareAAGUIDs is the phrh allow-list.
 	WebAuthnOrigins []string
@@ -61,6 +62,15 @@ type Config struct {
 	// the risk engine's policy.
 	Geo  geo.Config
 	Risk risk.Policy
+}
+
+// AdminConfig tunes the admin console and API; zero values take the
+// admin package's defaults (a key tap within 5 minutes; 30 bulk reads per
+// 10 minutes before an alert).
+type AdminConfig struct {
+	FreshKeyTap    time.Duration
+	BulkReadLimit  int
+	BulkReadWindow time.Duration
 }
 
 // ThrottleConfig bounds failed sign-in steps.
@@ -180,7 +190,8 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	// each request acts as its administrator or service client.
 	r.Mount(admin.New(admin.Deps{Store: store, Sessions: sessions, Render: renderer,
 		Manager: &manage.Manager{Store: store, Audit: rec, Hasher: secretHasher, Issuer: cfg.Issuer, Actor: "system", Now: now},
-		Tokens:  oidcHandler, Audit: rec, Logger: logger, Now: now}))
+		Tokens:  oidcHandler, Audit: rec, Logger: logger, Now: now,
+		Freshness: cfg.Admin.FreshKeyTap, BulkReadLimit: cfg.Admin.BulkReadLimit, BulkReadWindow: cfg.Admin.BulkReadWindow}))
 	r.Mount(operations{store: store, metrics: m})
 	r.Handle(httpx.Route{Method: http.MethodGet, Pattern: "/static/", Guard: httpx.GuardPublic, Handler: staticFiles(web.Static())})
 	s.router = r

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,11 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %q is not a duration like 15m or 720h", n.Line, n.Value)
+	}
+	if v < 0 {
+		// A negative window would quietly disable what it bounds (a
+		// throttle that never counts, a lifetime already over).
+		return fmt.Errorf("line %d: %q is negative; leave the key out (or 0) for the default", n.Line, n.Value)
 	}
 	*d = duration(v)
 	return nil
@@ -77,6 +83,24 @@ type fileConfig struct {
 		MDSRootFile     string   `yaml:"mds_root_file"`
 		HardwareAAGUIDs []string `yaml:"hardware_aaguids"`
 	} `yaml:"webauthn"`
+	Admin struct {
+		FreshKeyTap    duration `yaml:"fresh_key_tap"`
+		BulkReadLimit  int      `yaml:"bulk_read_limit"`
+		BulkReadWindow duration `yaml:"bulk_read_window"`
+	} `yaml:"admin"`
+}
+
+// negatives lists the numeric settings below zero: 0 means "the default",
+// and below it nothing is meaningful.
+func negatives[T int | float64](settings map[string]T) []string {
+	var problems []string
+	for key, v := range settings {
+		if v < 0 {
+			problems = append(problems, fmt.Sprintf("%s: %v is negative; leave the key out (or 0) for the default", key, v))
+		}
+	}
+	slices.Sort(problems)
+	return problems
 }
 
 // loadFile reads the YAML file, refusing unknown keys so a typo is an
@@ -199,6 +223,10 @@ func (s settings) serverConfig() (server.Config, error) {
 	if len(fc.Alerts.Webhooks) > 0 && len(secret) < 16 {
 		problems = append(problems, "alerts: webhooks need a signing secret of at least 16 bytes (alerts.secret_file or KEYGATE_ALERT_SECRET)")
 	}
+	problems = append(problems, negatives(map[string]int{
+		"throttle.per_account": fc.Throttle.PerAccount, "throttle.per_ip": fc.Throttle.PerIP,
+		"admin.bulk_read_limit": fc.Admin.BulkReadLimit,
+	})...)
 	d := oidc.DefaultLifetimes
 	lt := oidc.Lifetimes{
 		AccessToken:   pick(time.Duration(fc.Tokens.AccessToken), d.AccessToken),
@@ -236,6 +264,11 @@ func (s settings) serverConfig() (server.Config, error) {
 		WebAuthnMetadata: md,
 		Geo:              geoCfg,
 		Risk:             policy,
+		Admin: server.AdminConfig{
+			FreshKeyTap:    time.Duration(fc.Admin.FreshKeyTap),
+			BulkReadLimit:  fc.Admin.BulkReadLimit,
+			BulkReadWindow: time.Duration(fc.Admin.BulkReadWindow),
+		},
 	}, nil
 }
 

@@ -60,6 +60,13 @@ func (s settings) riskConfig() (geo.Config, risk.Policy, []string) {
 		}
 		gc.Networks = append(gc.Networks, net)
 	}
+	problems = append(problems, negatives(map[string]float64{
+		"risk.impossible_travel_kmh": rf.ImpossibleTravelKmh, "risk.min_travel_km": rf.MinTravelKm,
+	})...)
+	problems = append(problems, negatives(map[string]int{
+		"risk.max_failures_user": rf.MaxFailuresUser, "risk.max_failures_ip": rf.MaxFailuresIP,
+		"risk.step_up_score": rf.StepUpScore, "risk.deny_score": rf.DenyScore,
+	})...)
 	p := risk.DefaultPolicy()
 	p.ImpossibleTravelKmh = pick(rf.ImpossibleTravelKmh, p.ImpossibleTravelKmh)
 	p.MinTravelKm = pick(rf.MinTravelKm, p.MinTravelKm)

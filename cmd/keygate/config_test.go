@@ -107,6 +107,7 @@ session: {lifetime: 8h}
 keys: {retention: 24h}
 alerts: {webhooks: [https://hooks.example.com/a], secret_file: alert.key}
 throttle: {window: 10m, per_account: 7, per_ip: 70}
+admin: {fresh_key_tap: 2m, bulk_read_limit: 12, bulk_read_window: 1h}
 `))
 		if err != nil {
 			t.Fatal(err)
@@ -132,6 +133,9 @@ throttle: {window: 10m, per_account: 7, per_ip: 70}
 			{"throttle.window", time.Duration(fc.Throttle.Window), 10 * time.Minute},
 			{"throttle.per_account", fc.Throttle.PerAccount, 7},
 			{"throttle.per_ip", fc.Throttle.PerIP, 70},
+			{"admin.fresh_key_tap", time.Duration(fc.Admin.FreshKeyTap), 2 * time.Minute},
+			{"admin.bulk_read_limit", fc.Admin.BulkReadLimit, 12},
+			{"admin.bulk_read_window", time.Duration(fc.Admin.BulkReadWindow), time.Hour},
 		}
 		for _, c := range checks {
 			if c.got != c.want {
@@ -153,6 +157,8 @@ throttle: {window: 10m, per_account: 7, per_ip: 70}
 			[]string{`line 1: unknown key "isuer"`, `line 3: unknown key "lifetme"`, `line 5: unknown key "per_acount"`}},
 		{"a bad duration names its line and value",
 			"issuer: https://id.example.com\ntokens:\n  access_token: 5m\n  refresh_token: 30 days\n", []string{"line 4", `"30 days"`, "not a duration"}},
+		{"a negative duration is refused, naming its line",
+			"throttle:\n  window: -15m\n", []string{"line 2", `"-15m"`, "negative"}},
 		{"a number without a unit is not a duration",
 			"session:\n  lifetime: 3600\n", []string{"line 2", `"3600"`, "not a duration"}},
 		{"a list where a value belongs is refused",
@@ -331,6 +337,7 @@ session: {lifetime: 8h}
 keys: {retention: 24h}
 alerts: {webhooks: [https://hooks.example.com/a], secret_file: `+strconv.Quote(secretFile)+`}
 throttle: {window: 10m, per_account: 7}
+admin: {fresh_key_tap: 2m, bulk_read_limit: 12}
 `)}
 		s, err := resolve(&g, "", false)
 		if err != nil {
@@ -360,6 +367,9 @@ throttle: {window: 10m, per_account: 7}
 			{"an unset per-IP limit keeps its default", cfg.Throttle.PerIP, 50},
 			{"single addresses become host prefixes", strings.Join(proxies, " "), "10.0.0.0/8 192.0.2.1/32 2001:db8::1/128"},
 			{"the alert secret is read from its file, trimmed", string(cfg.AlertSecret), "a-secret-of-more-than-16-bytes"},
+			{"the admin key-tap freshness is read", cfg.Admin.FreshKeyTap, 2 * time.Minute},
+			{"the admin bulk-read limit is read", cfg.Admin.BulkReadLimit, 12},
+			{"an unset bulk-read window is left to the console's default", cfg.Admin.BulkReadWindow, time.Duration(0)},
 		}
 		for _, c := range checks {
 			t.Run(c.name, func(t *testing.T) {
@@ -405,6 +415,9 @@ listen: no-port-here
 trusted_proxies: [10.0.0.0/8, not-an-ip]
 tls: {cert: c.pem}
 alerts: {webhooks: ["http://hooks.example.com/a"], secret_file: `+strconv.Quote(filepath.Join(t.TempDir(), "missing.key"))+`}
+throttle: {per_account: -1}
+admin: {bulk_read_limit: -5}
+risk: {max_failures_ip: -2, impossible_travel_kmh: -900}
 `)}
 		s, err := resolve(&g, "", false)
 		if err != nil {
@@ -423,13 +436,17 @@ alerts: {webhooks: ["http://hooks.example.com/a"], secret_file: `+strconv.Quote(
 			`alerts.webhooks: "http://hooks.example.com/a" must be an https URL`,
 			"alerts.secret_file:",
 			"alerts: webhooks need a signing secret",
+			"throttle.per_account: -1 is negative",
+			"admin.bulk_read_limit: -5 is negative",
+			"risk.max_failures_ip: -2 is negative",
+			"risk.impossible_travel_kmh: -900 is negative",
 		} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error does not report %q:\n%v", want, err)
 			}
 		}
-		if n := strings.Count(err.Error(), "\n  - "); n != 7 {
-			t.Errorf("error lists %d problems, want 7:\n%v", n, err)
+		if n := strings.Count(err.Error(), "\n  - "); n != 11 {
+			t.Errorf("error lists %d problems, want 11:\n%v", n, err)
 		}
 	})
 
