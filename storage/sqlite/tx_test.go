@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,88 +187,6 @@ func TestGroupCommitIsBounded(t *testing.T) {
 		if !metaSet(t, s, fmt.Sprint("k", i)) {
 			t.Fatalf("k%d missing", i)
 		}
-	}
-}
-
-// Committed pages reach the database file without any write having to
-// checkpoint: the writer's own threshold is far above what is written here.
-func TestBackgroundCheckpoint(t *testing.T) {
-	s, path := openTemp(t)
-	ctx := t.Context()
-	before := fileSize(t, path)
-	err := s.InTx(ctx, func(ctx context.Context) error {
-		for i := range 500 {
-			if err := s.SetMeta(ctx, fmt.Sprint("key", i), strings.Repeat("v", 500)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for fileSize(t, path) <= before {
-		if time.Now().After(deadline) {
-			t.Fatalf("the database file is still %d bytes: nothing was checkpointed", before)
-		}
-		time.Sleep(checkpointEvery / 4)
-	}
-}
-
-func fileSize(t *testing.T, path string) int64 {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
-}
-
-// Appends that guess their predecessor wrong (the guess's transaction
-// rolled back, or another process appended since) still chain correctly.
-func TestAuditAppendsChainAcrossRollbacksAndProcesses(t *testing.T) {
-	s, path := openTemp(t)
-	other, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	ctx := t.Context()
-	ev := func(typ string) storage.AuditEvent {
-		return storage.AuditEvent{Type: typ, Actor: "test", Result: "success"}
-	}
-	steps := []func() error{
-		func() error { _, err := s.AppendAudit(ctx, ev("a")); return err },
-		func() error { _, err := s.AppendAudit(ctx, ev("b")); return err },
-		func() error { // appended, then rolled back: s's guess is now wrong
-			err := s.InTx(ctx, func(ctx context.Context) error {
-				if _, err := s.AppendAudit(ctx, ev("gone")); err != nil {
-					return err
-				}
-				return errors.New("roll back")
-			})
-			if err == nil {
-				return errors.New("the rolled-back InTx succeeded")
-			}
-			return nil
-		},
-		func() error { _, err := s.AppendAudit(ctx, ev("c")); return err },
-		func() error { _, err := other.AppendAudit(ctx, ev("from another process")); return err },
-		func() error { _, err := s.AppendAudit(ctx, ev("d")); return err },
-		func() error { _, err := other.AppendAudit(ctx, ev("e")); return err },
-	}
-	for i, step := range steps {
-		if err := step(); err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-	}
-	var v storage.ChainVerifier
-	if err := s.WalkAudit(ctx, v.Check); err != nil {
-		t.Fatal(err)
-	}
-	if v.Count != 6 {
-		t.Fatalf("%d events in the chain, want 6", v.Count)
 	}
 }
 
