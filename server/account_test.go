@@ -58,7 +58,7 @@ func (in *instance) otherSession(t *testing.T, userID, ip, ua string, age time.D
 	sid := "sid-" + randomLabel()
 	sum := sha256.Sum256([]byte("cookie of " + sid))
 	now := time.Now()
-	if err := in.DB.PutSession(t.Context(), storage.BrowserSession{IDHash: sum[:], SID: sid, UserID: userID, IP: ip, UserAgent: ua,
+	if err := in.DB.CreateSession(t.Context(), storage.BrowserSession{IDHash: sum[:], SID: sid, UserID: userID, IP: ip, UserAgent: ua,
 		CreatedAt: now.Add(-age), LastSeenAt: now.Add(-age / 2), ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}

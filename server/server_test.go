@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/storage"
 )
 
 // instance is the whole server in-process over a fresh SQLite store, with
@@ -75,6 +77,14 @@ func decodeJSON(t *testing.T, resp *http.Response, v any) {
 // signs it in. It returns the cookie and the session's CSRF token.
 func (in *instance) browser(t *testing.T, userID string) (*http.Cookie, string) {
 	t.Helper()
+	if userID != "" {
+		// Only an existing user can be signed in.
+		if _, err := in.DB.GetUser(t.Context(), userID); errors.Is(err, storage.ErrNotFound) {
+			if err := in.DB.CreateUser(t.Context(), storage.User{ID: userID, Email: userID + "@example.com", CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	b := in.Mint(t, session.Auth{UserID: userID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: time.Now()})
 	return b.Cookie, b.CSRF
 }

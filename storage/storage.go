@@ -256,9 +256,20 @@ type BrowserSession struct {
 	ExpiresAt  time.Time
 }
 
+// Writing a session never brings back one that was ended: a request that
+// loaded a session before a sign-out or a suspension and saves it after
+// finds it gone. Only CreateSession inserts, with an id no session had.
 type BrowserSessions interface {
-	// PutSession creates or replaces the session with this IDHash.
-	PutSession(ctx context.Context, s BrowserSession) error
+	// CreateSession stores a new session: ErrAlreadyExists if the IDHash is
+	// taken; ErrNotFound if UserID names a user who does not exist or is
+	// suspended, checked in the same statement, so a sign-in that races a
+	// suspension cannot leave a live session behind.
+	CreateSession(ctx context.Context, s BrowserSession) error
+	// UpdateSession rewrites an existing session's UserID, Data, IP,
+	// UserAgent, LastSeenAt and ExpiresAt (IDHash, SID and CreatedAt stay).
+	// ErrNotFound if the session no longer exists (it was ended) or its user
+	// no longer exists or is suspended; it is then never recreated.
+	UpdateSession(ctx context.Context, s BrowserSession) error
 	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
 	GetSession(ctx context.Context, idHash []byte, now time.Time) (BrowserSession, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
@@ -359,6 +370,10 @@ type Tokens interface {
 	RevokeSubject(ctx context.Context, subject string) (int, error)
 	// RevokeSession deactivates every token issued from browser session sid.
 	RevokeSession(ctx context.Context, sid string) (int, error)
+	// RevokeClient deactivates the client's own tokens (client_credentials:
+	// those without a subject) and, withUsers, every token it holds for a
+	// user too; returns how many.
+	RevokeClient(ctx context.Context, clientID string, withUsers bool) (int, error)
 	DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error)
 }
 

@@ -58,6 +58,7 @@ func newClient(g *globalOptions) *cobra.Command {
 	f.DurationVar(&spec.RefreshTokenTTL, "refresh-token-ttl", 0, "refresh token lifetime for this app (0: the server's default)")
 	f.StringVar(&spec.TokenFormat, "token-format", "opaque", "access token format: opaque (introspect it) or jwt (RFC 9068, verifiable against the JWKS)")
 	f.BoolVar(&spec.DenyRisky, "deny-risky", false, "refuse, rather than step up, a sign-in to this app that looks risky")
+	f.StringArrayVar(&spec.Audience, "audience", nil, "an API (its client id) this app may ask tokens for; that API may then introspect them (repeatable)")
 	f.BoolVar(&spec.AdminAPI, "admin-api", false, "let this app call the admin API with a client_credentials token of scope keygate:admin")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	_ = add.MarkFlagRequired("name")
@@ -103,7 +104,7 @@ func clientJSON(c storage.Client) map[string]any {
 		"post_logout_redirect_uris": nonNil(c.PostLogoutRedirectURIs), "grant_types": nonNil(c.GrantTypes),
 		"public": c.Public, "acr": c.MinACR, "disabled": c.Disabled, "scopes": nonNil(c.Scopes),
 		"max_auth_age": c.MaxAuthAge.String(), "backchannel_logout_uri": c.BackchannelLogoutURI, "deny_risky": c.DenyRisky,
-		"token_format": c.TokenFormat,
+		"token_format": c.TokenFormat, "audience": nonNil(c.Audience),
 		"created_at":   c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }

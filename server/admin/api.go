@@ -102,6 +102,7 @@ type clientJSON struct {
 	PostLogoutRedirectURIs  []string   `json:"post_logout_redirect_uris"`
 	GrantTypes              []string   `json:"grant_types"`
 	Scopes                  []string   `json:"scopes"`
+	Audience                []string   `json:"audience"`
 	Public                  bool       `json:"public"`
 	MinACR                  string     `json:"min_acr"`
 	MaxAuthAge              string     `json:"max_auth_age,omitempty"`
@@ -119,7 +120,7 @@ type clientJSON struct {
 
 func (h *Handler) toClientJSON(c storage.Client) clientJSON {
 	out := clientJSON{ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
-		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Public: c.Public, MinACR: c.MinACR,
+		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Audience: nonNil(c.Audience), Public: c.Public, MinACR: c.MinACR,
 		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
 		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
 		AdminAPI: hasAdminAPI(c), TokenFormat: c.TokenFormat, DenyRisky: c.DenyRisky, Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
@@ -152,6 +153,7 @@ type clientSpecJSON struct {
 	AdminAPI               bool     `json:"admin_api"`
 	TokenFormat            string   `json:"token_format"`
 	DenyRisky              bool     `json:"deny_risky"`
+	Audience               []string `json:"audience"`
 }
 
 func (s clientSpecJSON) spec() clientSpec {
@@ -159,7 +161,7 @@ func (s clientSpecJSON) spec() clientSpec {
 		GrantTypes: s.GrantTypes, Public: s.Public, MinACR: s.MinACR, MaxAuthAge: s.MaxAuthAge,
 		AccessTokenTTL: s.AccessTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL,
 		BackchannelLogoutURI: s.BackchannelLogoutURI, AdminAPI: s.AdminAPI,
-		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky}
+		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky, Audience: s.Audience}
 }
 
 // decode reads a JSON body into v, strictly: one object, known fields.

@@ -26,7 +26,7 @@ type AppRow struct {
 
 // AppForm is the register and edit form.
 type AppForm struct {
-	Name, RedirectURIs, PostLogoutURIs              string
+	Name, RedirectURIs, PostLogoutURIs, Audience    string
 	GrantCode, GrantRefresh, GrantClientCredentials bool
 	Public, AdminAPI, DenyRisky, JWT                bool
 	MinACR                                          string
@@ -60,6 +60,7 @@ func appRow(c storage.Client) AppRow {
 func formOf(c storage.Client) AppForm {
 	return AppForm{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
 		PostLogoutURIs:         strings.Join(c.PostLogoutRedirectURIs, "\n"),
+		Audience:               strings.Join(c.Audience, "\n"),
 		GrantCode:              slices.Contains(c.GrantTypes, "authorization_code"),
 		GrantRefresh:           slices.Contains(c.GrantTypes, "refresh_token"),
 		GrantClientCredentials: slices.Contains(c.GrantTypes, "client_credentials"),
@@ -86,7 +87,8 @@ func specFromForm(r *http.Request) clientSpec {
 		Public: f.Get("public") != "", MinACR: f.Get("min_acr"), MaxAuthAge: f.Get("max_auth_age"),
 		AccessTokenTTL: f.Get("access_token_ttl"), RefreshTokenTTL: f.Get("refresh_token_ttl"),
 		BackchannelLogoutURI: f.Get("backchannel_logout_uri"), AdminAPI: f.Get("admin_api") != "",
-		TokenFormat: tokenFormat(f.Get("jwt") != ""), DenyRisky: f.Get("deny_risky") != ""}
+		TokenFormat: tokenFormat(f.Get("jwt") != ""), DenyRisky: f.Get("deny_risky") != "",
+		Audience: lines(f.Get("audience"))}
 }
 
 func (h *Handler) appsPage(w http.ResponseWriter, r *http.Request, p *principal) error {

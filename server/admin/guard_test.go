@@ -67,13 +67,15 @@ func TestEveryConsoleRouteIsGuarded(t *testing.T) {
 	adminUser := in.newUser(t, "admin@example.com", true)
 	plain := in.newUser(t, "plain@example.com", false)
 	suspended := in.newUser(t, "gone@example.com", true)
-	if _, err := in.Manager().SuspendUserID(t.Context(), suspended.ID); err != nil {
+	suspendedAdmin := in.key(t, suspended.ID)
+	// The flag alone: a suspension also ends the user's sessions, so this
+	// tests the guard's own check, which stands behind that.
+	if err := in.DB.UpdateUser(t.Context(), suspended.ID, func(u *storage.User) error { u.SuspendedAt = time.Now(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 
 	anonymous := in.Mint(t, session.Auth{})
 	nonAdmin := in.key(t, plain.ID)
-	suspendedAdmin := in.key(t, suspended.ID)
 	mfaOnly := in.Mint(t, session.Auth{UserID: adminUser.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: time.Now()})
 	ids := map[string]string{"users.id": plain.ID}
 

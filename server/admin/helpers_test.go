@@ -124,10 +124,17 @@ func stepUpTo(returnTo string) string {
 // tokenFor gets a client_credentials access token, or "" with the status.
 func (in *instance) tokenFor(t *testing.T, id, secret, scope string) (string, int) {
 	t.Helper()
-	v := url.Values{"grant_type": {"client_credentials"}}
+	v := url.Values{}
 	if scope != "" {
 		v.Set("scope", scope)
 	}
+	return in.tokenWith(t, id, secret, v)
+}
+
+// tokenWith is tokenFor with the request's parameters v.
+func (in *instance) tokenWith(t *testing.T, id, secret string, v url.Values) (string, int) {
+	t.Helper()
+	v.Set("grant_type", "client_credentials")
 	r := in.Request(t, http.MethodPost, "/oauth2/token", "application/x-www-form-urlencoded", []byte(v.Encode()), nil)
 	r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	resp := servertest.Read(t, in.HTTP, r)

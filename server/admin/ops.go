@@ -170,13 +170,14 @@ type clientSpec struct {
 	AdminAPI               bool
 	TokenFormat            string
 	DenyRisky              bool
+	Audience               []string
 }
 
 func (s clientSpec) spec() (manage.ClientSpec, error) {
 	out := manage.ClientSpec{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		GrantTypes: s.GrantTypes, Public: s.Public, MinACR: s.MinACR,
 		BackchannelLogoutURI: strings.TrimSpace(s.BackchannelLogoutURI), AdminAPI: s.AdminAPI,
-		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky}
+		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky, Audience: s.Audience}
 	for _, f := range []struct {
 		name, value string
 		to          *time.Duration

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,7 +221,7 @@ func TestAppsThroughThePages(t *testing.T) {
 	in := start(t)
 	me := in.newUser(t, "admin@example.com", true)
 	adm := in.key(t, me.ID)
-	// Another app introspects tokens.
+	// An API that introspects the app's tokens, which name it.
 	probe, err := in.Manager().RegisterClient(t.Context(), manageSpec("Probe"))
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +229,7 @@ func TestAppsThroughThePages(t *testing.T) {
 	probeCreds := [2]string{probe.Client.ID, probe.Secret}
 
 	r := in.form(t, &adm, "/admin/apps", url.Values{"name": {"Nightly job"}, "grant": {"client_credentials"},
-		"access_token_ttl": {"5m"}, "min_acr": {"phr"}})
+		"access_token_ttl": {"5m"}, "min_acr": {"phr"}, "audience": {probe.Client.ID}})
 	if r.Status != http.StatusOK {
 		t.Fatalf("register: %v", r)
 	}
@@ -279,13 +280,14 @@ func TestAppsThroughThePages(t *testing.T) {
 		secret = next
 	})
 	t.Run("editing keeps the secret", func(t *testing.T) {
-		r := in.form(t, &adm, "/admin/apps/"+id, url.Values{"name": {"Nightly batch"}, "grant": {"client_credentials"}, "min_acr": {"mfa"}})
-		if r.Status != http.StatusSeeOther || in.client(t, id).Name != "Nightly batch" || !works(t, secret) {
+		r := in.form(t, &adm, "/admin/apps/"+id, url.Values{"name": {"Nightly batch"}, "grant": {"client_credentials"}, "min_acr": {"mfa"},
+			"audience": {probe.Client.ID}})
+		if c := in.client(t, id); r.Status != http.StatusSeeOther || c.Name != "Nightly batch" || !works(t, secret) || !slices.Equal(c.Audience, []string{probe.Client.ID}) {
 			t.Errorf("edit: %v", r)
 		}
 	})
 	t.Run("disabling stops its tokens", func(t *testing.T) {
-		token, status := in.tokenFor(t, id, secret, "")
+		token, status := in.tokenWith(t, id, secret, url.Values{"audience": {probe.Client.ID}})
 		if status != http.StatusOK || !in.active(t, token, probeCreds) {
 			t.Fatalf("a fresh token: status %d", status)
 		}

@@ -34,6 +34,10 @@ type ClientSpec struct {
 	// AdminAPI lets the app call keygate's admin API with a
 	// client_credentials token of scope keygate:admin.
 	AdminAPI bool
+	// Audience lists the APIs (their client ids) the app may ask tokens
+	// for with the audience parameter; an API a token names may
+	// introspect it.
+	Audience []string
 }
 
 // ScopeAdmin is the scope a service token needs for the admin API.
@@ -99,6 +103,7 @@ func (s ClientSpec) apply(c *storage.Client, now time.Time) {
 	c.GrantTypes, c.Public, c.MinACR, c.MaxAuthAge = s.GrantTypes, s.Public, s.MinACR, s.MaxAuthAge
 	c.BackchannelLogoutURI, c.AccessTokenTTL, c.RefreshTokenTTL = s.BackchannelLogoutURI, s.AccessTokenTTL, s.RefreshTokenTTL
 	c.DenyRisky = s.DenyRisky
+	c.Audience = s.Audience
 	if s.TokenFormat != "" {
 		c.TokenFormat = s.TokenFormat
 	}
@@ -163,14 +168,26 @@ func (m *Manager) RotateClientSecret(ctx context.Context, id string, overlap tim
 		if err != nil {
 			return notFound(err, "no such app")
 		}
-		return m.record(ctx, storage.AuditEvent{Type: audit.ClientSecretRotated, ClientID: id,
-			Details: map[string]string{"overlap": overlap.String()}})
+		details := map[string]string{"overlap": overlap.String()}
+		if overlap == 0 {
+			// No overlap means the old secret must stop now — it may have
+			// leaked — and so must what it alone obtained: the app's
+			// client_credentials tokens. Tokens it holds for users came
+			// with a user's sign-in and stay.
+			n, err := m.Store.RevokeClient(ctx, id, false)
+			if err != nil {
+				return err
+			}
+			details["tokens_revoked"] = fmt.Sprint(n)
+		}
+		return m.record(ctx, storage.AuditEvent{Type: audit.ClientSecretRotated, ClientID: id, Details: details})
 	})
 	return secret, err
 }
 
 // SetClientDisabled stops (or restarts) an app: a disabled app's tokens
-// stop working at once and it can get no new ones.
+// are revoked at once, in the same transaction, and it can get no new
+// ones. Enabling it again brings none of them back.
 func (m *Manager) SetClientDisabled(ctx context.Context, id string, disabled bool) error {
 	return m.Store.InTx(ctx, func(ctx context.Context) error {
 		if err := m.Store.UpdateClient(ctx, id, func(c *storage.Client) error {
@@ -179,11 +196,15 @@ func (m *Manager) SetClientDisabled(ctx context.Context, id string, disabled boo
 		}); err != nil {
 			return notFound(err, "no such app")
 		}
-		typ := audit.ClientEnabled
-		if disabled {
-			typ = audit.ClientDisabled
+		if !disabled {
+			return m.record(ctx, storage.AuditEvent{Type: audit.ClientEnabled, ClientID: id})
 		}
-		return m.record(ctx, storage.AuditEvent{Type: typ, ClientID: id})
+		n, err := m.Store.RevokeClient(ctx, id, true)
+		if err != nil {
+			return err
+		}
+		return m.record(ctx, storage.AuditEvent{Type: audit.ClientDisabled, ClientID: id,
+			Details: map[string]string{"tokens_revoked": fmt.Sprint(n)}})
 	})
 }
 
@@ -246,6 +267,14 @@ func validateClient(s *ClientSpec) error {
 	}
 	if s.TokenFormat != "" && !slices.Contains(tokenFormats, s.TokenFormat) {
 		return invalid("--token-format must be opaque or jwt, not %q", s.TokenFormat)
+	}
+	for _, a := range s.Audience {
+		if a == "" || len(a) > 200 || strings.ContainsAny(a, " \t\r\n") {
+			return invalid("an audience is a client id or URI of 1 to 200 characters without spaces, not %q", a)
+		}
+	}
+	if len(s.Audience) > 20 {
+		return invalid("at most 20 audiences")
 	}
 	if s.MinACR == "" {
 		s.MinACR = "mfa"

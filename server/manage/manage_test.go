@@ -429,7 +429,7 @@ func setUpSuspension(t *testing.T, m *manage.Manager, s *sqlite.Store) suspendFi
 	}
 	session := func(n int, userID string) []byte {
 		h := keys.HashToken(fmt.Sprintf("cookie-%d", n))
-		if err := s.PutSession(ctx, storage.BrowserSession{IDHash: h, SID: fmt.Sprintf("sid-%d", n), UserID: userID,
+		if err := s.CreateSession(ctx, storage.BrowserSession{IDHash: h, SID: fmt.Sprintf("sid-%d", n), UserID: userID,
 			CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(12 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}

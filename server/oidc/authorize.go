@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -173,7 +174,7 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	if !need.SatisfiedBy(signIn, flow.CreatedAt) {
 		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in did not reach the assurance this app requires."))
 	}
-	return h.issue(w, r, ar, user, signIn, sess.SID(), flow.CreatedAt)
+	return h.issue(w, r, ar, user, signIn, sess, flow.CreatedAt)
 }
 
 // refusedFlow answers the app for a sign-in the risk engine refused
@@ -197,9 +198,10 @@ func (h *Handler) refusedFlow(w http.ResponseWriter, r *http.Request, flow stora
 // issue grants what the client may have of what it asked for and writes
 // the code response. requestedAt is when the request first arrived, which
 // fosite's prompt=login and max_age checks compare auth_time against.
-func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, auth session.Auth, sid string, requestedAt time.Time) error {
+func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, auth session.Auth, browser *session.Session, requestedAt time.Time) error {
 	ctx := r.Context()
 	client := ar.GetClient()
+	sid := browser.SID()
 	for _, s := range ar.GetRequestedScopes() {
 		if slices.Contains(client.GetScopes(), s) {
 			ar.GrantScope(s)
@@ -217,12 +219,41 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.Author
 		extra["name"] = user.Name
 	}
 	sess := signedIn(h.d.Issuer, user.ID, sid, auth.ACR, auth.AMR, auth.AuthTime, requestedAt, extra)
-	resp, err := h.provider.NewAuthorizeResponse(ctx, ar, sess)
+	var resp fosite.AuthorizeResponder
+	err := h.d.Store.InTx(ctx, func(ctx context.Context) error {
+		// The code is written only while the sign-in still stands, checked
+		// in the same transaction: a sign-out or a suspension that commits
+		// first leaves no code behind; one that commits after finds the
+		// code by its user and session and revokes it.
+		if err := h.liveSignIn(ctx, client.GetID(), user.ID, browser.IDHash()); err != nil {
+			return err
+		}
+		var err error
+		resp, err = h.provider.NewAuthorizeResponse(ctx, ar, sess)
+		return err
+	})
+	if errors.Is(err, fositestore.ErrGrantEnded) {
+		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in was ended while the app was being answered.").WithWrap(err))
+	}
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)
 	}
 	h.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
 	return nil
+}
+
+// liveSignIn checks, in the transaction that writes a code, that the
+// browser session is still signed in as userID and that user and app may
+// still be used (fositestore.LiveGrant).
+func (h *Handler) liveSignIn(ctx context.Context, clientID, userID string, sessionHash []byte) error {
+	bs, err := h.d.Store.GetSession(ctx, sessionHash, h.d.Now())
+	if errors.Is(err, storage.ErrNotFound) || err == nil && bs.UserID != userID {
+		return fmt.Errorf("%w: the browser session was ended", fositestore.ErrGrantEnded)
+	}
+	if err != nil {
+		return err
+	}
+	return h.store.LiveGrant(ctx, clientID, userID)
 }
 
 // authorizeError redirects the error to the client only when fosite has

@@ -1,8 +1,10 @@
 package oidc
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/ory/fosite"
@@ -37,7 +39,13 @@ type Deps struct {
 type Handler struct {
 	d         Deps
 	provider  fosite.OAuth2Provider
+	store     *fositestore.Store
 	discovery []byte
+	// authenticator is the provider's client authentication, which the
+	// provider interface does not expose (introspection uses it).
+	authenticator interface {
+		AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
+	}
 }
 
 func New(d Deps) (*Handler, error) {
@@ -54,7 +62,9 @@ func New(d Deps) (*Handler, error) {
 		OnRefreshReuse: h.auditRefreshReuse,
 		Now:            d.Now,
 	})
+	h.store = store
 	h.provider, _ = newProvider(d, store)
+	h.authenticator = h.provider.(*fosite.Fosite)
 	var err error
 	if h.discovery, err = discoveryJSON(d.Issuer); err != nil {
 		return nil, err

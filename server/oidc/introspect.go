@@ -12,16 +12,85 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
-// introspect answers RFC 7662 for authenticated clients. Revoked, rotated
-// or suspended users' tokens are simply inactive.
+// introspect answers RFC 7662 for authenticated, confidential clients
+// (client_secret_basic or client_secret_post, as discovery says). A client
+// learns about a token only if the token was issued to it or names it in
+// its audience (an API an app asked a token for, see mayIntrospect); for
+// any other token the answer is the same as for a revoked or unknown one:
+// {"active": false}.
 func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ir, err := h.provider.NewIntrospectionRequest(ctx, r, NewSession())
-	if err != nil {
-		h.provider.WriteIntrospectionError(ctx, w, err)
+	if err := r.ParseForm(); err != nil {
+		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), fosite.ErrInvalidRequest.WithHint("The body is not a valid form."))
 		return
 	}
-	h.provider.WriteIntrospectionResponse(ctx, w, ir)
+	caller, err := h.authenticator.AuthenticateClient(ctx, r, r.PostForm)
+	if err == nil && caller.IsPublic() {
+		// A public client proves nothing but its id, which anyone knows.
+		err = fosite.ErrInvalidClient.WithHint("Public clients cannot introspect tokens.")
+	}
+	if err != nil {
+		// Missing or malformed credentials are unauthenticated too:
+		// RFC 7662 §2.3 answers 401.
+		rfc := fosite.ErrorToRFC6749Error(err)
+		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), fosite.ErrInvalidClient.WithHint(rfc.HintField).WithWrap(err))
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
+		return
+	}
+	use, ar, err := h.provider.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
+	w.Header().Set("Cache-Control", "no-store")
+	if err != nil || !mayIntrospect(caller.GetID(), ar) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, h.introspection(use, ar))
+}
+
+// mayIntrospect is the rule of who learns about a token: the client it was
+// issued to, and a client its audience names — a resource server, which an
+// app may name when it is registered with that audience. Anyone else could
+// otherwise read who a token belongs to and what it may do.
+func mayIntrospect(callerID string, ar fosite.AccessRequester) bool {
+	return ar.GetClient().GetID() == callerID || ar.GetGrantedAudience().Has(callerID)
+}
+
+// introspection is the answer for an active token: RFC 7662's members, the
+// expiry of the kind of token asked about, and how the user signed in.
+func (h *Handler) introspection(use fosite.TokenUse, ar fosite.AccessRequester) map[string]any {
+	out := map[string]any{"active": true, "iss": h.d.Issuer, "client_id": ar.GetClient().GetID(),
+		"token_use": string(use)}
+	sess := ar.GetSession()
+	if s, ok := sess.(fosite.ExtraClaimsSession); ok {
+		for k, v := range s.GetExtraClaims() {
+			out[k] = v
+		}
+	}
+	expiresAt := sess.GetExpiresAt(fosite.AccessToken)
+	if use == fosite.RefreshToken {
+		expiresAt = sess.GetExpiresAt(fosite.RefreshToken)
+	} else {
+		out["token_type"] = fosite.BearerAccessToken
+	}
+	if !expiresAt.IsZero() {
+		out["exp"] = expiresAt.Unix()
+	}
+	if sc := ar.GetGrantedScopes(); len(sc) > 0 {
+		out["scope"] = strings.Join(sc, " ")
+	}
+	if !ar.GetRequestedAt().IsZero() {
+		out["iat"] = ar.GetRequestedAt().Unix()
+	}
+	if sub := sess.GetSubject(); sub != "" {
+		out["sub"] = sub
+	}
+	if aud := ar.GetGrantedAudience(); len(aud) > 0 {
+		out["aud"] = aud
+	}
+	return out
 }
 
 // revoke implements RFC 7009; fosite checks the token belongs to the client.

@@ -53,7 +53,7 @@ func newProvider(d Deps, store *fositestore.Store) (fosite.OAuth2Provider, *fosi
 		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
 		// Server-generated 256-bit secrets need no slow hash; fosite's
 		// default bcrypt would cost ~250 ms per token request.
-		ClientSecretsHasher:             d.SecretHasher,
+		ClientSecretsHasher:             recordingHasher{d.SecretHasher},
 		SendDebugMessagesToClients:      false,
 		RefreshTokenScopes:              []string{"offline_access"},
 		PushedAuthorizeRequestURIPrefix: "urn:ietf:params:oauth:request_uri:",

@@ -92,9 +92,21 @@ func (e *env) serviceToken(t *testing.T, id string, form url.Values) string {
 	return at
 }
 
+// introspect introspects token as the test app.
 func (e *env) introspect(t *testing.T, token string) map[string]any {
 	t.Helper()
-	status, out := e.postAs(t, "/oauth2/introspect", "c_app", appSecret, url.Values{"token": {token}})
+	return e.introspectAs(t, "c_app", appSecret, token)
+}
+
+// introspectSvc introspects token as the service id (see addService).
+func (e *env) introspectSvc(t *testing.T, id, token string) map[string]any {
+	t.Helper()
+	return e.introspectAs(t, id, svcSecret, token)
+}
+
+func (e *env) introspectAs(t *testing.T, id, secret, token string) map[string]any {
+	t.Helper()
+	status, out := e.postAs(t, "/oauth2/introspect", id, secret, url.Values{"token": {token}})
 	if status != http.StatusOK {
 		t.Fatalf("introspect: status %d, %v", status, out)
 	}
@@ -197,7 +209,7 @@ func TestJWTAccessTokens(t *testing.T) {
 		if !strings.HasPrefix(at, "ory_at_") || strings.Count(at, ".") != 1 {
 			t.Errorf("access token %q, want fosite's opaque ory_at_KEY.SIG", at)
 		}
-		if in := e.introspect(t, at); in["active"] != true {
+		if in := e.introspectSvc(t, "c_plain", at); in["active"] != true {
 			t.Errorf("introspection %v", in)
 		}
 	})
@@ -206,13 +218,13 @@ func TestJWTAccessTokens(t *testing.T) {
 		e := newEnv(t)
 		e.addService(t, "c_svc", "jwt")
 		at := e.serviceToken(t, "c_svc", url.Values{"scope": {"read"}})
-		in := e.introspect(t, at)
+		in := e.introspectSvc(t, "c_svc", at)
 		if in["active"] != true || in["client_id"] != "c_svc" || in["scope"] != "read" {
 			t.Fatalf("introspection of a fresh JWT: %v", in)
 		}
 		// Another client cannot revoke it; its owner can.
 		if status, _ := e.postAs(t, "/oauth2/revoke", "c_app", appSecret, url.Values{"token": {at}}); status == http.StatusOK {
-			if in := e.introspect(t, at); in["active"] != true {
+			if in := e.introspectSvc(t, "c_svc", at); in["active"] != true {
 				t.Fatal("another client revoked the token")
 			}
 		}
@@ -220,7 +232,7 @@ func TestJWTAccessTokens(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("revoke: status %d, %v", status, out)
 		}
-		if in := e.introspect(t, at); in["active"] != false {
+		if in := e.introspectSvc(t, "c_svc", at); in["active"] != false {
 			t.Errorf("introspection after revocation: %v", in)
 		}
 	})
@@ -238,10 +250,10 @@ func TestJWTAccessTokens(t *testing.T) {
 		if forged == at {
 			t.Fatal("the payload was not altered")
 		}
-		if in := e.introspect(t, forged); in["active"] != false {
+		if in := e.introspectSvc(t, "c_svc", forged); in["active"] != false {
 			t.Errorf("an altered JWT under a stored signature is active: %v", in)
 		}
-		if in := e.introspect(t, at); in["active"] != true {
+		if in := e.introspectSvc(t, "c_svc", at); in["active"] != true {
 			t.Errorf("the original: %v", in)
 		}
 	})
@@ -263,7 +275,7 @@ func TestJWTAccessTokens(t *testing.T) {
 			t.Fatal("the rotation did not change the signing key")
 		}
 		for _, at := range []string{before, after} {
-			if in := e.introspect(t, at); in["active"] != true {
+			if in := e.introspectSvc(t, "c_svc", at); in["active"] != true {
 				t.Errorf("introspection: %v", in)
 			}
 		}

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -31,6 +32,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The client authentication notes which secret it matched, for the
+	// write that issues the token to check it again.
+	ctx, _ = fositestore.WithClientAuth(ctx)
 	ar, err := h.provider.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		h.tokenFailed(r, ar, err)
@@ -63,6 +67,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := h.provider.NewAccessResponse(respCtx, ar)
 	if err != nil {
+		err = h.refusedGrant(ctx, grant, ar, err)
 		h.tokenFailed(r, ar, err)
 		h.provider.WriteAccessError(ctx, w, ar, err)
 		return
@@ -76,6 +81,11 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	wctx := context.WithoutCancel(ctx)
 	err = h.d.Store.InTx(wctx, func(ctx context.Context) error {
 		if deferred != nil {
+			// The app may have been disabled, or its secret replaced,
+			// since fosite authenticated it.
+			if err := h.store.LiveGrant(ctx, ar.GetClient().GetID(), ""); err != nil {
+				return err
+			}
 			for _, rec := range deferred.Records {
 				if err := h.d.Store.CreateToken(ctx, rec); err != nil {
 					return err
@@ -88,6 +98,12 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 			Details: map[string]string{"grant_type": grant, "scope": strings.Join(ar.GetGrantedScopes(), " ")},
 		})
 	})
+	if errors.Is(err, fositestore.ErrGrantEnded) {
+		err = h.refusedGrant(ctx, grant, ar, err)
+		h.tokenFailed(r, ar, err)
+		h.provider.WriteAccessError(ctx, w, ar, err)
+		return
+	}
 	if err != nil {
 		// Without its record the token must not be handed out.
 		h.d.Logger.ErrorContext(ctx, "store token and audit", "err", err)
@@ -96,6 +112,31 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	}
 	h.d.Metrics.TokenIssued(grant)
 	h.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// refusedGrant answers a token request whose grant ended while it was in
+// flight as a request made a moment later is answered, instead of the
+// server_error fosite makes of a failed write: a kill action (suspension,
+// sign-out, revocation, a disabled app or a replaced secret) committed
+// between fosite's read and its write (see fositestore.ErrGrantEnded), or
+// another exchange used the same code first. A code used twice also
+// revokes what its first use issued, as fosite does for a later reuse.
+func (h *Handler) refusedGrant(ctx context.Context, grant string, ar fosite.AccessRequester, err error) error {
+	ended := errors.Is(err, fositestore.ErrGrantEnded)
+	codeUsed := grant == "authorization_code" && errors.Is(err, fosite.ErrInvalidatedAuthorizeCode)
+	if !ended && !codeUsed {
+		return err
+	}
+	if grant == "client_credentials" {
+		return fosite.ErrInvalidClient.WithHint("The app was disabled or its secret replaced.").WithWrap(err)
+	}
+	if grant == "authorization_code" {
+		if rerr := h.d.Store.RevokeRequest(context.WithoutCancel(ctx), ar.GetID(),
+			storage.KindAccessToken, storage.KindRefreshToken); rerr != nil {
+			h.d.Logger.ErrorContext(ctx, "revoke the tokens of a reused code", "err", rerr)
+		}
+	}
+	return fosite.ErrInvalidGrant.WithHint("The grant was revoked or used while this request was in flight.").WithWrap(err)
 }
 
 func (h *Handler) tokenFailed(r *http.Request, ar fosite.AccessRequester, err error) {

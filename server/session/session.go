@@ -96,6 +96,10 @@ func (x *Session) renew() error {
 		}
 	}
 	x.raw.ID = ""
+	x.raw.IsNew = true
+	// A CSRF token seen before sign-in (on a shared screen, in a planted
+	// session) must not work for the signed-in session.
+	delete(x.raw.Values, keyCSRF)
 	delete(x.raw.Values, keySID)
 	delete(x.raw.Values, keyCreated)
 	return nil

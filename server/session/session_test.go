@@ -38,6 +38,10 @@ func newFixture(t *testing.T, secure bool) *fixture {
 		f.name = "__Host-keygate_session"
 	}
 	f.store = session.NewStore(db, session.Config{Secure: secure, Lifetime: lifetime, Now: c.Now})
+	// Only an existing, active user can hold a signed-in session.
+	if err := db.CreateUser(t.Context(), storage.User{ID: alice.UserID, Email: "alice@example.com", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -194,7 +198,7 @@ func TestUnusableCookie(t *testing.T) {
 		}},
 		{"an id whose row does not decode yields a fresh empty session", func(t *testing.T, f *fixture) string {
 			id := strings.Repeat("B", 43)
-			err := f.db.PutSession(t.Context(), storage.BrowserSession{IDHash: sum(id), SID: "sid-x", UserID: "u_mallory",
+			err := f.db.CreateSession(t.Context(), storage.BrowserSession{IDHash: sum(id), SID: "sid-x",
 				Data: []byte("not gob"), CreatedAt: t0, LastSeenAt: t0, ExpiresAt: t0.Add(time.Hour)})
 			if err != nil {
 				t.Fatal(err)
@@ -522,5 +526,127 @@ func TestLoadFlow(t *testing.T) {
 				t.Errorf("flow = %q, want %q", fl.ID, tc.id)
 			}
 		})
+	}
+}
+
+func TestEndedSessionStaysEnded(t *testing.T) {
+	signIn := func(t *testing.T, f *fixture) *http.Cookie {
+		return f.request(t, nil, func(x *session.Session, w http.ResponseWriter) error {
+			if err := x.SignIn(alice); err != nil {
+				return err
+			}
+			return x.Save(w)
+		})
+	}
+	// saveAfter loads the session, lets end run (another request ending
+	// it) and then saves what it loaded, as a request in flight would.
+	saveAfter := func(t *testing.T, f *fixture, c *http.Cookie, end func()) (*http.Cookie, error) {
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "https://id.example/account", nil)
+		r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		x, err := f.store.Load(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Auth().UserID != alice.UserID {
+			t.Fatal("the session did not load signed in")
+		}
+		end()
+		w := httptest.NewRecorder()
+		err = x.Save(w)
+		var set *http.Cookie
+		if cs := w.Result().Cookies(); len(cs) == 1 {
+			set = cs[0]
+		}
+		return set, err
+	}
+	for _, tc := range []struct {
+		name string
+		end  func(t *testing.T, f *fixture, c *http.Cookie)
+	}{
+		{"signed out", func(t *testing.T, f *fixture, c *http.Cookie) {
+			if err := f.db.DeleteSession(t.Context(), sum(c.Value)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"all sessions ended", func(t *testing.T, f *fixture, c *http.Cookie) {
+			if _, err := f.db.DeleteUserSessions(t.Context(), alice.UserID); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"user suspended", func(t *testing.T, f *fixture, c *http.Cookie) {
+			// Only the suspension, not its ending of the sessions: the
+			// write itself refuses a suspended user.
+			if err := f.db.UpdateUser(t.Context(), alice.UserID, func(u *storage.User) error { u.SuspendedAt = t0; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.db.DeleteSession(t.Context(), sum(c.Value)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run("a request in flight when the session was "+tc.name+" does not bring it back", func(t *testing.T) {
+			f := newFixture(t, false)
+			c := signIn(t, f)
+			set, err := saveAfter(t, f, c, func() { tc.end(t, f, c) })
+			if !errors.Is(err, session.ErrEnded) {
+				t.Fatalf("Save = %v, want ErrEnded", err)
+			}
+			if _, err := f.row(t, c.Value); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("the ended session's row: %v, want ErrNotFound", err)
+			}
+			if set == nil || set.MaxAge >= 0 || set.Value != "" {
+				t.Errorf("cookie set = %v, want the cookie cleared", set)
+			}
+			if got := f.load(t, c).Auth(); got.UserID != "" {
+				t.Errorf("the cookie still loads %+v", got)
+			}
+		})
+	}
+
+	t.Run("a suspended user cannot be signed in", func(t *testing.T) {
+		f := newFixture(t, false)
+		if err := f.db.UpdateUser(t.Context(), alice.UserID, func(u *storage.User) error { u.SuspendedAt = t0; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "https://id.example/", nil)
+		x, err := f.store.Load(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.SignIn(alice); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Save(httptest.NewRecorder()); !errors.Is(err, session.ErrEnded) {
+			t.Fatalf("Save = %v, want ErrEnded", err)
+		}
+		if n, err := f.db.ListUserSessions(t.Context(), alice.UserID); err != nil || len(n) != 0 {
+			t.Fatalf("sessions of the suspended user: %v, %v", n, err)
+		}
+	})
+}
+
+func TestCSRFTokenChangesAtSignIn(t *testing.T) {
+	f := newFixture(t, false)
+	var before string
+	c := f.request(t, nil, func(x *session.Session, w http.ResponseWriter) error {
+		before = x.CSRFToken() // shown on the sign-in form
+		return x.Save(w)
+	})
+	var after string
+	f.request(t, c, func(x *session.Session, w http.ResponseWriter) error {
+		if !x.ValidCSRF(before) {
+			t.Fatal("the form's token is refused before sign-in")
+		}
+		if err := x.SignIn(alice); err != nil {
+			return err
+		}
+		if x.ValidCSRF(before) {
+			t.Error("the token from before sign-in still passes")
+		}
+		after = x.CSRFToken()
+		return x.Save(w)
+	})
+	if after == "" || after == before {
+		t.Fatalf("CSRF token after sign-in = %q, before %q; want a new one", after, before)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/sessions"
 
+	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -20,6 +21,11 @@ func init() {
 	// Session values travel through gob inside an interface map.
 	gob.Register([]string{})
 }
+
+// ErrEnded is Save's answer for a session that was ended (a sign-out
+// elsewhere, a suspension) while the request was in flight: the session is
+// not written back, the cookie is cleared, and the user signs in again.
+var ErrEnded = httpx.Errorf(http.StatusUnauthorized, "You were signed out. Sign in again to go on.", nil)
 
 // Config sets the cookie and lifetime of browser sessions.
 type Config struct {
@@ -135,9 +141,21 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		LastSeenAt: now,
 		ExpiresAt:  created.Add(s.cfg.Lifetime),
 	}
-	if err := s.db.PutSession(r.Context(), row); err != nil {
+	// A new id is inserted; a loaded one is only ever updated, so a request
+	// that outlives a sign-out or a suspension cannot bring its session back.
+	write := s.db.UpdateSession
+	if sess.IsNew {
+		write = s.db.CreateSession
+	}
+	if err := write(r.Context(), row); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			http.SetCookie(w, sessions.NewCookie(sess.Name(), "", &sessions.Options{Path: "/", MaxAge: -1,
+				Secure: sess.Options.Secure, HttpOnly: true, SameSite: http.SameSiteLaxMode}))
+			return ErrEnded
+		}
 		return fmt.Errorf("save session: %w", err)
 	}
+	sess.IsNew = false
 	opts := *sess.Options
 	opts.MaxAge = int(row.ExpiresAt.Sub(now).Seconds())
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, &opts))

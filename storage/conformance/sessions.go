@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -26,8 +27,8 @@ func testSessions(t *testing.T, newStore NewStore) {
 	s1 := sess("1", "sid-1", "u", at(time.Hour))
 
 	t.Run("a session reads back until it expires", func(t *testing.T) {
-		st, ctx := newStore(t), t.Context()
-		ok(t, st.PutSession(ctx, s1))
+		st, ctx := withUsers(t, newStore)
+		ok(t, st.CreateSession(ctx, s1))
 		got, err := st.GetSession(ctx, s1.IDHash, at(time.Minute))
 		ok(t, err)
 		same(t, "session", got, s1)
@@ -36,47 +37,93 @@ func testSessions(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("a session before sign-in has no user", func(t *testing.T) {
-		st, ctx := newStore(t), t.Context()
+		st, ctx := withUsers(t, newStore)
 		anon := sess("anon", "sid-anon", "", at(time.Hour))
-		ok(t, st.PutSession(ctx, anon))
+		ok(t, st.CreateSession(ctx, anon))
 		got, err := st.GetSession(ctx, anon.IDHash, t0)
 		ok(t, err)
 		same(t, "session", got, anon)
 	})
 
-	t.Run("put replaces the session with the same id hash", func(t *testing.T) {
-		st, ctx := newStore(t), t.Context()
-		ok(t, st.PutSession(ctx, s1))
+	t.Run("an update rewrites the session but not its id, SID or creation", func(t *testing.T) {
+		st, ctx := withUsers(t, newStore)
+		ok(t, st.CreateSession(ctx, s1))
 		next := s1
 		next.UserID, next.Data, next.LastSeenAt, next.ExpiresAt = "v", []byte("new"), at(time.Minute), at(3*time.Hour)
-		ok(t, st.PutSession(ctx, next))
+		next.IP, next.UserAgent = "198.51.100.7", "curl/8"
+		changed := next
+		changed.SID, changed.CreatedAt = "sid-other", at(time.Minute)
+		ok(t, st.UpdateSession(ctx, changed))
 		got, err := st.GetSession(ctx, s1.IDHash, at(2*time.Hour))
 		ok(t, err)
 		same(t, "session", got, next)
 	})
 
+	t.Run("a taken id hash is refused", func(t *testing.T) {
+		st, ctx := withUsers(t, newStore)
+		ok(t, st.CreateSession(ctx, s1))
+		other := sess("1", "sid-other", "v", at(time.Hour))
+		wantErr(t, st.CreateSession(ctx, other), storage.ErrAlreadyExists)
+		got, err := st.GetSession(ctx, s1.IDHash, t0)
+		ok(t, err)
+		same(t, "session", got, s1)
+	})
+
+	t.Run("an ended session is never written back", func(t *testing.T) {
+		st, ctx := withUsers(t, newStore)
+		ok(t, st.CreateSession(ctx, s1))
+		ok(t, st.DeleteSession(ctx, s1.IDHash))
+		wantErr(t, st.UpdateSession(ctx, s1), storage.ErrNotFound)
+		_, err := st.GetSession(ctx, s1.IDHash, t0)
+		wantErr(t, err, storage.ErrNotFound)
+
+		// Ended with all of its user's sessions, likewise.
+		s2 := sess("2", "sid-2", "u", at(time.Hour))
+		ok(t, st.CreateSession(ctx, s2))
+		_, err = st.DeleteUserSessions(ctx, "u")
+		ok(t, err)
+		wantErr(t, st.UpdateSession(ctx, s2), storage.ErrNotFound)
+		_, err = st.GetSession(ctx, s2.IDHash, t0)
+		wantErr(t, err, storage.ErrNotFound)
+	})
+
+	t.Run("a suspended or unknown user holds no session", func(t *testing.T) {
+		st, ctx := withUsers(t, newStore)
+		ok(t, st.CreateSession(ctx, s1))
+		ok(t, st.UpdateUser(ctx, "u", func(u *storage.User) error { u.SuspendedAt = t0; return nil }))
+		wantErr(t, st.UpdateSession(ctx, s1), storage.ErrNotFound)
+		wantErr(t, st.CreateSession(ctx, sess("2", "sid-2", "u", at(time.Hour))), storage.ErrNotFound)
+		wantErr(t, st.CreateSession(ctx, sess("3", "sid-3", "nobody", at(time.Hour))), storage.ErrNotFound)
+		for _, id := range []string{"2", "3"} {
+			_, err := st.GetSession(ctx, []byte("hash-"+id), t0)
+			wantErr(t, err, storage.ErrNotFound)
+		}
+		// A session before sign-in belongs to nobody and is always written.
+		ok(t, st.CreateSession(ctx, sess("anon", "sid-anon", "", at(time.Hour))))
+	})
+
 	t.Run("an unknown session is not found", func(t *testing.T) {
-		st, ctx := newStore(t), t.Context()
-		ok(t, st.PutSession(ctx, s1))
+		st, ctx := withUsers(t, newStore)
+		ok(t, st.CreateSession(ctx, s1))
 		_, err := st.GetSession(ctx, []byte("other"), t0)
 		wantErr(t, err, storage.ErrNotFound)
 		wantErr(t, st.DeleteSession(ctx, []byte("other")), storage.ErrNotFound)
 	})
 
 	t.Run("a deleted session is gone", func(t *testing.T) {
-		st, ctx := newStore(t), t.Context()
-		ok(t, st.PutSession(ctx, s1))
+		st, ctx := withUsers(t, newStore)
+		ok(t, st.CreateSession(ctx, s1))
 		ok(t, st.DeleteSession(ctx, s1.IDHash))
 		_, err := st.GetSession(ctx, s1.IDHash, t0)
 		wantErr(t, err, storage.ErrNotFound)
 	})
 
 	t.Run("a session is ended by its SID, which names its user", func(t *testing.T) {
-		st, ctx := newStore(t), t.Context()
+		st, ctx := withUsers(t, newStore)
 		other := sess("2", "sid-2", "u", at(time.Hour))
 		anon := sess("anon", "sid-anon", "", at(time.Hour))
 		for _, s := range []storage.BrowserSession{s1, other, anon} {
-			ok(t, st.PutSession(ctx, s))
+			ok(t, st.CreateSession(ctx, s))
 		}
 
 		userID, err := st.DeleteSessionBySID(ctx, s1.SID)
@@ -111,10 +158,10 @@ func testSessions(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("an empty SID ends no session", func(t *testing.T) {
-		st, ctx := newStore(t), t.Context()
+		st, ctx := withUsers(t, newStore)
 		noSID := sess("nosid", "", "u", at(time.Hour))
-		ok(t, st.PutSession(ctx, noSID))
-		ok(t, st.PutSession(ctx, s1))
+		ok(t, st.CreateSession(ctx, noSID))
+		ok(t, st.CreateSession(ctx, s1))
 		if _, err := st.DeleteSessionBySID(ctx, ""); err == nil {
 			t.Fatal("DeleteSessionBySID with an empty SID succeeded")
 		}
@@ -125,12 +172,12 @@ func testSessions(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("a user's sessions are listed and ended together", func(t *testing.T) {
-		st, ctx := newStore(t), t.Context()
+		st, ctx := withUsers(t, newStore)
 		mine := []storage.BrowserSession{s1, sess("2", "sid-2", "u", at(time.Hour)), sess("3", "sid-3", "u", at(2*time.Hour))}
 		theirs := sess("4", "sid-4", "v", at(time.Hour))
 		anon := sess("5", "sid-5", "", at(time.Hour))
 		for _, s := range append(slices.Clone(mine), theirs, anon) {
-			ok(t, st.PutSession(ctx, s))
+			ok(t, st.CreateSession(ctx, s))
 		}
 
 		listed, err := st.ListUserSessions(ctx, "u")
@@ -164,11 +211,11 @@ func testSessions(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("the sweep deletes only expired sessions", func(t *testing.T) {
-		st, ctx := newStore(t), t.Context()
+		st, ctx := withUsers(t, newStore)
 		live := sess("live", "sid-live", "u", at(time.Hour))
 		dead := []storage.BrowserSession{sess("d1", "sid-d1", "u", at(-time.Hour)), sess("d2", "sid-d2", "", at(-time.Minute))}
 		for _, s := range append(slices.Clone(dead), live) {
-			ok(t, st.PutSession(ctx, s))
+			ok(t, st.CreateSession(ctx, s))
 		}
 		n, err := st.DeleteExpiredSessions(ctx, t0)
 		ok(t, err)
@@ -183,6 +230,15 @@ func testSessions(t *testing.T, newStore NewStore) {
 			t.Fatalf("%d sessions left for u, want 1", len(listed))
 		}
 	})
+}
+
+// withUsers is a new store holding users u and v, whom the sessions
+// belong to.
+func withUsers(t *testing.T, newStore NewStore) (storage.Store, context.Context) {
+	st, ctx := newStore(t), t.Context()
+	newUser(t, ctx, st, "u")
+	newUser(t, ctx, st, "v")
+	return st, ctx
 }
 
 func testFlows(t *testing.T, newStore NewStore) {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -191,6 +192,37 @@ func testTokens(t *testing.T, newStore NewStore) {
 			}
 		})
 	}
+
+	t.Run("revoking a client deactivates its own tokens, and with users theirs too", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		users := grant("req-1", "u", "sid-1")
+		own := storage.TokenRecord{Kind: storage.KindAccessToken, Signature: "cc-at", RequestID: "req-cc",
+			ClientID: "app", Active: true, RequestedAt: t0, ExpiresAt: at(time.Hour)}
+		other := own
+		other.Signature, other.RequestID, other.ClientID = "other-at", "req-other", "other-app"
+		create(t, st, users...)
+		create(t, st, own, other)
+		all := append(slices.Clone(users), own, other)
+
+		n, err := st.RevokeClient(ctx, "app", false)
+		ok(t, err)
+		if n != 1 {
+			t.Errorf("revoked %d tokens without users, want 1", n)
+		}
+		same(t, "after the client's own", active(t, st, all), []bool{true, true, true, true, true, false, true})
+
+		n, err = st.RevokeClient(ctx, "app", true)
+		ok(t, err)
+		if n != len(users) {
+			t.Errorf("revoked %d tokens with users, want %d", n, len(users))
+		}
+		same(t, "after all", active(t, st, all), []bool{false, false, false, false, false, false, true})
+
+		if _, err := st.RevokeClient(ctx, "", true); err == nil {
+			t.Error("RevokeClient with an empty client id succeeded")
+		}
+		same(t, "after an empty id", active(t, st, all)[6:], []bool{true})
+	})
 
 	t.Run("the sweep deletes only expired records", func(t *testing.T) {
 		st, ctx := newStore(t), t.Context()

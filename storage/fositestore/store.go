@@ -151,7 +151,13 @@ func (s *Store) GetAuthorizeCodeSession(ctx context.Context, code string, sessio
 	return req, nil
 }
 
+// InvalidateAuthorizeCodeSession runs in the transaction that issues the
+// code's tokens: it refuses a code that was used or revoked since fosite
+// read it, or whose grant ended (see ErrGrantEnded).
 func (s *Store) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	if _, err := s.liveRecord(ctx, storage.KindAuthorizeCode, code); err != nil {
+		return err
+	}
 	return s.db.DeactivateToken(ctx, storage.KindAuthorizeCode, code)
 }
 
@@ -201,20 +207,25 @@ func (s *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 	return s.db.CreateToken(ctx, rec)
 }
 
-// GetRefreshTokenSession answers ErrInactiveToken for a revoked token or one
-// rotated longer than the grace window ago; fosite then revokes the family.
+// GetRefreshTokenSession answers ErrInactiveToken for a token rotated
+// longer than the grace window ago — a replay, the theft signal: fosite
+// then revokes the family and OnRefreshReuse is told. A token that was
+// revoked without being used (a sign-out, a suspension, a revocation) is
+// only not found: its family is dead already, and presenting it once more
+// is what an app does next, not an attack.
 func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	rec, req, err := s.get(ctx, storage.KindRefreshToken, signature, session)
 	if err != nil {
 		return nil, err
 	}
-	reused := !rec.Active ||
-		(!rec.RotatedAt.IsZero() && s.opts.Now().Sub(rec.RotatedAt) > s.opts.RefreshGrace)
-	if reused {
+	switch {
+	case s.rotatedPastGrace(rec):
 		if s.opts.OnRefreshReuse != nil {
 			s.opts.OnRefreshReuse(ctx, rec)
 		}
 		return req, fosite.ErrInactiveToken
+	case !rec.Active:
+		return nil, fosite.ErrNotFound
 	}
 	return req, nil
 }
@@ -223,15 +234,14 @@ func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string)
 	return s.db.DeactivateToken(ctx, storage.KindRefreshToken, signature)
 }
 
-// RotateRefreshToken marks the used refresh token rotated (first use only,
-// so the grace window runs from the first refresh) and ends the access token
-// issued with it.
+// RotateRefreshToken runs in the transaction that issues the new tokens: it
+// refuses a refresh token revoked or rotated past the grace window since
+// fosite read it, or whose grant ended (see ErrGrantEnded). Then it marks
+// the token rotated (first use only, so the grace window runs from the
+// first refresh) and ends the access token issued with it.
 func (s *Store) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
-	rec, err := s.db.GetToken(ctx, storage.KindRefreshToken, signature)
+	rec, err := s.liveRecord(ctx, storage.KindRefreshToken, signature)
 	if err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return fosite.ErrNotFound
-		}
 		return err
 	}
 	if err := s.db.MarkRotated(ctx, storage.KindRefreshToken, signature, s.opts.Now()); err != nil {

@@ -66,6 +66,10 @@ func newFixture(t *testing.T) *fixture {
 		OnRefreshReuse: f.reuses.record,
 	})
 	f.client = f.addClient(t, "c_app", nil)
+	// The user the grants below belong to.
+	if err := db.CreateUser(t.Context(), storage.User{ID: "u_alice", Email: "alice@example.com", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -483,20 +487,41 @@ func TestRefreshRotation(t *testing.T) {
 		}
 	})
 
-	t.Run("rotating an unknown token is not found", func(t *testing.T) {
+	t.Run("rotating an unknown token refuses the grant", func(t *testing.T) {
 		f := newFixture(t)
-		if err := f.fs.RotateRefreshToken(t.Context(), "req", "nope"); !errors.Is(err, fosite.ErrNotFound) {
-			t.Fatalf("err = %v, want ErrNotFound", err)
+		if err := f.fs.RotateRefreshToken(t.Context(), "req", "nope"); !errors.Is(err, fositestore.ErrGrantEnded) {
+			t.Fatalf("err = %v, want ErrGrantEnded", err)
 		}
 	})
 
-	t.Run("a revoked refresh token is inactive and its use is reported", func(t *testing.T) {
+	t.Run("a revoked refresh token that was never used is not found and raises no alarm", func(t *testing.T) {
 		f := newFixture(t)
 		ctx := t.Context()
 		refreshFamily(t, f, "req", "at", "rt")
-		if err := f.fs.DeleteRefreshTokenSession(ctx, "rt"); err != nil {
+		// A suspension or a sign-out revokes the family; the app then
+		// presents its newest token, which it never used.
+		if _, err := f.db.RevokeSubject(ctx, "u_alice"); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := f.fs.GetRefreshTokenSession(ctx, "rt", emptySession()); !errors.Is(err, fosite.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+		if n := len(f.reuses.all()); n != 0 {
+			t.Errorf("OnRefreshReuse called %d times, want none", n)
+		}
+	})
+
+	t.Run("a used token presented after the grace window is reported even when revoked since", func(t *testing.T) {
+		f := newFixture(t)
+		ctx := t.Context()
+		refreshFamily(t, f, "req", "at", "rt")
+		if err := f.fs.RotateRefreshToken(ctx, "req", "rt"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.db.RevokeSubject(ctx, "u_alice"); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(grace + time.Second)
 		if _, err := f.fs.GetRefreshTokenSession(ctx, "rt", emptySession()); !errors.Is(err, fosite.ErrInactiveToken) {
 			t.Fatalf("err = %v, want ErrInactiveToken", err)
 		}
@@ -541,8 +566,8 @@ func TestRevokeByRequestID(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, sig := range []string{"rt-1", "rt-2"} {
-			if _, err := f.fs.GetRefreshTokenSession(ctx, sig, emptySession()); !errors.Is(err, fosite.ErrInactiveToken) {
-				t.Errorf("%s: err = %v, want ErrInactiveToken", sig, err)
+			if _, err := f.fs.GetRefreshTokenSession(ctx, sig, emptySession()); !errors.Is(err, fosite.ErrNotFound) {
+				t.Errorf("%s: err = %v, want ErrNotFound", sig, err)
 			}
 		}
 		if _, err := f.fs.GetRefreshTokenSession(ctx, "rt-x", emptySession()); err != nil {

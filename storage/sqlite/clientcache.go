@@ -9,8 +9,10 @@ import (
 )
 
 // clientCacheTTL bounds how stale a cached client may be. Changes made
-// through this Store drop the entry at once; a change made by another
-// process (the CLI) is seen within this time.
+// through this Store drop the entry when they commit; a change made by
+// another process (the CLI) is seen within this time. What must hold at
+// once does not rely on the cache: writes that issue tokens re-read the
+// client in their transaction, and disabling an app revokes its tokens.
 const clientCacheTTL = time.Second
 
 // clientCacheMax bounds the cache; apps number in the dozens, not thousands.
@@ -22,6 +24,9 @@ const clientCacheMax = 1024
 type clientCache struct {
 	mu sync.Mutex
 	m  map[string]cachedClient
+	// gen counts invalidations: a row read before one must not be cached
+	// after it (see GetClient).
+	gen uint64
 }
 
 type cachedClient struct {
@@ -39,18 +44,33 @@ func (cc *clientCache) get(id string, now time.Time) (storage.Client, bool) {
 	return cloneClient(e.c), true
 }
 
-func (cc *clientCache) put(c storage.Client, now time.Time) {
+// generation is taken before a read whose result may be put.
+func (cc *clientCache) generation() uint64 {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	return cc.gen
+}
+
+// put caches c, read when the cache was at generation gen, unless an
+// invalidation came since: the row may predate it.
+func (cc *clientCache) put(c storage.Client, now time.Time, gen uint64) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if gen != cc.gen {
+		return
+	}
 	if cc.m == nil || len(cc.m) >= clientCacheMax {
 		cc.m = map[string]cachedClient{}
 	}
 	cc.m[c.ID] = cachedClient{c: cloneClient(c), at: now}
 }
 
-func (cc *clientCache) drop(id string) {
+// invalidate drops the client's entry and refuses the puts of reads that
+// began before.
+func (cc *clientCache) invalidate(id string) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	cc.gen++
 	delete(cc.m, id)
 }
 

@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/keygate/keygate/storage"
@@ -50,4 +52,54 @@ func TestClientCache(t *testing.T) {
 			t.Fatal("a deleted client is still returned")
 		}
 	})
+}
+
+// A change made inside a caller's longer transaction is invisible to other
+// readers until it commits; a read in that window must not leave the old
+// row cached for after the commit.
+func TestClientCacheAfterACallersTransaction(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name  string
+		write func(ctx context.Context) error
+		check func(t *testing.T, got storage.Client, err error)
+	}{
+		{"disabled", func(ctx context.Context) error {
+			return s.UpdateClient(ctx, "c1", func(c *storage.Client) error { c.Disabled = true; return nil })
+		}, func(t *testing.T, got storage.Client, err error) {
+			if err != nil || !got.Disabled {
+				t.Fatalf("after the commit: disabled %v, %v", got.Disabled, err)
+			}
+		}},
+		{"deleted", func(ctx context.Context) error { return s.DeleteClient(ctx, "c1") },
+			func(t *testing.T, _ storage.Client, err error) {
+				if !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("after the commit: %v, want ErrNotFound", err)
+				}
+			}},
+	} {
+		t.Run("a client "+tc.name+" in a longer transaction is not served stale after it", func(t *testing.T) {
+			if err := s.CreateClient(ctx, storage.Client{ID: "c1", Name: "App"}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.DeleteClient(ctx, "c1") })
+			err := s.InTx(ctx, func(txCtx context.Context) error {
+				if err := tc.write(txCtx); err != nil {
+					return err
+				}
+				// Another request reads (and caches) the committed row.
+				got, err := s.GetClient(ctx, "c1")
+				if err != nil || got.Disabled {
+					t.Fatalf("a read before the commit: %+v, %v; want the old, enabled row", got, err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.GetClient(ctx, "c1")
+			tc.check(t, got, err)
+		})
+	}
 }

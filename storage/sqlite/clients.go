@@ -60,15 +60,17 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
 	inTx := s.txFrom(ctx) != nil
 	now := time.Now()
+	var gen uint64
 	if !inTx {
 		if c, ok := s.clients.get(id, now); ok {
 			return c, nil
 		}
+		gen = s.clients.generation()
 	}
 	c, err := scanClient(s.r(ctx).QueryRowContext(ctx,
 		`SELECT `+clientColumns+` FROM client WHERE id = ?`, id))
 	if err == nil && !inTx {
-		s.clients.put(c, now)
+		s.clients.put(c, now, gen)
 	}
 	return c, wrapErr("get client", err)
 }
@@ -93,11 +95,6 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // UpdateClient loads, applies fn and writes in one write transaction; see
 // UpdateUser for why fn runs only once.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.Client) error) error {
-	// Drop the cached row after the write too: a read racing the
-	// transaction could have cached the old row again. (Inside a caller's
-	// longer transaction that window stays open until its commit, for at
-	// most clientCacheTTL.)
-	defer s.clients.drop(id)
 	return s.InTx(ctx, func(ctx context.Context) error {
 		c, err := s.GetClient(ctx, id)
 		if err != nil {
@@ -107,7 +104,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 			return err
 		}
 		c.ID = id // the row's identity; a change by fn is ignored
-		s.clients.drop(id)
+		s.invalidateClient(ctx, id)
 		_, err = s.w(ctx).ExecContext(ctx, `
 			UPDATE client SET name = ?, secret_hash = ?, redirect_uris = ?,
 				post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
@@ -123,7 +120,15 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 }
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	s.clients.drop(id)
+	s.invalidateClient(ctx, id)
 	res, err := s.w(ctx).ExecContext(ctx, `DELETE FROM client WHERE id = ?`, id)
 	return affected("delete client", res, err)
+}
+
+// invalidateClient drops the cached client now and again once the
+// transaction ends: until it commits, a read outside it still sees the old
+// row, and must not cache it for after the commit.
+func (s *Store) invalidateClient(ctx context.Context, id string) {
+	s.clients.invalidate(id)
+	s.afterTx(ctx, func() { s.clients.invalidate(id) })
 }

@@ -17,18 +17,30 @@ func scanSession(sc rowScanner) (storage.BrowserSession, error) {
 	return bs, err
 }
 
-func (s *Store) PutSession(ctx context.Context, bs storage.BrowserSession) error {
-	_, err := s.w(ctx).ExecContext(ctx, `
+// mayHoldSession is true for a session before sign-in (no user) and for
+// one whose user exists and is not suspended. Writes test it in the same
+// statement, so they are ordered with a suspension by the database.
+const mayHoldSession = `(?1 = '' OR EXISTS (SELECT 1 FROM user WHERE id = ?1 AND suspended_at = 0))`
+
+func (s *Store) CreateSession(ctx context.Context, bs storage.BrowserSession) error {
+	const op = "create session"
+	res, err := s.w(ctx).ExecContext(ctx, `
 		INSERT INTO browser_session (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id_hash) DO UPDATE SET
-			sid = excluded.sid, user_id = excluded.user_id, data = excluded.data,
-			ip = excluded.ip, user_agent = excluded.user_agent,
-			created_at = excluded.created_at, last_seen_at = excluded.last_seen_at,
-			expires_at = excluded.expires_at`,
-		bs.IDHash, bs.SID, bs.UserID, bs.Data, bs.IP, bs.UserAgent,
+		SELECT ?2, ?3, ?1, ?4, ?5, ?6, ?7, ?8, ?9 WHERE `+mayHoldSession,
+		bs.UserID, bs.IDHash, bs.SID, bs.Data, bs.IP, bs.UserAgent,
 		micros(bs.CreatedAt), micros(bs.LastSeenAt), micros(bs.ExpiresAt))
-	return wrapErr("put session", err)
+	return affected(op, res, err)
+}
+
+// UpdateSession never inserts: a session ended while a request that
+// loaded it was in flight stays ended when that request saves it.
+func (s *Store) UpdateSession(ctx context.Context, bs storage.BrowserSession) error {
+	res, err := s.w(ctx).ExecContext(ctx, `
+		UPDATE browser_session SET user_id = ?1, data = ?3, ip = ?4, user_agent = ?5,
+			last_seen_at = ?6, expires_at = ?7
+		WHERE id_hash = ?2 AND `+mayHoldSession,
+		bs.UserID, bs.IDHash, bs.Data, bs.IP, bs.UserAgent, micros(bs.LastSeenAt), micros(bs.ExpiresAt))
+	return affected("update session", res, err)
 }
 
 func (s *Store) GetSession(ctx context.Context, idHash []byte, now time.Time) (storage.BrowserSession, error) {

@@ -294,8 +294,8 @@ func TestMigrations(t *testing.T) {
 		for _, err := range []error{
 			old.CreateUser(ctx, storage.User{ID: "u", Email: "ada@example.com", Name: "Ada Lovelace", CreatedAt: t0}),
 			old.CreateUser(ctx, storage.User{ID: "v", Email: "grace@example.com", Name: "Grace Hopper", CreatedAt: t0}),
-			old.PutSession(ctx, storage.BrowserSession{IDHash: []byte("h"), SID: "sid-1", UserID: "u", ExpiresAt: t0.Add(time.Hour)}),
-			old.PutSession(ctx, storage.BrowserSession{IDHash: []byte("h2"), SID: "sid-2", UserID: "v", ExpiresAt: t0.Add(time.Hour)}),
+			old.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("h"), SID: "sid-1", UserID: "u", ExpiresAt: t0.Add(time.Hour)}),
+			old.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("h2"), SID: "sid-2", UserID: "v", ExpiresAt: t0.Add(time.Hour)}),
 			old.TouchDevice(ctx, storage.Device{ID: "d", UserID: "u", LastSeen: t0}),
 		} {
 			if err != nil {
@@ -602,8 +602,11 @@ func TestSweepDeletesInBatches(t *testing.T) {
 func TestDeleteSessionBySIDDeletesEveryMatch(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := t.Context()
+	if err := s.CreateUser(ctx, storage.User{ID: "u", Email: "u@example.com", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
 	for _, h := range []string{"h1", "h2"} {
-		if err := s.PutSession(ctx, storage.BrowserSession{IDHash: []byte(h), SID: "dup", UserID: "u", ExpiresAt: t0}); err != nil {
+		if err := s.CreateSession(ctx, storage.BrowserSession{IDHash: []byte(h), SID: "dup", UserID: "u", ExpiresAt: t0}); err != nil {
 			t.Fatal(err)
 		}
 	}

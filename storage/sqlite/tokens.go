@@ -109,6 +109,22 @@ func (s *Store) RevokeSession(ctx context.Context, sid string) (int, error) {
 	return count("revoke session", res, err)
 }
 
+// RevokeClient deactivates the client's active tokens: its own
+// (client_credentials, no subject) only, or withUsers all of them.
+func (s *Store) RevokeClient(ctx context.Context, clientID string, withUsers bool) (int, error) {
+	if clientID == "" {
+		return 0, wrapErr("revoke client", errEmptyClient)
+	}
+	q := revokeClientSQL
+	if !withUsers {
+		q += ` AND subject = ''`
+	}
+	res, err := s.w(ctx).ExecContext(ctx, q, clientID)
+	return count("revoke client", res, err)
+}
+
+var errEmptyClient = errors.New("empty client id")
+
 // DeleteExpiredTokens deletes records expired at now; a zero ExpiresAt
 // never expires.
 func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error) {
@@ -121,4 +137,5 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int, er
 const (
 	revokeSubjectSQL = `UPDATE token SET active = 0 WHERE subject = ? AND subject != '' AND active = 1`
 	revokeSessionSQL = `UPDATE token SET active = 0 WHERE sid = ? AND sid != '' AND active = 1`
+	revokeClientSQL  = `UPDATE token SET active = 0 WHERE client_id = ? AND active = 1`
 )

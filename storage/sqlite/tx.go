@@ -32,9 +32,46 @@ type txState struct {
 	// commit with other callers' (groupCommit). Rolling back a joined
 	// transaction there undoes that function's writes only.
 	member *memberState
+	// after holds what must run once the transaction has ended (see
+	// Store.afterTx); joined contexts share their owner's.
+	after *afterTx
 }
 
 type memberState struct{ rolledBack atomic.Bool }
+
+// afterTx collects functions to run once a transaction has committed or
+// rolled back: dropping a cached row, which a read could otherwise put
+// back from the last committed state between the write and the commit.
+type afterTx struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+func (a *afterTx) add(f func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.fns = append(a.fns, f)
+}
+
+func (a *afterTx) run() {
+	a.mu.Lock()
+	fns := a.fns
+	a.fns = nil
+	a.mu.Unlock()
+	for _, f := range fns {
+		f()
+	}
+}
+
+// afterTx runs f once the transaction ctx carries has ended, or at once
+// if ctx carries none.
+func (s *Store) afterTx(ctx context.Context, f func()) {
+	if st := s.txFrom(ctx); st != nil && st.after != nil {
+		st.after.add(f)
+		return
+	}
+	f()
+}
 
 var errRolledBack = errors.New("transaction rolled back")
 
@@ -125,6 +162,9 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (e
 	g.members++
 	savepoint := fmt.Sprintf("m%d", g.members)
 	returned := false
+	after := &afterTx{}
+	// Deferred first, so it runs last: once the group has committed.
+	defer after.run()
 	defer func() {
 		// Runs on return, panic and runtime.Goexit (t.Fatal) alike: undo
 		// this caller's writes unless fn succeeded, then commit the group
@@ -182,7 +222,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (e
 		}
 	}
 	member := &memberState{}
-	err = fn(context.WithValue(ctx, txKey{s}, &txState{tx: tx, joined: true, member: member}))
+	err = fn(context.WithValue(ctx, txKey{s}, &txState{tx: tx, joined: true, member: member, after: after}))
 	returned = true
 	if err == nil && member.rolledBack.Load() {
 		err = errRolledBack
@@ -198,13 +238,13 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (e
 // it.
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if st := s.txFrom(ctx); st != nil {
-		return context.WithValue(ctx, txKey{s}, &txState{tx: st.tx, joined: true, member: st.member}), nil
+		return context.WithValue(ctx, txKey{s}, &txState{tx: st.tx, joined: true, member: st.member, after: st.after}), nil
 	}
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return ctx, wrapErr("begin transaction", err)
 	}
-	return context.WithValue(ctx, txKey{s}, &txState{tx: tx}), nil
+	return context.WithValue(ctx, txKey{s}, &txState{tx: tx, after: &afterTx{}}), nil
 }
 
 var errNoTx = errors.New("no transaction in context")
@@ -218,6 +258,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	case st.joined:
 		return nil
 	}
+	defer st.after.run()
 	return wrapErr("commit", st.tx.Commit())
 }
 
@@ -234,6 +275,9 @@ func (s *Store) Rollback(ctx context.Context) error {
 		// returns; other members' writes stay.
 		st.member.rolledBack.Store(true)
 		return nil
+	}
+	if !st.joined {
+		defer st.after.run()
 	}
 	if err := st.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return wrapErr("rollback", err)

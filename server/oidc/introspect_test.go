@@ -1,0 +1,99 @@
+package oidc
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/storage"
+)
+
+func TestWhoMayIntrospect(t *testing.T) {
+	e := newEnv(t)
+	e.addService(t, "c_svc", "opaque")
+	e.addService(t, "c_api", "opaque")
+	e.addService(t, "c_other", "opaque")
+	// c_svc may ask for tokens meant for c_api.
+	if err := e.db.UpdateClient(t.Context(), "c_svc", func(c *storage.Client) error {
+		c.Audience = append(c.Audience, "c_api")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	forAPI := e.serviceToken(t, "c_svc", url.Values{"audience": {"c_api"}})
+	own := e.serviceToken(t, "c_svc", url.Values{})
+
+	for _, tc := range []struct {
+		name, caller, token string
+		active              bool
+	}{
+		{"the client the token was issued to", "c_svc", own, true},
+		{"a client the token's audience names", "c_api", forAPI, true},
+		{"a client the audience of another token of the same app does not name", "c_api", own, false},
+		{"any other client", "c_other", forAPI, false},
+	} {
+		t.Run(tc.name+" learns active="+map[bool]string{true: "true", false: "false"}[tc.active], func(t *testing.T) {
+			in := e.introspectSvc(t, tc.caller, tc.token)
+			if in["active"] != tc.active {
+				t.Fatalf("introspection as %s: %v", tc.caller, in)
+			}
+			if !tc.active && len(in) != 1 {
+				t.Errorf("an inactive answer says more than active=false: %v", in)
+			}
+		})
+	}
+
+	t.Run("a public client cannot introspect", func(t *testing.T) {
+		if err := e.db.CreateClient(t.Context(), storage.Client{ID: "c_spa", Name: "SPA", Public: true,
+			RedirectURIs: []string{redirectURI}, GrantTypes: []string{"authorization_code"}, MinACR: "mfa"}); err != nil {
+			t.Fatal(err)
+		}
+		form := url.Values{"token": {own}, "client_id": {"c_spa"}}
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/oauth2/introspect", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if resp := e.do(t, r, nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("status %d, want 401", resp.StatusCode)
+		}
+	})
+
+	t.Run("client_secret_post works as discovery says", func(t *testing.T) {
+		form := url.Values{"token": {own}, "client_id": {"c_svc"}, "client_secret": {svcSecret}}
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/oauth2/introspect", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp := e.do(t, r, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, want 200", resp.StatusCode)
+		}
+	})
+
+	t.Run("an access token says its type and its own expiry", func(t *testing.T) {
+		in := e.introspectSvc(t, "c_svc", own)
+		if in["token_type"] != "bearer" || in["token_use"] != "access_token" || in["iss"] != issuer {
+			t.Errorf("introspection: %v", in)
+		}
+		exp, _ := in["exp"].(float64)
+		// fosite sets expiries from its own clock, not the injected one.
+		if want := time.Now().Add(DefaultLifetimes.AccessToken); time.Unix(int64(exp), 0).Sub(want).Abs() > 5*time.Second {
+			t.Errorf("exp %v, want about %v", time.Unix(int64(exp), 0), want)
+		}
+	})
+}
+
+func TestIntrospectRefreshToken(t *testing.T) {
+	e := newEnv(t)
+	app := e.signInWithScope(t, "openid offline_access")
+	in := e.introspect(t, app.refreshToken)
+	if in["active"] != true || in["token_use"] != "refresh_token" {
+		t.Fatalf("introspection: %v", in)
+	}
+	if _, ok := in["token_type"]; ok {
+		t.Errorf("a refresh token is not a bearer token: %v", in)
+	}
+	exp, _ := in["exp"].(float64)
+	if want := time.Now().Add(DefaultLifetimes.RefreshToken); time.Unix(int64(exp), 0).Sub(want).Abs() > 5*time.Second {
+		t.Errorf("exp %v, want the refresh token's, about %v", time.Unix(int64(exp), 0), want)
+	}
+}

@@ -1,0 +1,110 @@
+package fositestore
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keygate/keygate/storage"
+)
+
+// ErrGrantEnded: what a token request stands on was ended — its user
+// suspended or deleted, its session ended, its code or refresh token
+// revoked, its app disabled or its secret rotated — after fosite read it
+// and before the token was written. The token is not issued.
+//
+// fosite reads a code or refresh token before it opens the transaction
+// that writes the new tokens, so a kill action can commit in between. The
+// writes re-check everything inside that transaction, where they are
+// ordered with the kill by the database: either the new tokens are
+// committed first, and the kill revokes them with the rest, or the kill
+// is, and the check refuses them.
+var ErrGrantEnded = errors.New("the grant was ended")
+
+// ClientAuth records which stored secret hash authenticated the client of
+// a token request (nil for a public client), so the transaction that
+// issues the token can check that this secret still works.
+type ClientAuth struct {
+	SecretHash []byte
+}
+
+type clientAuthKey struct{}
+
+// WithClientAuth returns a context that carries a ClientAuth for the
+// client authentication to fill in (see RecordingHasher in server/oidc).
+func WithClientAuth(ctx context.Context) (context.Context, *ClientAuth) {
+	a := &ClientAuth{}
+	return context.WithValue(ctx, clientAuthKey{}, a), a
+}
+
+// ClientAuthFrom returns the context's ClientAuth, or nil.
+func ClientAuthFrom(ctx context.Context) *ClientAuth {
+	a, _ := ctx.Value(clientAuthKey{}).(*ClientAuth)
+	return a
+}
+
+// LiveGrant checks, inside the write transaction ctx carries, that the
+// client is still registered and enabled, that the secret that
+// authenticated this request (if ctx says which) still works, and that the
+// subject (a user id; "" for client_credentials) exists and is not
+// suspended. It answers ErrGrantEnded, wrapped with the reason, if not.
+func (s *Store) LiveGrant(ctx context.Context, clientID, subject string) error {
+	c, err := s.db.GetClient(ctx, clientID) // in a transaction: never cached
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("%w: the app was deleted", ErrGrantEnded)
+	case err != nil:
+		return err
+	case c.Disabled:
+		return fmt.Errorf("%w: the app was disabled", ErrGrantEnded)
+	}
+	if a := ClientAuthFrom(ctx); a != nil && len(a.SecretHash) > 0 && !secretWorks(c, a.SecretHash, s.opts.Now()) {
+		return fmt.Errorf("%w: the app's secret was rotated", ErrGrantEnded)
+	}
+	if subject == "" {
+		return nil
+	}
+	u, err := s.db.GetUser(ctx, subject)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("%w: the user was deleted", ErrGrantEnded)
+	case err != nil:
+		return err
+	case u.Suspended():
+		return fmt.Errorf("%w: the user was suspended", ErrGrantEnded)
+	}
+	return nil
+}
+
+// secretWorks reports whether hash is the client's secret, or the one a
+// rotation replaced while its overlap lasts.
+func secretWorks(c storage.Client, hash []byte, now time.Time) bool {
+	if subtle.ConstantTimeCompare(hash, c.SecretHash) == 1 {
+		return true
+	}
+	return len(c.PreviousSecretHash) > 0 && c.PreviousSecretExpiresAt.After(now) &&
+		subtle.ConstantTimeCompare(hash, c.PreviousSecretHash) == 1
+}
+
+// liveRecord checks, inside the write transaction, that the code or
+// refresh token fosite read is still active, and then its grant (LiveGrant).
+// A refresh token rotated longer ago than the grace window counts as used.
+func (s *Store) liveRecord(ctx context.Context, kind, signature string) (storage.TokenRecord, error) {
+	rec, err := s.db.GetToken(ctx, kind, signature)
+	if errors.Is(err, storage.ErrNotFound) {
+		return rec, fmt.Errorf("%w: the %s is gone", ErrGrantEnded, kind)
+	}
+	if err != nil {
+		return rec, err
+	}
+	if !rec.Active || s.rotatedPastGrace(rec) {
+		return rec, fmt.Errorf("%w: the %s was used or revoked", ErrGrantEnded, kind)
+	}
+	return rec, s.LiveGrant(ctx, rec.ClientID, rec.Subject)
+}
+
+func (s *Store) rotatedPastGrace(rec storage.TokenRecord) bool {
+	return !rec.RotatedAt.IsZero() && s.opts.Now().Sub(rec.RotatedAt) > s.opts.RefreshGrace
+}
