@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,4 +109,109 @@ func TestSuspendCutsOffEverywhere(t *testing.T) {
 	}
 	t.Logf("suspend: CLI returned after %v; tokens inactive at %v; back-channel logout received after %v",
 		cliDone.Round(time.Millisecond), introspected.Round(time.Millisecond), gotAt.Sub(start).Round(time.Millisecond))
+}
+
+// TestSuspendFromTheCLIWhileRefreshesRun suspends a user from another
+// process while eight of the user's token families are refreshed in tight
+// loops: no refresh that starts after the command returned succeeds, and
+// no token any loop ever got — issued before the suspension or by a
+// refresh in flight across it — is still active.
+func TestSuspendFromTheCLIWhileRefreshesRun(t *testing.T) {
+	kg := startKeygate(t, t.TempDir(), "")
+	user := enroll(t, newBrowser(t, kg.issuer), kg.enrollURL, "admin@localhost")
+	const redirect = "http://127.0.0.1:9/callback"
+	var app registered
+	kg.cliJSON(&app, "client", "add", "--name", "CRM", "--redirect-uri", redirect)
+	relying := newRP(t, kg.issuer, app.ClientID, app.ClientSecret, redirect)
+
+	// Eight grants: one sign-in, then single sign-on in the same browser.
+	b := newBrowser(t, kg.issuer)
+	var refreshTokens []string
+	for i := range 8 {
+		a := relying.newRequest()
+		var p *page
+		if i == 0 {
+			p = signIn(t, b, a, user, "totp", nextCode(t, user.totpSecret))
+		} else {
+			p = b.get(a.url)
+		}
+		tok, _, _ := relying.exchange(t, a, a.callback(t, p, redirect))
+		refreshTokens = append(refreshTokens, tok.RefreshToken)
+	}
+
+	var mu sync.Mutex
+	var issued []string // every token any loop got
+	type attempt struct {
+		start time.Time
+		ok    bool
+	}
+	var attempts []attempt
+	var cliEnd atomic.Int64
+	warm := make(chan struct{}) // closed at the 40th refresh
+	stop := make(chan struct{})
+	var loops, busyAfter sync.WaitGroup
+	for _, rt := range refreshTokens {
+		busyAfter.Add(1)
+		loops.Go(func() {
+			after := 0
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				tok, err := refresh(context.Background(), relying.cfg, rt)
+				mu.Lock()
+				attempts = append(attempts, attempt{start, err == nil})
+				if len(attempts) == 40 {
+					close(warm)
+				}
+				if err == nil {
+					rt = tok.RefreshToken
+					issued = append(issued, tok.AccessToken, tok.RefreshToken)
+				}
+				mu.Unlock()
+				if cliEnd.Load() != 0 {
+					if after++; after == 5 {
+						busyAfter.Done()
+					}
+				}
+			}
+		})
+	}
+	// Let the loops run, then suspend from another process.
+	<-warm
+	kg.cli("user", "suspend", user.email)
+	cliEnd.Store(time.Now().UnixNano())
+	busyAfter.Wait()
+	close(stop)
+	loops.Wait()
+
+	end := time.Unix(0, cliEnd.Load())
+	var before, after, succeededAfter int
+	for _, a := range attempts {
+		if !a.start.After(end) {
+			before++
+			continue
+		}
+		after++
+		if a.ok {
+			succeededAfter++
+		}
+	}
+	if succeededAfter > 0 {
+		t.Errorf("%d of %d refreshes that started after the suspension returned succeeded", succeededAfter, after)
+	}
+	active := 0
+	for _, tok := range append(issued, refreshTokens...) {
+		if introspect(t, kg.issuer, app.ClientID, app.ClientSecret, tok)["active"] != false {
+			active++
+		}
+	}
+	if active > 0 {
+		t.Errorf("%d of %d tokens are still active after the suspension", active, len(issued)+len(refreshTokens))
+	}
+	t.Logf("8 refresh loops: %d refreshes before the CLI returned, %d after (%d succeeded); %d tokens checked, %d active",
+		before, after, succeededAfter, len(issued)+len(refreshTokens), active)
 }

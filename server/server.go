@@ -167,12 +167,22 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 		}
 	}
 	secretHasher := keys.NewSecretHasher(master.Derive("client-secret", 32))
+	manager := &manage.Manager{Store: store, Audit: rec, Hasher: secretHasher, Issuer: cfg.Issuer, Actor: "system", Now: now}
 	oidcHandler, err := oidc.New(oidc.Deps{
 		Issuer: cfg.Issuer, Store: store, Keys: keyring,
 		SecretHasher: secretHasher,
 		HMACSecret:   master.Derive("fosite-hmac", 32),
 		Sessions:     sessions, Render: renderer, Audit: rec, Metrics: m, Logger: logger,
 		Lifetimes: cfg.Lifetimes, Now: now,
+		// An app's RP-initiated logout ends the session as keygate's own
+		// sign-out does.
+		SignOut: func(r *http.Request, userID, sid, clientID string) error {
+			ip := ""
+			if a := httpx.ClientIPFrom(r.Context()); a.IsValid() {
+				ip = a.String()
+			}
+			return manager.As(userID, ip, r.UserAgent()).SignOut(r.Context(), userID, sid, clientID)
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -189,7 +199,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	// The admin console and API act through the same manager as the CLI;
 	// each request acts as its administrator or service client.
 	r.Mount(admin.New(admin.Deps{Store: store, Sessions: sessions, Render: renderer,
-		Manager: &manage.Manager{Store: store, Audit: rec, Hasher: secretHasher, Issuer: cfg.Issuer, Actor: "system", Now: now},
+		Manager: manager,
 		Tokens:  oidcHandler, Audit: rec, Logger: logger, Now: now,
 		Freshness: cfg.Admin.FreshKeyTap, BulkReadLimit: cfg.Admin.BulkReadLimit, BulkReadWindow: cfg.Admin.BulkReadWindow}))
 	r.Mount(operations{store: store, metrics: m})

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/render"
 	"github.com/keygate/keygate/server/risk"
 	"github.com/keygate/keygate/server/session"
@@ -277,11 +276,7 @@ func (h *Handler) accountLogout(w http.ResponseWriter, r *http.Request) error {
 		return session.ErrCSRF
 	}
 	if auth := sess.Auth(); auth.UserID != "" {
-		if _, err := h.d.Store.RevokeSession(ctx, sess.SID()); err != nil {
-			return err
-		}
-		if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SignedOut, Actor: auth.UserID,
-			UserID: auth.UserID, Result: audit.Success}); err != nil {
+		if err := h.manager(r, auth.UserID).SignOut(ctx, auth.UserID, sess.SID(), ""); err != nil {
 			return err
 		}
 	}

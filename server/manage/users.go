@@ -289,6 +289,38 @@ func (m *Manager) RevokeSession(ctx context.Context, userID, sid string) error {
 	})
 }
 
+// SignOut ends the user's own browser session sid at their request (from
+// keygate's sign-out, or an app's RP-initiated logout, clientID): the
+// session row, every token issued from it, the back-channel logouts and
+// the audit event, in one transaction. A request that is writing a code
+// for the session then either commits first, and its code is revoked with
+// the rest, or finds the session gone. A session already ended is not an
+// error: its tokens are revoked again, which changes nothing.
+func (m *Manager) SignOut(ctx context.Context, userID, sid, clientID string) error {
+	return m.Store.InTx(ctx, func(ctx context.Context) error {
+		owner, err := m.Store.DeleteSessionBySID(ctx, sid)
+		ended := err == nil
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			return err
+		case owner != userID:
+			return fmt.Errorf("%w: that session belongs to another user", ErrInvalid)
+		}
+		n, err := m.Store.RevokeSession(ctx, sid)
+		if err != nil {
+			return err
+		}
+		if ended {
+			if err := m.queueBackchannelLogout(ctx, userID, []string{sid}); err != nil {
+				return err
+			}
+		}
+		return m.record(ctx, storage.AuditEvent{Type: audit.SignedOut, UserID: userID, ClientID: clientID,
+			Details: map[string]string{"sid": shortID(sid), "tokens_revoked": fmt.Sprint(n)}})
+	})
+}
+
 // RevokeSessions ends every session and token of the user (sign out
 // everywhere) without suspending them.
 func (m *Manager) RevokeSessions(ctx context.Context, userID string) (int, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/metrics"
 	"github.com/keygate/keygate/server/render"
 	"github.com/keygate/keygate/server/session"
@@ -78,7 +79,7 @@ func newEnv(t *testing.T) *env {
 		Issuer: issuer, Store: db, Keys: ring, SecretHasher: hasher,
 		HMACSecret: master.Derive("fosite-hmac", 32), Sessions: sessions, Render: renderer,
 		Audit: audit.NewRecorder(db, logger, nil, clk.Now), Metrics: metrics.New(), Logger: logger,
-		Now: clk.Now,
+		Now: clk.Now, SignOut: signOutWith(db, logger, clk.Now),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -429,5 +430,13 @@ func TestAuthorize(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// signOutWith is Deps.SignOut as the server wires it: through manage.
+func signOutWith(db storage.Store, logger *slog.Logger, now func() time.Time) func(*http.Request, string, string, string) error {
+	m := &manage.Manager{Store: db, Audit: audit.NewRecorder(db, logger, nil, now), Now: now}
+	return func(r *http.Request, userID, sid, clientID string) error {
+		return m.As(userID, "", "").SignOut(r.Context(), userID, sid, clientID)
 	}
 }

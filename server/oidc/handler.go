@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -33,6 +34,10 @@ type Deps struct {
 	Logger       *slog.Logger
 	Lifetimes    Lifetimes
 	Now          func() time.Time
+	// SignOut ends the user's browser session sid at the request of app
+	// clientID ("" for none): the session, its tokens, the back-channel
+	// logouts and the audit event in one transaction.
+	SignOut func(r *http.Request, userID, sid, clientID string) error
 }
 
 // Handler serves the OAuth2/OIDC endpoints on fosite.
@@ -49,6 +54,9 @@ type Handler struct {
 }
 
 func New(d Deps) (*Handler, error) {
+	if d.SignOut == nil {
+		return nil, errors.New("oidc: Deps.SignOut is required")
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}

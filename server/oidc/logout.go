@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/go-jose/go-jose/v3"
 
-	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/render"
 	"github.com/keygate/keygate/storage"
@@ -87,14 +85,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if auth.UserID != "" {
-		sid := sess.SID()
-		if err := h.d.Store.InTx(ctx, func(ctx context.Context) error {
-			if _, err := h.d.Store.RevokeSession(ctx, sid); err != nil {
-				return err
-			}
-			return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{Type: audit.SignedOut,
-				Actor: auth.UserID, UserID: auth.UserID, ClientID: clientID, Result: audit.Success})
-		}); err != nil {
+		if err := h.d.SignOut(r, auth.UserID, sess.SID(), clientID); err != nil {
 			return err
 		}
 		if err := sess.Destroy(w); err != nil {

@@ -71,6 +71,7 @@ func newBenchOIDC(tb testing.TB) *benchOIDC {
 	d := Deps{
 		Issuer: issuer, Store: db, Keys: ring, SecretHasher: hasher, HMACSecret: master.Derive("fosite-hmac", 32),
 		Render: renderer, Audit: audit.NewRecorder(db, logger, nil, nil), Metrics: metrics.New(), Logger: logger,
+		SignOut: signOutWith(db, logger, time.Now),
 	}
 	h, err := New(d)
 	if err != nil {

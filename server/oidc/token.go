@@ -35,6 +35,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	// The client authentication notes which secret it matched, for the
 	// write that issues the token to check it again.
 	ctx, _ = fositestore.WithClientAuth(ctx)
+	if r.PostForm.Get("grant_type") == "refresh_token" {
+		ctx = fositestore.WithRefreshGrant(ctx)
+	}
 	ar, err := h.provider.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		h.tokenFailed(r, ar, err)
@@ -123,7 +126,10 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 // revokes what its first use issued, as fosite does for a later reuse.
 func (h *Handler) refusedGrant(ctx context.Context, grant string, ar fosite.AccessRequester, err error) error {
 	ended := errors.Is(err, fositestore.ErrGrantEnded)
-	codeUsed := grant == "authorization_code" && errors.Is(err, fosite.ErrInvalidatedAuthorizeCode)
+	// fosite reads the code again before its write; a code (or app) gone
+	// since is a server error to fosite.
+	codeUsed := grant == "authorization_code" &&
+		(errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, fosite.ErrNotFound))
 	if !ended && !codeUsed {
 		return err
 	}

@@ -71,6 +71,14 @@ func TestRefresh(t *testing.T) {
 		}
 		e.clock.Advance(DefaultLifetimes.RefreshGrace + time.Second)
 
+		// Introspecting the used token is no reuse: nothing is raised.
+		if in := e.introspect(t, app.refreshToken); in["active"] != false {
+			t.Errorf("introspection of the used refresh token: %v", in)
+		}
+		if ev := reuseEvents(t, e); len(ev) != 0 {
+			t.Fatalf("introspection raised %d refresh-reuse events", len(ev))
+		}
+
 		again := refresh(t, e, app.refreshToken)
 		if again.status != http.StatusBadRequest || again.Error != "invalid_grant" {
 			t.Fatalf("reuse: status %d, error %q; want 400 invalid_grant", again.status, again.Error)
@@ -84,6 +92,21 @@ func TestRefresh(t *testing.T) {
 		}
 		if tok := refresh(t, e, next.RefreshToken); tok.status == http.StatusOK {
 			t.Error("the family's newest refresh token still works after the reuse")
+		}
+	})
+
+	t.Run("a refresh token revoked without being used raises no alarm", func(t *testing.T) {
+		e := newEnv(t)
+		app := e.signInWithScope(t, "openid offline_access")
+		if _, err := e.manager(t).SuspendUserID(t.Context(), e.user.ID); err != nil {
+			t.Fatal(err)
+		}
+		tok := refresh(t, e, app.refreshToken)
+		if tok.status != http.StatusBadRequest || tok.Error != "invalid_grant" {
+			t.Fatalf("refresh after the suspension: status %d, error %q; want 400 invalid_grant", tok.status, tok.Error)
+		}
+		if ev := reuseEvents(t, e); len(ev) != 0 {
+			t.Errorf("a suspension's revocation raised %d refresh-reuse events", len(ev))
 		}
 	})
 }

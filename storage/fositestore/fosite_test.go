@@ -18,6 +18,7 @@ import (
 
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/fositestore"
 )
 
 // provider is fosite composed over the adapter with the HMAC strategy and
@@ -87,6 +88,7 @@ func (p *provider) grant(t *testing.T, f *fixture, requestID string) string {
 // refresh token, or the error fosite would answer.
 func (p *provider) refresh(ctx context.Context, f *fixture, refreshToken string) (string, error) {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
+	ctx = fositestore.WithRefreshGrant(ctx) // as the token endpoint does
 	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/oauth2/token", strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	r.SetBasicAuth(url.QueryEscape(f.client.ID), url.QueryEscape(p.secret))

@@ -37,8 +37,10 @@ type Options struct {
 	RefreshGrace time.Duration
 	// NewSession makes an empty session of the provider's type (for PAR).
 	NewSession func() fosite.Session
-	// OnRefreshReuse is told when a refresh token is presented after it was
-	// rotated (past the grace window) or revoked: the token-theft signal.
+	// OnRefreshReuse is told when a refresh token is presented to the
+	// refresh grant (a context from WithRefreshGrant) after it was rotated
+	// past the grace window: the token-theft signal. Reading such a token
+	// anywhere else (introspection, revocation) is no such signal.
 	OnRefreshReuse func(ctx context.Context, rec storage.TokenRecord)
 	Now            func() time.Time
 }
@@ -220,7 +222,7 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 	}
 	switch {
 	case s.rotatedPastGrace(rec):
-		if s.opts.OnRefreshReuse != nil {
+		if s.opts.OnRefreshReuse != nil && ctx.Value(refreshGrantKey{}) != nil {
 			s.opts.OnRefreshReuse(ctx, rec)
 		}
 		return req, fosite.ErrInactiveToken
@@ -228,6 +230,14 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 		return nil, fosite.ErrNotFound
 	}
 	return req, nil
+}
+
+type refreshGrantKey struct{}
+
+// WithRefreshGrant marks ctx as a refresh grant's: a reused refresh token
+// presented under it is reported to OnRefreshReuse.
+func WithRefreshGrant(ctx context.Context) context.Context {
+	return context.WithValue(ctx, refreshGrantKey{}, true)
 }
 
 func (s *Store) DeleteRefreshTokenSession(ctx context.Context, signature string) error {

@@ -431,7 +431,7 @@ func TestRefreshRotation(t *testing.T) {
 
 	t.Run("after the grace window the token is inactive and the reuse is reported once", func(t *testing.T) {
 		f := newFixture(t)
-		ctx := t.Context()
+		ctx := fositestore.WithRefreshGrant(t.Context())
 		refreshFamily(t, f, "req", "at", "rt")
 		if err := f.fs.RotateRefreshToken(ctx, "req", "rt"); err != nil {
 			t.Fatal(err)
@@ -487,6 +487,22 @@ func TestRefreshRotation(t *testing.T) {
 		}
 	})
 
+	t.Run("reading a reused token outside the refresh grant reports nothing", func(t *testing.T) {
+		f := newFixture(t)
+		ctx := t.Context() // introspection, revocation
+		refreshFamily(t, f, "req", "at", "rt")
+		if err := f.fs.RotateRefreshToken(ctx, "req", "rt"); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(grace + time.Second)
+		if _, err := f.fs.GetRefreshTokenSession(ctx, "rt", emptySession()); !errors.Is(err, fosite.ErrInactiveToken) {
+			t.Fatalf("err = %v, want ErrInactiveToken", err)
+		}
+		if n := len(f.reuses.all()); n != 0 {
+			t.Errorf("OnRefreshReuse called %d times, want none", n)
+		}
+	})
+
 	t.Run("rotating an unknown token refuses the grant", func(t *testing.T) {
 		f := newFixture(t)
 		if err := f.fs.RotateRefreshToken(t.Context(), "req", "nope"); !errors.Is(err, fositestore.ErrGrantEnded) {
@@ -513,7 +529,7 @@ func TestRefreshRotation(t *testing.T) {
 
 	t.Run("a used token presented after the grace window is reported even when revoked since", func(t *testing.T) {
 		f := newFixture(t)
-		ctx := t.Context()
+		ctx := fositestore.WithRefreshGrant(t.Context())
 		refreshFamily(t, f, "req", "at", "rt")
 		if err := f.fs.RotateRefreshToken(ctx, "req", "rt"); err != nil {
 			t.Fatal(err)
