@@ -322,7 +322,7 @@ func (w *raceWorld) active(t *testing.T, token string) bool {
 
 // raceFamily is a refresh-token family as its app holds it.
 type raceFamily struct {
-	mu             sync.Mutex
+	mu              sync.Mutex
 	access, refresh string
 }
 

@@ -105,7 +105,7 @@ func clientJSON(c storage.Client) map[string]any {
 		"public": c.Public, "acr": c.MinACR, "disabled": c.Disabled, "scopes": nonNil(c.Scopes),
 		"max_auth_age": c.MaxAuthAge.String(), "backchannel_logout_uri": c.BackchannelLogoutURI, "deny_risky": c.DenyRisky,
 		"token_format": c.TokenFormat, "audience": nonNil(c.Audience),
-		"created_at":   c.CreatedAt.UTC().Format(time.RFC3339),
+		"created_at": c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }
 
