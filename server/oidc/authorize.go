@@ -57,7 +57,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		ID:          flowID,
 		SessionHash: sess.IDHash(),
 		ClientID:    client.ID,
-		Query:       ar.GetRequestForm().Encode(),
+		Query:       resumable(ar.GetRequestForm()),
 		State:       storage.FlowIdentify,
 		RequiredACR: req.ACR,
 		MaxAge:      req.MaxAge,
@@ -88,6 +88,23 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, next+"?flow="+url.QueryEscape(flowID), http.StatusSeeOther)
 	return nil
+}
+
+// resumable is the request as the flow keeps it, to be parsed again when
+// the sign-in is done. A pushed request (RFC 9126) arrives as a request_uri
+// that fosite has used up by then; its form already holds the pushed
+// parameters, so the flow keeps those and drops the reference.
+func resumable(form url.Values) string {
+	if form.Get("request_uri") == "" {
+		return form.Encode()
+	}
+	q := url.Values{}
+	for k, v := range form {
+		if k != "request_uri" {
+			q[k] = v
+		}
+	}
+	return q.Encode()
 }
 
 // checkPKCE requires an S256 code challenge from every client.
