@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -176,7 +177,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 		Lifetimes: cfg.Lifetimes, Now: now,
 		// An app's RP-initiated logout ends the session as keygate's own
 		// sign-out does.
-		SignOut: func(r *http.Request, userID, sid, clientID string) error {
+		SignOut: func(r *http.Request, userID, sid, clientID string) (bool, error) {
 			ip := ""
 			if a := httpx.ClientIPFrom(r.Context()); a.IsValid() {
 				ip = a.String()
@@ -286,12 +287,18 @@ func origin(issuer string) string {
 
 func isHTTPS(issuer string) bool { return len(issuer) > 8 && issuer[:8] == "https://" }
 
-// issuerLabel is what authenticator apps show beside the account name.
+// issuerLabel is what authenticator apps show beside the account name:
+// "keygate" and the issuer's host, and its port if it has one. The key URI
+// format forbids a colon in the issuer, so the port goes in parentheses.
 func issuerLabel(issuer string) string {
-	for _, p := range []string{"https://", "http://"} {
-		if len(issuer) > len(p) && issuer[:len(p)] == p {
-			return "keygate " + issuer[len(p):]
-		}
+	u, err := url.Parse(issuer)
+	if err != nil || u.Hostname() == "" {
+		return "keygate"
 	}
-	return "keygate"
+	// An IPv6 host has colons of its own.
+	label := "keygate " + strings.ReplaceAll(u.Hostname(), ":", "-")
+	if p := u.Port(); p != "" {
+		label += " (" + p + ")"
+	}
+	return label
 }

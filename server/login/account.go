@@ -276,7 +276,7 @@ func (h *Handler) accountLogout(w http.ResponseWriter, r *http.Request) error {
 		return session.ErrCSRF
 	}
 	if auth := sess.Auth(); auth.UserID != "" {
-		if err := h.manager(r, auth.UserID).SignOut(ctx, auth.UserID, sess.SID(), ""); err != nil {
+		if _, err := h.manager(r, auth.UserID).SignOut(ctx, auth.UserID, sess.SID(), ""); err != nil {
 			return err
 		}
 	}

@@ -612,3 +612,68 @@ func TestSuspendUser(t *testing.T) {
 		}
 	})
 }
+
+func TestSignOut(t *testing.T) {
+	m, s := newManager(t)
+	f := setUpSuspension(t, m, s)
+	ctx := t.Context()
+	app, err := m.RegisterClient(ctx, manage.ClientSpec{Name: "CRM", RedirectURIs: []string{"https://crm.example/cb"},
+		BackchannelLogoutURI: "https://crm.example/logout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := len(outbox(t, s))
+
+	ended, err := m.SignOut(ctx, f.user.ID, "sid-1", app.Client.ID)
+	if err != nil || !ended {
+		t.Fatalf("SignOut = %v, %v; want ended", ended, err)
+	}
+	t.Run("the session and every token issued from it end", func(t *testing.T) {
+		if _, err := s.GetSession(ctx, f.ownSessions[0], t0); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("the session: %v, want ErrNotFound", err)
+		}
+		for _, tr := range f.ownTokens {
+			got, err := s.GetToken(ctx, tr.Kind, tr.Signature)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fromSession := tr.SID == "sid-1"; got.Active == fromSession {
+				t.Errorf("%s %s (sid %q): active %v", tr.Kind, tr.Signature, tr.SID, got.Active)
+			}
+		}
+		if _, err := s.GetSession(ctx, f.ownSessions[1], t0); err != nil {
+			t.Errorf("the user's other session ended too: %v", err)
+		}
+	})
+	t.Run("apps with a back-channel logout URI are told, in the same transaction", func(t *testing.T) {
+		msgs := outbox(t, s)[queued:]
+		if len(msgs) != 1 || msgs[0].Kind != manage.OutboxBackchannelLogout || msgs[0].Target != "https://crm.example/logout" ||
+			!strings.Contains(string(msgs[0].Payload), `"sid":"sid-1"`) {
+			t.Fatalf("outbox %+v, want one back-channel logout for sid-1", msgs)
+		}
+	})
+	t.Run("a signed_out event names the app", func(t *testing.T) {
+		evs := events(t, s, audit.SignedOut)
+		if len(evs) != 1 || evs[0].UserID != f.user.ID || evs[0].ClientID != app.Client.ID || evs[0].Details["ended"] != "true" {
+			t.Fatalf("events %+v", evs)
+		}
+	})
+	t.Run("signing out of an ended session says so and tells no app again", func(t *testing.T) {
+		before := len(outbox(t, s))
+		ended, err := m.SignOut(ctx, f.user.ID, "sid-1", "")
+		if err != nil || ended {
+			t.Fatalf("SignOut again = %v, %v; want not ended, no error", ended, err)
+		}
+		if n := len(outbox(t, s)) - before; n != 0 {
+			t.Errorf("%d more back-channel logouts", n)
+		}
+	})
+	t.Run("another user's session is refused and left alone", func(t *testing.T) {
+		if _, err := m.SignOut(ctx, f.user.ID, "sid-3", ""); !errors.Is(err, manage.ErrInvalid) {
+			t.Fatalf("SignOut of another's session = %v, want ErrInvalid", err)
+		}
+		if _, err := s.GetSession(ctx, f.keepSession, t0); err != nil {
+			t.Errorf("the other user's session: %v", err)
+		}
+	})
+}

@@ -295,11 +295,12 @@ func (m *Manager) RevokeSession(ctx context.Context, userID, sid string) error {
 // the audit event, in one transaction. A request that is writing a code
 // for the session then either commits first, and its code is revoked with
 // the rest, or finds the session gone. A session already ended is not an
-// error: its tokens are revoked again, which changes nothing.
-func (m *Manager) SignOut(ctx context.Context, userID, sid, clientID string) error {
-	return m.Store.InTx(ctx, func(ctx context.Context) error {
+// error: its tokens are revoked again, which changes nothing, and ended
+// says it was not this call that ended it.
+func (m *Manager) SignOut(ctx context.Context, userID, sid, clientID string) (ended bool, err error) {
+	err = m.Store.InTx(ctx, func(ctx context.Context) error {
 		owner, err := m.Store.DeleteSessionBySID(ctx, sid)
-		ended := err == nil
+		ended = err == nil
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 		case err != nil:
@@ -317,8 +318,9 @@ func (m *Manager) SignOut(ctx context.Context, userID, sid, clientID string) err
 			}
 		}
 		return m.record(ctx, storage.AuditEvent{Type: audit.SignedOut, UserID: userID, ClientID: clientID,
-			Details: map[string]string{"sid": shortID(sid), "tokens_revoked": fmt.Sprint(n)}})
+			Details: map[string]string{"sid": shortID(sid), "tokens_revoked": fmt.Sprint(n), "ended": fmt.Sprint(ended)}})
 	})
+	return ended && err == nil, err
 }
 
 // RevokeSessions ends every session and token of the user (sign out

@@ -434,9 +434,9 @@ func TestAuthorize(t *testing.T) {
 }
 
 // signOutWith is Deps.SignOut as the server wires it: through manage.
-func signOutWith(db storage.Store, logger *slog.Logger, now func() time.Time) func(*http.Request, string, string, string) error {
+func signOutWith(db storage.Store, logger *slog.Logger, now func() time.Time) func(*http.Request, string, string, string) (bool, error) {
 	m := &manage.Manager{Store: db, Audit: audit.NewRecorder(db, logger, nil, now), Now: now}
-	return func(r *http.Request, userID, sid, clientID string) error {
+	return func(r *http.Request, userID, sid, clientID string) (bool, error) {
 		return m.As(userID, "", "").SignOut(r.Context(), userID, sid, clientID)
 	}
 }

@@ -35,7 +35,8 @@ func discoveryJSON(issuer string) ([]byte, error) {
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"frontchannel_logout_supported":                  false,
-		"backchannel_logout_supported":                   false,
+		"backchannel_logout_supported":                   true,
+		"backchannel_logout_session_supported":           true,
 		"authorization_response_iss_parameter_supported": false,
 	}
 	return json.Marshal(doc)

@@ -36,8 +36,9 @@ type Deps struct {
 	Now          func() time.Time
 	// SignOut ends the user's browser session sid at the request of app
 	// clientID ("" for none): the session, its tokens, the back-channel
-	// logouts and the audit event in one transaction.
-	SignOut func(r *http.Request, userID, sid, clientID string) error
+	// logouts and the audit event in one transaction. ended is false when
+	// the session had ended already.
+	SignOut func(r *http.Request, userID, sid, clientID string) (ended bool, err error)
 }
 
 // Handler serves the OAuth2/OIDC endpoints on fosite.

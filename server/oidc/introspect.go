@@ -21,7 +21,7 @@ import (
 func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
-		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), fosite.ErrInvalidRequest.WithHint("The body is not a valid form."))
+		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), errMalformedForm.WithWrap(err))
 		return
 	}
 	caller, err := h.authenticator.AuthenticateClient(ctx, r, r.PostForm)
@@ -96,6 +96,10 @@ func (h *Handler) introspection(use fosite.TokenUse, ar fosite.AccessRequester) 
 // revoke implements RFC 7009; fosite checks the token belongs to the client.
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		h.provider.WriteRevocationResponse(ctx, w, errMalformedForm.WithWrap(err))
+		return
+	}
 	err := h.provider.NewRevocationRequest(ctx, r)
 	clientID, _, _ := r.BasicAuth()
 	if clientID == "" {
@@ -118,9 +122,16 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 // from the user record.
 func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		bearerError(w, "invalid_request", "The request is not validly percent-encoded.")
+		return
+	}
 	token := fosite.AccessTokenFromRequest(r)
 	if token == "" {
-		bearerError(w, "invalid_request", "An access token is required.")
+		// RFC 6750 §3.1: a request without credentials gets a bare
+		// challenge, no error code.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="keygate"`)
+		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	_, ar, err := h.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())

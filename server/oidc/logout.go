@@ -23,6 +23,9 @@ type hintClaims struct {
 // LogoutData is the confirmation page's view.
 type LogoutData struct {
 	CSRF, ClientID, ClientName, RedirectURI, State string
+	// AppSessionEnded: the app's own session (its id_token_hint's) was
+	// ended already; this asks about the browser's.
+	AppSessionEnded bool
 }
 
 // logout is RP-initiated logout. It redirects only to a post-logout URI the
@@ -69,28 +72,41 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	auth := sess.Auth()
-	confirmed := r.Method == http.MethodPost && sess.ValidCSRF(r.PostForm.Get("csrf_token"))
-	if hint != nil && auth.UserID != "" && hint.Subject == auth.UserID && hint.SID == sess.SID() {
-		confirmed = true
+	own := auth.UserID != "" // this browser is signed in
+	ownHinted := own && hint != nil && hint.Subject == auth.UserID && hint.SID == sess.SID()
+	ended, hintedGone := false, false
+	// A valid hint names the session to end, whichever browser — or server:
+	// an app's back end sends none of the user's cookies — asks.
+	if hint != nil && hint.SID != "" && !ownHinted {
+		done, err := h.d.SignOut(r, hint.Subject, hint.SID, clientID)
+		if err != nil {
+			return err
+		}
+		ended, hintedGone = done, !done
 	}
-	if auth.UserID != "" && !confirmed {
+	// This browser's own session ends when the hint names it, or when its
+	// user confirms; a GET alone must not sign anyone out of keygate.
+	confirmed := ownHinted || r.Method == http.MethodPost && sess.ValidCSRF(r.PostForm.Get("csrf_token"))
+	if own && !confirmed {
 		if r.Method == http.MethodPost {
 			return httpx.Errorf(http.StatusForbidden, "The sign-out form expired. Reload the page and try again.", nil)
 		}
-		data := LogoutData{CSRF: sess.CSRFToken(), ClientID: clientID, ClientName: client.Name, RedirectURI: redirect, State: form.Get("state")}
+		data := LogoutData{CSRF: sess.CSRFToken(), ClientID: clientID, ClientName: client.Name, RedirectURI: redirect,
+			State: form.Get("state"), AppSessionEnded: ended}
 		if err := sess.Save(w); err != nil {
 			return err
 		}
 		h.d.Render.Page(w, r, http.StatusOK, render.PageLogout, "Sign out", data)
 		return nil
 	}
-	if auth.UserID != "" {
-		if err := h.d.SignOut(r, auth.UserID, sess.SID(), clientID); err != nil {
+	if own {
+		if _, err := h.d.SignOut(r, auth.UserID, sess.SID(), clientID); err != nil {
 			return err
 		}
 		if err := sess.Destroy(w); err != nil {
 			return err
 		}
+		ended = true
 	}
 	if redirect != "" {
 		u, err := url.Parse(redirect)
@@ -105,7 +121,20 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, u.String(), http.StatusSeeOther)
 		return nil
 	}
-	h.d.Render.Page(w, r, http.StatusOK, render.PageMessage, "Signed out", render.MessageData{Message: "You are signed out of keygate."})
+	// Say what happened, and never claim a sign-out that did not happen.
+	msg := "You are signed out of keygate."
+	switch {
+	case ended:
+	case hintedGone:
+		msg = "That session had already ended: there was nothing left to sign out."
+	default:
+		msg = "You were not signed in to keygate: nothing was signed out."
+	}
+	title := "Signed out"
+	if !ended {
+		title = "Not signed in"
+	}
+	h.d.Render.Page(w, r, http.StatusOK, render.PageMessage, title, render.MessageData{Message: msg})
 	return nil
 }
 

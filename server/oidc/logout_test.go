@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -75,40 +77,58 @@ func (e *env) tokenActive(t *testing.T, accessToken string) bool {
 }
 
 func TestLogoutWithHint(t *testing.T) {
+	const (
+		thisBrowser = iota
+		otherBrowser
+		noCookie // an app's back end: oauth2-proxy's --backend-logout-url, zitadel's EndSession
+	)
 	tests := []struct {
 		name string
 		// query builds the logout request from the app's sign-in.
-		query func(app signedInApp) url.Values
-		// other, if set, sends the request from another signed-in browser.
-		other     bool
-		status    int
-		location  string
-		signedOut bool
+		query  func(app signedInApp) url.Values
+		from   int
+		status int
+		// location is the redirect ("" none); body, a phrase of the page.
+		location, body string
+		// appEnded: the app's session and tokens ended; askerOut: the
+		// asking browser's own session ended.
+		appEnded, askerOut bool
 	}{
 		{"a hint naming this browser's session signs out without asking and ends its tokens",
 			func(app signedInApp) url.Values {
 				return url.Values{"id_token_hint": {app.idToken}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"s1"}}
-			}, false, http.StatusSeeOther, "https://app.example/bye?state=s1", true},
+			}, thisBrowser, http.StatusSeeOther, "https://app.example/bye?state=s1", "", true, true},
 		{"a hint with its own app's client_id signs out",
 			func(app signedInApp) url.Values {
 				return url.Values{"id_token_hint": {app.idToken}, "client_id": {"c_app"}, "post_logout_redirect_uri": {"https://app.example/bye"}}
-			}, false, http.StatusSeeOther, "https://app.example/bye", true},
+			}, thisBrowser, http.StatusSeeOther, "https://app.example/bye", "", true, true},
 		{"a hint issued to another app than client_id is refused",
 			func(app signedInApp) url.Values {
 				return url.Values{"id_token_hint": {app.idToken}, "client_id": {"c_other"}, "post_logout_redirect_uri": {"https://other.example/bye"}}
-			}, false, http.StatusBadRequest, "", false},
+			}, thisBrowser, http.StatusBadRequest, "", "", false, false},
 		{"a hint whose signature does not verify is refused",
 			func(app signedInApp) url.Values {
 				return url.Values{"id_token_hint": {app.idToken[:len(app.idToken)-4] + "AAAA"}}
-			}, false, http.StatusBadRequest, "", false},
-		{"a hint of another browser's session asks before signing out",
+			}, noCookie, http.StatusBadRequest, "", "", false, false},
+		{"a hint sent without the browser's cookie ends the session it names",
+			func(app signedInApp) url.Values {
+				return url.Values{"id_token_hint": {app.idToken}}
+			}, noCookie, http.StatusOK, "", "You are signed out", true, false},
+		{"a hint sent without the browser's cookie, with a return address, ends the session and returns",
 			func(app signedInApp) url.Values {
 				return url.Values{"id_token_hint": {app.idToken}, "post_logout_redirect_uri": {"https://app.example/bye"}}
-			}, true, http.StatusOK, "", false},
+			}, noCookie, http.StatusSeeOther, "https://app.example/bye", "", true, false},
+		{"a hint from another signed-in browser ends the session it names and asks about the browser's own",
+			func(app signedInApp) url.Values {
+				return url.Values{"id_token_hint": {app.idToken}, "post_logout_redirect_uri": {"https://app.example/bye"}}
+			}, otherBrowser, http.StatusOK, "", "still signed in to keygate", true, false},
 		{"without a hint a GET only asks",
 			func(app signedInApp) url.Values {
 				return url.Values{"client_id": {"c_app"}, "post_logout_redirect_uri": {"https://app.example/bye"}}
-			}, false, http.StatusOK, "", false},
+			}, thisBrowser, http.StatusOK, "", "Sign out of keygate and App?", false, false},
+		{"without a hint or a session nothing is claimed",
+			func(app signedInApp) url.Values { return url.Values{} },
+			noCookie, http.StatusOK, "", "nothing was signed out", false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,30 +141,54 @@ func TestLogoutWithHint(t *testing.T) {
 				t.Fatal(err)
 			}
 			app := e.signInThroughFlow(t)
-			cookie := app.cookie
-			if tc.other {
-				cookie = e.signInThroughFlow(t).cookie
+			var asker *http.Cookie
+			switch tc.from {
+			case thisBrowser:
+				asker = app.cookie
+			case otherBrowser:
+				asker = e.signInThroughFlow(t).cookie
 			}
 
-			resp := e.get(t, "/oauth2/logout?"+tc.query(app).Encode(), cookie)
+			resp := e.get(t, "/oauth2/logout?"+tc.query(app).Encode(), asker)
+			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+				t.Fatalf("status %d, want %d: %.300s", resp.StatusCode, tc.status, body)
 			}
 			if loc := resp.Header.Get("Location"); loc != tc.location {
 				t.Errorf("Location = %q, want %q", loc, tc.location)
 			}
-			if got := !e.signedIn(t, cookie); got != tc.signedOut {
-				t.Errorf("browser signed out = %v, want %v", got, tc.signedOut)
+			if !strings.Contains(html.UnescapeString(string(body)), tc.body) {
+				t.Errorf("the page does not say %q: %.500s", tc.body, body)
 			}
-			if got := !e.tokenActive(t, app.accessToken); got != tc.signedOut {
-				t.Errorf("the app's access token ended = %v, want %v", got, tc.signedOut)
+			if got := !e.signedIn(t, app.cookie); got != tc.appEnded {
+				t.Errorf("the app's browser session ended = %v, want %v", got, tc.appEnded)
 			}
-			if tc.signedOut {
+			if got := !e.tokenActive(t, app.accessToken); got != tc.appEnded {
+				t.Errorf("the app's access token ended = %v, want %v", got, tc.appEnded)
+			}
+			if tc.from == otherBrowser && e.signedIn(t, asker) == tc.askerOut {
+				t.Errorf("the asking browser signed out = %v, want %v", !tc.askerOut, tc.askerOut)
+			}
+			if tc.askerOut {
 				set := strings.Join(resp.Header.Values("Set-Cookie"), "\n")
-				if !strings.Contains(set, cookie.Name+"=;") || !strings.Contains(set, "Max-Age=0") {
+				if !strings.Contains(set, asker.Name+"=;") || !strings.Contains(set, "Max-Age=0") {
 					t.Errorf("Set-Cookie = %q, want the session cookie expired", set)
 				}
 			}
 		})
 	}
+
+	t.Run("a hint naming a session that ended already says so", func(t *testing.T) {
+		e := newEnv(t)
+		app := e.signInThroughFlow(t)
+		q := "/oauth2/logout?" + url.Values{"id_token_hint": {app.idToken}}.Encode()
+		if resp := e.get(t, q, nil); resp.StatusCode != http.StatusOK || e.signedIn(t, app.cookie) {
+			t.Fatalf("first sign-out: status %d", resp.StatusCode)
+		}
+		resp := e.get(t, q, nil)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "already ended") {
+			t.Errorf("second sign-out: status %d: %.300s", resp.StatusCode, body)
+		}
+	})
 }
