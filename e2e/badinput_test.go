@@ -9,10 +9,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// fixture is a server with one enrolled admin and one registered app.
+// fixture is a server with one enrolled employee and one registered app.
 type fixture struct {
 	kg       *instance
-	admin    account
+	user     account
 	app      registered
 	relying  *rp
 	redirect string
@@ -22,7 +22,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	kg := startKeygate(t, t.TempDir(), "")
 	f := &fixture{kg: kg, redirect: "http://127.0.0.1:9/callback"}
-	f.admin = enroll(t, newBrowser(t, kg.issuer), kg.enrollURL, "admin@localhost")
+	f.user = enroll(t, newBrowser(t, kg.issuer), kg.addUser("ada@localhost"), "ada@localhost")
 	kg.cliJSON(&f.app, "client", "add", "--name", "App", "--redirect-uri", f.redirect)
 	f.relying = newRP(t, kg.issuer, f.app.ClientID, f.app.ClientSecret, f.redirect)
 	return f
@@ -193,11 +193,11 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 	})
 
 	t.Run("a replayed TOTP code is refused", func(t *testing.T) {
-		code := nextCode(t, f.admin.totpSecret)
+		code := nextCode(t, f.user.totpSecret)
 		a := f.relying.newRequest()
-		a.callback(t, signIn(t, newBrowser(t, kg.issuer), a, f.admin, "totp", code), f.redirect)
+		a.callback(t, signIn(t, newBrowser(t, kg.issuer), a, f.user, "totp", code), f.redirect)
 		a2 := f.relying.newRequest()
-		p := signIn(t, newBrowser(t, kg.issuer), a2, f.admin, "totp", code)
+		p := signIn(t, newBrowser(t, kg.issuer), a2, f.user, "totp", code)
 		if p.location != "" || !strings.Contains(p.alert(), "already used") {
 			t.Errorf("replayed code: %d %q", p.status, p.alert())
 		}
@@ -206,7 +206,7 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 	t.Run("a reused authorization code is refused and revokes what it issued", func(t *testing.T) {
 		bb := newBrowser(t, kg.issuer)
 		a := f.relying.newRequest()
-		code := a.callback(t, signIn(t, bb, a, f.admin, "recovery", f.admin.recovery[0]), f.redirect)
+		code := a.callback(t, signIn(t, bb, a, f.user, "recovery", f.user.recovery[0]), f.redirect)
 		tok, _, _ := f.relying.exchange(t, a, code)
 		_, err := f.relying.cfg.Exchange(t.Context(), code, oauth2.VerifierOption(a.verifier))
 		if err == nil || !strings.Contains(err.Error(), "invalid_grant") {
@@ -225,7 +225,7 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 		bb := newBrowser(t, kg.issuer)
 		p := bb.get(a.url)
 		csrf := p.form("/login").Get("csrf_token")
-		p = bb.submit(p, "/login", map[string]string{"email": f.admin.email, "password": f.admin.password})
+		p = bb.submit(p, "/login", map[string]string{"email": f.user.email, "password": f.user.password})
 		if p.url.Path != "/mfa/verify" || !strings.Contains(p.alert(), "requires a security key") {
 			t.Fatalf("after the password: %s %q", p.url.Path, p.alert())
 		}
@@ -234,7 +234,7 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 		}
 		// Posting a code anyway is refused by the server too.
 		flowID := p.url.Query().Get("flow")
-		res := bb.post(kg.issuer+"/mfa/totp", url.Values{"flow": {flowID}, "code": {nextCode(t, f.admin.totpSecret)}, "csrf_token": {csrf}})
+		res := bb.post(kg.issuer+"/mfa/totp", url.Values{"flow": {flowID}, "code": {nextCode(t, f.user.totpSecret)}, "csrf_token": {csrf}})
 		if res.location != "" || res.status != http.StatusForbidden {
 			t.Errorf("a TOTP code for a phr app: %d %q", res.status, res.location)
 		}
@@ -249,12 +249,14 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 		kg.cliJSON(&users, "user", "list")
 		var clients []map[string]any
 		kg.cliJSON(&clients, "client", "list")
-		if !v.OK || len(users) != 2 || len(clients) != 2 {
+		// The administrator serve created, the employee, and one the
+		// bad input above added.
+		if !v.OK || len(users) != 3 || len(clients) != 2 {
 			t.Errorf("audit ok=%v users=%d clients=%d", v.OK, len(users), len(clients))
 		}
-		// The admin can still sign in.
+		// The employee can still sign in.
 		a := f.relying.newRequest()
-		a.callback(t, signIn(t, newBrowser(t, kg.issuer), a, f.admin, "recovery", f.admin.recovery[1]), f.redirect)
+		a.callback(t, signIn(t, newBrowser(t, kg.issuer), a, f.user, "recovery", f.user.recovery[1]), f.redirect)
 	})
 }
 

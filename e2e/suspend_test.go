@@ -54,7 +54,7 @@ func newLogoutReceiver(t *testing.T, issuer string) *logoutReceiver {
 // the app's back-channel logout endpoint hears of the ended session.
 func TestSuspendCutsOffEverywhere(t *testing.T) {
 	kg := startKeygate(t, t.TempDir(), "tokens:\n  refresh_grace: 1ms\n")
-	admin := enroll(t, newBrowser(t, kg.issuer), kg.enrollURL, "admin@localhost")
+	ada := enroll(t, newBrowser(t, kg.issuer), kg.addUser("ada@localhost"), "ada@localhost")
 	lr := newLogoutReceiver(t, kg.issuer)
 	const redirect = "http://127.0.0.1:9/callback"
 	var app registered
@@ -63,10 +63,10 @@ func TestSuspendCutsOffEverywhere(t *testing.T) {
 
 	b := newBrowser(t, kg.issuer)
 	a := relying.newRequest()
-	tok, _, claims := relying.exchange(t, a, a.callback(t, signIn(t, b, a, admin, "totp", nextCode(t, admin.totpSecret)), redirect))
+	tok, _, claims := relying.exchange(t, a, a.callback(t, signIn(t, b, a, ada, "totp", nextCode(t, ada.totpSecret)), redirect))
 
 	start := time.Now()
-	kg.cli("user", "suspend", admin.email)
+	kg.cli("user", "suspend", ada.email)
 	cliDone := time.Since(start)
 
 	if body := introspect(t, kg.issuer, app.ClientID, app.ClientSecret, tok.AccessToken); body["active"] != false {
@@ -118,7 +118,7 @@ func TestSuspendCutsOffEverywhere(t *testing.T) {
 // refresh in flight across it — is still active.
 func TestSuspendFromTheCLIWhileRefreshesRun(t *testing.T) {
 	kg := startKeygate(t, t.TempDir(), "")
-	user := enroll(t, newBrowser(t, kg.issuer), kg.enrollURL, "admin@localhost")
+	user := enroll(t, newBrowser(t, kg.issuer), kg.addUser("ada@localhost"), "ada@localhost")
 	const redirect = "http://127.0.0.1:9/callback"
 	var app registered
 	kg.cliJSON(&app, "client", "add", "--name", "CRM", "--redirect-uri", redirect)

@@ -69,12 +69,19 @@ type User struct {
 	PasswordHash string // argon2id PHC string; empty until enrolment sets it
 	Admin        bool
 	SuspendedAt  time.Time // zero: active
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// EnrolledAt is when the user first confirmed a second factor; zero
+	// while enrolment is pending (a password alone is not an account).
+	EnrolledAt time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Suspended reports whether sign-in is refused for the user.
 func (u User) Suspended() bool { return !u.SuspendedAt.IsZero() }
+
+// Enrolled reports whether the user finished enrolment: a password and a
+// confirmed second factor.
+func (u User) Enrolled() bool { return !u.EnrolledAt.IsZero() }
 
 type Users interface {
 	CreateUser(ctx context.Context, u User) error
@@ -101,8 +108,14 @@ type Enrollment struct {
 	UsedAt    time.Time
 }
 
+// An enrolment link stays usable until the user confirms a second factor
+// with it (ConsumeEnrollment then), so one abandoned after the password
+// can be opened again.
 type Enrollments interface {
 	CreateEnrollment(ctx context.Context, e Enrollment) error
+	// GetEnrollment returns a usable enrolment without using it up;
+	// ErrNotFound if it does not exist, is used, or expired at now.
+	GetEnrollment(ctx context.Context, tokenHash []byte, now time.Time) (Enrollment, error)
 	// ConsumeEnrollment marks the enrolment used and returns it, atomically;
 	// ErrNotFound if it does not exist, is used, or expired at now.
 	ConsumeEnrollment(ctx context.Context, tokenHash []byte, now time.Time) (Enrollment, error)

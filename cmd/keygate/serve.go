@@ -102,7 +102,8 @@ func serve(ctx context.Context, s settings, cfg server.Config, adminEmail string
 }
 
 // bootstrapAdmin prints a one-time enrolment link while no administrator
-// can sign in: on first start, and again on each start until one enrols.
+// can sign in: on first start, and again on each start until one has
+// finished enrolling.
 func bootstrapAdmin(ctx context.Context, s settings, store storage.Store, master *keys.Master, email string, logger *slog.Logger) error {
 	users, err := store.ListUsers(ctx)
 	if err != nil {
@@ -111,7 +112,7 @@ func bootstrapAdmin(ctx context.Context, s settings, store storage.Store, master
 	var admin *storage.User
 	for i, u := range users {
 		if u.Admin && !u.Suspended() {
-			if u.PasswordHash != "" {
+			if u.Enrolled() {
 				return nil
 			}
 			admin = &users[i]

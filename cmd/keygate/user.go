@@ -82,7 +82,7 @@ func newUser(g *globalOptions) *cobra.Command {
 					out := make([]map[string]any, 0, len(users))
 					for _, u := range users {
 						out = append(out, map[string]any{"user_id": u.ID, "email": u.Email, "name": u.Name,
-							"admin": u.Admin, "enrolled": u.PasswordHash != "", "suspended": u.Suspended(),
+							"admin": u.Admin, "enrolled": u.Enrolled(), "suspended": u.Suspended(),
 							"created_at": u.CreatedAt.UTC().Format(time.RFC3339)})
 					}
 					return printJSON(out)
@@ -93,8 +93,8 @@ func newUser(g *globalOptions) *cobra.Command {
 					switch {
 					case u.Suspended():
 						status = "suspended"
-					case u.PasswordHash == "":
-						status = "not enrolled"
+					case !u.Enrolled():
+						status = "pending" // enrolment link not yet finished
 					}
 					rows = append(rows, []string{u.Email, u.Name, yesNo(u.Admin), status, u.ID})
 				}

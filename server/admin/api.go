@@ -31,7 +31,7 @@ type userJSON struct {
 
 func toUserJSON(u storage.User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.Admin, Suspended: u.Suspended(),
-		SuspendedAt: optTime(u.SuspendedAt), Enrolled: u.PasswordHash != "", CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+		SuspendedAt: optTime(u.SuspendedAt), Enrolled: u.Enrolled(), CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 }
 
 func optTime(t time.Time) *time.Time {

@@ -22,6 +22,7 @@ const (
 	RiskStepUp          = "risk.step_up"
 	SignedOut           = "signout"
 	EnrollmentStarted   = "enrollment.started"
+	EnrollmentCompleted = "enrollment.completed"
 	PasswordSet         = "password.set"
 	TOTPEnrolled        = "mfa.totp.enrolled"
 	RecoveryCodesIssued = "mfa.recovery_codes.issued"

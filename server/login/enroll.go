@@ -19,14 +19,49 @@ type EnrollData struct {
 	MinLength                 int
 }
 
-// showEnroll shows the set-password form. The link is not consumed on GET:
-// mail scanners and link previews fetch URLs, and must not burn the link.
+// errBadLink answers a link that names no usable enrolment, before anyone
+// types a password into it.
+var errBadLink = httpx.Errorf(http.StatusGone,
+	"This enrolment link cannot be used: it was mistyped or cut short, it has expired (links last 72 hours), "+
+		"or the account it set up is finished. Ask your administrator for a new link.", nil)
+
+// linkUser looks the link up without using it: the user it enrols, or
+// errBadLink. A suspended user's link is refused too.
+func (h *Handler) linkUser(ctx context.Context, token string) (storage.User, []byte, error) {
+	hash := keys.HashToken(token)
+	e, err := h.d.Store.GetEnrollment(ctx, hash, h.d.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, nil, errBadLink
+	}
+	if err != nil {
+		return storage.User{}, nil, err
+	}
+	u, err := h.d.Store.GetUser(ctx, e.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, nil, errBadLink
+	}
+	if err != nil {
+		return storage.User{}, nil, err
+	}
+	if u.Suspended() {
+		return storage.User{}, nil, httpx.Errorf(http.StatusForbidden, "This account is suspended. Contact your administrator.", nil)
+	}
+	return u, hash, nil
+}
+
+// showEnroll shows the set-password form for a usable link. The link is
+// not used up here: mail scanners and link previews fetch URLs.
 func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
+	token := r.URL.Query().Get("token")
+	user, _, err := h.linkUser(r.Context(), token)
+	if err != nil {
+		return err
+	}
 	sess, err := h.d.Sessions.Load(r)
 	if err != nil {
 		return err
 	}
-	data := EnrollData{CSRF: sess.CSRFToken(), Token: r.URL.Query().Get("token"), MinLength: MinPasswordLength}
+	data := EnrollData{CSRF: sess.CSRFToken(), Token: token, Email: user.Email, MinLength: MinPasswordLength}
 	if err := sess.Save(w); err != nil {
 		return err
 	}
@@ -34,9 +69,10 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// submitEnroll consumes the link, sets the password and admits the browser
-// to the factor enrolment that follows. A password and its check that fail
-// validation leave the link unused.
+// submitEnroll sets the password and admits the browser to the factor
+// enrolment that follows. The link stays usable until a factor is
+// confirmed (server/mfa uses it up then): an enrolment abandoned after the
+// password can be finished by opening the link again.
 func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	sess, err := h.d.Sessions.Load(r)
@@ -47,8 +83,12 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 		return session.ErrCSRF
 	}
 	token := r.PostFormValue("token")
+	user, linkHash, err := h.linkUser(ctx, token)
+	if err != nil {
+		return err
+	}
 	password, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
-	data := EnrollData{CSRF: sess.CSRFToken(), Token: token, MinLength: MinPasswordLength}
+	data := EnrollData{CSRF: sess.CSRFToken(), Token: token, Email: user.Email, MinLength: MinPasswordLength}
 	fail := func(msg string) error {
 		data.Error = msg
 		if err := sess.Save(w); err != nil {
@@ -69,35 +109,28 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var user storage.User
 	err = h.d.Store.InTx(ctx, func(ctx context.Context) error {
-		e, err := h.d.Store.ConsumeEnrollment(ctx, keys.HashToken(token), h.d.Now())
-		if err != nil {
+		// Still usable now, in the transaction that sets the password.
+		if _, err := h.d.Store.GetEnrollment(ctx, linkHash, h.d.Now()); err != nil {
 			return err
 		}
-		if err := h.d.Store.UpdateUser(ctx, e.UserID, func(u *storage.User) error {
+		if err := h.d.Store.UpdateUser(ctx, user.ID, func(u *storage.User) error {
 			u.PasswordHash = hash
 			u.UpdatedAt = h.d.Now()
-			user = *u
 			return nil
 		}); err != nil {
 			return err
 		}
 		return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{Type: audit.PasswordSet,
-			Actor: e.UserID, UserID: e.UserID, Result: audit.Success, Details: map[string]string{"via": "enrollment link"}})
+			Actor: user.ID, UserID: user.ID, Result: audit.Success, Details: map[string]string{"via": "enrollment link"}})
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		h.d.Render.Page(w, r, http.StatusGone, render.PageMessage, "Link expired",
-			render.MessageData{Message: "This enrolment link has expired or was already used. Ask your administrator for a new one."})
-		return nil
+		return errBadLink
 	}
 	if err != nil {
 		return err
 	}
-	if user.Suspended() {
-		return httpx.Errorf(http.StatusForbidden, "This account is suspended. Contact your administrator.", nil)
-	}
-	if err := sess.SetEnrolling(user.ID); err != nil {
+	if err := sess.SetEnrolling(user.ID, linkHash); err != nil {
 		return err
 	}
 	if err := sess.Save(w); err != nil {

@@ -225,6 +225,19 @@ func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
 		h.d.Metrics.SignIn("denied")
 		return h.renderLogin(w, r, sess, flow, email, "This account is suspended. Contact your administrator.", http.StatusForbidden)
 	}
+	if !user.Enrolled() {
+		// A password without a confirmed factor must not lead anywhere:
+		// whoever phished it could otherwise finish the enrolment with a
+		// factor of their own. Only the enrolment link finishes it.
+		if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninFailed, Actor: user.ID,
+			UserID: user.ID, ClientID: flow.ClientID, Result: audit.Denied,
+			Details: map[string]string{"step": "password", "reason": "enrolment not finished"}}); err != nil {
+			return err
+		}
+		h.d.Metrics.SignIn("denied")
+		return h.renderLogin(w, r, sess, flow, email, "Your account is not set up yet: open your enrolment link again to add a security key, "+
+			"passkey or authenticator app, or ask your administrator for a new link.", http.StatusForbidden)
+	}
 	err = h.d.Store.UpdateFlow(ctx, flow.ID, func(f *storage.Flow) error {
 		if f.State != storage.FlowIdentify {
 			return storage.ErrConflict

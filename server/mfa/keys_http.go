@@ -17,6 +17,9 @@ import (
 type EnrollFactorData struct {
 	CSRF      string
 	AllowTOTP bool
+	// Admin: the user administers keygate, whose console takes a
+	// security key or passkey and nothing else.
+	Admin bool
 }
 
 // showEnrollFactor offers a security key first and an authenticator app
@@ -26,14 +29,15 @@ func (h *Handler) showEnrollFactor(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if sess.Enrolling() == "" {
-		return errNotEnrolling
+	user, err := h.enrollingUser(r, sess)
+	if err != nil {
+		return err
 	}
 	if h.d.Passkeys == nil {
 		http.Redirect(w, r, "/mfa/totp/enroll", http.StatusSeeOther)
 		return nil
 	}
-	data := EnrollFactorData{CSRF: sess.CSRFToken(), AllowTOTP: true}
+	data := EnrollFactorData{CSRF: sess.CSRFToken(), AllowTOTP: h.mayEnrollTOTP(user), Admin: user.Admin}
 	if err := sess.Save(w); err != nil {
 		return err
 	}

@@ -68,6 +68,46 @@ func (h *Handler) enrollingUser(r *http.Request, sess *session.Session) (storage
 	return h.d.Store.GetUser(r.Context(), uid)
 }
 
+// mayEnrollTOTP: an administrator enrols with a security key or passkey,
+// the only factor the admin console accepts — enrolled with an
+// authenticator app alone, they could not reach it. Where keygate cannot
+// offer keys at all (an issuer at an IP address) the app is all there is.
+func (h *Handler) mayEnrollTOTP(u storage.User) bool { return !u.Admin || h.d.Passkeys == nil }
+
+var errAdminNeedsKey = httpx.Errorf(http.StatusForbidden,
+	"As an administrator you enrol with a security key or passkey: the admin console accepts nothing else, because a phishing page cannot use one.", nil)
+
+// errEnrollmentGone: the link that admitted this browser expired, or was
+// used by another browser, while the user was setting up their factor.
+var errEnrollmentGone = httpx.Errorf(http.StatusGone,
+	"Your enrolment link expired or was used meanwhile. Ask your administrator for a new one.", nil)
+
+// completeEnrollment runs in the transaction that confirms the enrolling
+// user's factor: it uses up the link that admitted this browser and marks
+// the user enrolled. Until then the link works again and the user shows
+// as pending, so an enrolment abandoned half-way is no dead end.
+func (h *Handler) completeEnrollment(ctx context.Context, r *http.Request, sess *session.Session, userID, factor string) error {
+	e, err := h.d.Store.ConsumeEnrollment(ctx, sess.EnrollmentLink(), h.d.Now())
+	if errors.Is(err, storage.ErrNotFound) || err == nil && e.UserID != userID {
+		return errEnrollmentGone
+	}
+	if err != nil {
+		return err
+	}
+	now := h.d.Now()
+	if err := h.d.Store.UpdateUser(ctx, userID, func(u *storage.User) error {
+		if u.EnrolledAt.IsZero() {
+			u.EnrolledAt = now
+		}
+		u.UpdatedAt = now
+		return nil
+	}); err != nil {
+		return err
+	}
+	return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{Type: audit.EnrollmentCompleted,
+		Actor: userID, UserID: userID, Result: audit.Success, Details: map[string]string{"factor": factor}})
+}
+
 func (h *Handler) showEnrollTOTP(w http.ResponseWriter, r *http.Request) error {
 	sess, err := h.d.Sessions.Load(r)
 	if err != nil {
@@ -76,6 +116,10 @@ func (h *Handler) showEnrollTOTP(w http.ResponseWriter, r *http.Request) error {
 	user, err := h.enrollingUser(r, sess)
 	if err != nil {
 		return err
+	}
+	if !h.mayEnrollTOTP(user) {
+		http.Redirect(w, r, "/mfa/enroll", http.StatusSeeOther)
+		return nil
 	}
 	return h.renderEnroll(w, r, sess, user, "", http.StatusOK)
 }
@@ -116,6 +160,9 @@ func (h *Handler) submitEnrollTOTP(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	if !h.mayEnrollTOTP(user) {
+		return errAdminNeedsKey
+	}
 	key, err := h.pendingKey(ctx, user)
 	if err != nil {
 		return err
@@ -137,6 +184,9 @@ func (h *Handler) submitEnrollTOTP(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 		if err := h.d.Store.ReplaceRecoveryCodes(ctx, user.ID, hashes); err != nil {
+			return err
+		}
+		if err := h.completeEnrollment(ctx, r, sess, user.ID, "totp"); err != nil {
 			return err
 		}
 		rr := r.WithContext(ctx)

@@ -203,6 +203,9 @@ func (h *Handler) finishRegistration(w http.ResponseWriter, r *http.Request) err
 		if !enrolling {
 			return nil
 		}
+		if err := h.completeEnrollment(ctx, r, sess, uid, "webauthn"); err != nil {
+			return err
+		}
 		codes, err = h.issueRecoveryCodesIfNone(ctx, r, uid)
 		return err
 	})

@@ -2,6 +2,7 @@ package session
 
 import (
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,6 +25,7 @@ const (
 	keySID      = "sid"
 	keyCreated  = "created"
 	keyEnroll   = "enroll_uid"
+	keyEnrollLn = "enroll_link"
 	keyDevice   = "device"
 )
 
@@ -84,6 +86,7 @@ func (x *Session) SignIn(a Auth) error {
 	v[keyAuthTime] = a.AuthTime.Unix()
 	v[keyDevice] = a.DeviceID
 	delete(v, keyEnroll)
+	delete(v, keyEnrollLn)
 	return nil
 }
 
@@ -112,7 +115,21 @@ func (x *Session) Enrolling() string {
 	return uid
 }
 
-func (x *Session) SetEnrolling(userID string) error {
+// EnrollmentLink is the hash of the link that admitted the enrolling user:
+// the enrolment is complete, and the link used up, only when a factor is
+// confirmed.
+func (x *Session) EnrollmentLink() []byte {
+	h, _ := x.raw.Values[keyEnrollLn].(string)
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// SetEnrolling admits userID, through the link whose hash is linkHash, to
+// set up their factors.
+func (x *Session) SetEnrolling(userID string, linkHash []byte) error {
 	if err := x.renew(); err != nil {
 		return err
 	}
@@ -120,6 +137,7 @@ func (x *Session) SetEnrolling(userID string) error {
 		delete(x.raw.Values, k)
 	}
 	x.raw.Values[keyEnroll] = userID
+	x.raw.Values[keyEnrollLn] = hex.EncodeToString(linkHash)
 	return nil
 }
 

@@ -303,7 +303,7 @@ func TestSignIn(t *testing.T) {
 			return x.Save(w)
 		})
 		enrolling := f.request(t, signedIn, func(x *session.Session, w http.ResponseWriter) error {
-			if err := x.SetEnrolling("u_bob"); err != nil {
+			if err := x.SetEnrolling("u_bob", []byte("link-hash")); err != nil {
 				return err
 			}
 			return x.Save(w)
@@ -315,8 +315,8 @@ func TestSignIn(t *testing.T) {
 			t.Errorf("the signed-in row: err = %v, want ErrNotFound", err)
 		}
 		x := f.load(t, enrolling)
-		if x.Auth().UserID != "" || x.Enrolling() != "u_bob" {
-			t.Errorf("Auth = %+v, Enrolling = %q; want no sign-in, u_bob", x.Auth(), x.Enrolling())
+		if x.Auth().UserID != "" || x.Enrolling() != "u_bob" || string(x.EnrollmentLink()) != "link-hash" {
+			t.Errorf("Auth = %+v, Enrolling = %q, link %q; want no sign-in, u_bob, link-hash", x.Auth(), x.Enrolling(), x.EnrollmentLink())
 		}
 	})
 }

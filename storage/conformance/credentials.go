@@ -38,6 +38,24 @@ func testEnrollments(t *testing.T, newStore NewStore) {
 		ok(t, err)
 	})
 
+	t.Run("reading an enrolment does not use it up", func(t *testing.T) {
+		st, ctx := userCtx(t, newStore)
+		ok(t, st.CreateEnrollment(ctx, enrol))
+		for range 2 {
+			got, err := st.GetEnrollment(ctx, enrol.TokenHash, at(time.Minute))
+			ok(t, err)
+			same(t, "enrolment", got, enrol)
+		}
+		_, err := st.GetEnrollment(ctx, enrol.TokenHash, at(time.Hour))
+		wantErr(t, err, storage.ErrNotFound) // expired at that time
+		_, err = st.ConsumeEnrollment(ctx, enrol.TokenHash, at(time.Minute))
+		ok(t, err)
+		_, err = st.GetEnrollment(ctx, enrol.TokenHash, at(time.Minute))
+		wantErr(t, err, storage.ErrNotFound) // used
+		_, err = st.GetEnrollment(ctx, []byte("another hash"), t0)
+		wantErr(t, err, storage.ErrNotFound)
+	})
+
 	t.Run("an unknown enrolment is not found", func(t *testing.T) {
 		st, ctx := userCtx(t, newStore)
 		ok(t, st.CreateEnrollment(ctx, enrol))

@@ -20,6 +20,7 @@ func testUsers(t *testing.T, newStore NewStore) {
 		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
 		Admin:        true,
 		SuspendedAt:  at(2 * time.Minute),
+		EnrolledAt:   at(time.Second),
 		CreatedAt:    t0,
 		UpdatedAt:    at(time.Minute),
 	}
@@ -32,6 +33,9 @@ func testUsers(t *testing.T, newStore NewStore) {
 		same(t, "user", got, full)
 		if !got.Suspended() {
 			t.Error("a user with SuspendedAt set is not Suspended")
+		}
+		if !got.Enrolled() {
+			t.Error("a user with EnrolledAt set is not Enrolled")
 		}
 	})
 

@@ -19,6 +19,20 @@ func (s *Store) CreateEnrollment(ctx context.Context, e storage.Enrollment) erro
 	return wrapErr("create enrollment", err)
 }
 
+// GetEnrollment reads a usable enrolment without using it up.
+func (s *Store) GetEnrollment(ctx context.Context, tokenHash []byte, now time.Time) (storage.Enrollment, error) {
+	e := storage.Enrollment{TokenHash: tokenHash}
+	err := s.r(ctx).QueryRowContext(ctx, `
+		SELECT user_id, created_at, expires_at, used_at FROM enrollment
+		WHERE token_hash = ? AND used_at = 0 AND expires_at > ?`,
+		tokenHash, micros(now),
+	).Scan(&e.UserID, timeCol{&e.CreatedAt}, timeCol{&e.ExpiresAt}, timeCol{&e.UsedAt})
+	if err != nil {
+		return storage.Enrollment{}, wrapErr("get enrollment", err)
+	}
+	return e, nil
+}
+
 // ConsumeEnrollment is one conditional UPDATE … RETURNING: two requests
 // racing with the same link cannot both see it unused.
 func (s *Store) ConsumeEnrollment(ctx context.Context, tokenHash []byte, now time.Time) (storage.Enrollment, error) {

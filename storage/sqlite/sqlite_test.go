@@ -115,7 +115,7 @@ func TestMigrations(t *testing.T) {
 		}
 		// Only writes: a Store built by openAt has no reader pool.
 		for _, err := range []error{
-			old.CreateUser(ctx, storage.User{ID: "u", Email: "u@example.com", Name: "U", CreatedAt: t0}),
+			oldUser(ctx, old, "u", "u@example.com", "U"),
 			old.PutTOTP(ctx, storage.TOTPCredential{UserID: "u", Sealed: []byte("seed"), LastStep: 9, CreatedAt: t0}),
 			old.ReplaceRecoveryCodes(ctx, "u", [][]byte{[]byte("a"), []byte("b")}),
 			old.SetMeta(ctx, "issuer", "https://id.example.com"),
@@ -193,8 +193,8 @@ func TestMigrations(t *testing.T) {
 			Transports: []string{"usb"}, SignCount: 41, CreatedAt: t0}
 		// Only writes: a Store built by openAt has no reader pool.
 		for _, err := range []error{
-			old.CreateUser(ctx, storage.User{ID: "u", Email: "u@example.com", Name: "U", CreatedAt: t0}),
-			old.CreateUser(ctx, storage.User{ID: "v", Email: "v@example.com", CreatedAt: t0}),
+			oldUser(ctx, old, "u", "u@example.com", "U"),
+			oldUser(ctx, old, "v", "v@example.com", ""),
 			old.PutTOTP(ctx, storage.TOTPCredential{UserID: "u", Sealed: []byte("seed"), LastStep: 9, CreatedAt: t0}),
 			old.CreateWebAuthnCredential(ctx, cred),
 			old.SetMeta(ctx, "issuer", "https://id.example.com"),
@@ -292,8 +292,8 @@ func TestMigrations(t *testing.T) {
 		}
 		// Only writes: a Store built by openAt has no reader pool.
 		for _, err := range []error{
-			old.CreateUser(ctx, storage.User{ID: "u", Email: "ada@example.com", Name: "Ada Lovelace", CreatedAt: t0}),
-			old.CreateUser(ctx, storage.User{ID: "v", Email: "grace@example.com", Name: "Grace Hopper", CreatedAt: t0}),
+			oldUser(ctx, old, "u", "ada@example.com", "Ada Lovelace"),
+			oldUser(ctx, old, "v", "grace@example.com", "Grace Hopper"),
 			old.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("h"), SID: "sid-1", UserID: "u", ExpiresAt: t0.Add(time.Hour)}),
 			old.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("h2"), SID: "sid-2", UserID: "v", ExpiresAt: t0.Add(time.Hour)}),
 			old.TouchDevice(ctx, storage.Device{ID: "d", UserID: "u", LastSeen: t0}),
@@ -366,6 +366,43 @@ func TestMigrations(t *testing.T) {
 		}
 	})
 
+	t.Run("a database at version 7 counts as enrolled exactly the users with a confirmed factor", func(t *testing.T) {
+		ctx := t.Context()
+		path := filepath.Join(t.TempDir(), "keygate.db")
+		old := openAt(t, path, ms[:7])
+		for _, err := range []error{
+			oldUser(ctx, old, "totp", "totp@example.com", ""),
+			oldUser(ctx, old, "key", "key@example.com", ""),
+			oldUser(ctx, old, "pending", "pending@example.com", ""),
+			oldUser(ctx, old, "unconfirmed", "unconfirmed@example.com", ""),
+			oldUser(ctx, old, "new", "new@example.com", ""),
+			old.PutTOTP(ctx, storage.TOTPCredential{UserID: "totp", Sealed: []byte("s"), ConfirmedAt: t0, CreatedAt: t0}),
+			old.PutTOTP(ctx, storage.TOTPCredential{UserID: "unconfirmed", Sealed: []byte("s"), CreatedAt: t0}),
+			old.CreateWebAuthnCredential(ctx, storage.WebAuthnCredential{ID: []byte("k"), UserID: "key", AAGUID: make([]byte, 16), CreatedAt: t0}),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := old.wdb.ExecContext(ctx, `UPDATE user SET password_hash = 'h' WHERE id != 'new'`); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.wdb.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for id, want := range map[string]bool{"totp": true, "key": true, "pending": false, "unconfirmed": false, "new": false} {
+			u, err := s.GetUser(ctx, id)
+			if err != nil || u.Enrolled() != want {
+				t.Errorf("user %s: enrolled %v, %v; want %v", id, u.Enrolled(), err, want)
+			}
+		}
+	})
+
 	t.Run("a database from a newer keygate is refused", func(t *testing.T) {
 		s, path := openTemp(t)
 		ctx := t.Context()
@@ -396,6 +433,14 @@ func countSchema(t *testing.T, s *Store, typ, name string) int {
 // openAt creates a database at path with only the migrations ms applied,
 // as an older keygate would have left it. The Store it returns has just
 // the writer; the caller closes it with s.wdb.Close.
+// oldUser inserts a user into a database at an older schema, whose user
+// table may lack today's columns.
+func oldUser(ctx context.Context, s *Store, id, email, name string) error {
+	_, err := s.wdb.ExecContext(ctx, `INSERT INTO user (id, email, name, created_at) VALUES (?, ?, ?, ?)`,
+		id, email, name, micros(t0))
+	return err
+}
+
 func openAt(t *testing.T, path string, ms []migration) *Store {
 	t.Helper()
 	wdb, err := sql.Open("sqlite3", path+"?_foreign_keys=on&_txlock=immediate")

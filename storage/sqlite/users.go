@@ -7,12 +7,12 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
-const userColumns = `id, email, name, password_hash, admin, suspended_at, created_at, updated_at`
+const userColumns = `id, email, name, password_hash, admin, suspended_at, enrolled_at, created_at, updated_at`
 
 func scanUser(sc rowScanner) (storage.User, error) {
 	var u storage.User
 	err := sc.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Admin,
-		timeCol{&u.SuspendedAt}, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+		timeCol{&u.SuspendedAt}, timeCol{&u.EnrolledAt}, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
 	return u, err
 }
 
@@ -25,9 +25,9 @@ func normEmail(email string) string {
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	_, err := s.w(ctx).ExecContext(ctx, `
 		INSERT INTO user (`+userColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, normEmail(u.Email), u.Name, u.PasswordHash, u.Admin,
-		micros(u.SuspendedAt), micros(u.CreatedAt), micros(u.UpdatedAt))
+		micros(u.SuspendedAt), micros(u.EnrolledAt), micros(u.CreatedAt), micros(u.UpdatedAt))
 	return wrapErr("create user", err)
 }
 
@@ -152,10 +152,10 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *storage.Us
 		// The id is the row's identity, so a changed u.ID is ignored.
 		_, err = s.w(ctx).ExecContext(ctx, `
 			UPDATE user SET email = ?, name = ?, password_hash = ?, admin = ?,
-				suspended_at = ?, created_at = ?, updated_at = ?
+				suspended_at = ?, enrolled_at = ?, created_at = ?, updated_at = ?
 			WHERE id = ?`,
 			normEmail(u.Email), u.Name, u.PasswordHash, u.Admin,
-			micros(u.SuspendedAt), micros(u.CreatedAt), micros(u.UpdatedAt), id)
+			micros(u.SuspendedAt), micros(u.EnrolledAt), micros(u.CreatedAt), micros(u.UpdatedAt), id)
 		return wrapErr("update user", err)
 	})
 }
