@@ -253,6 +253,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Count the anonymous failures of the last, unfinished window too.
+	if err := s.audit.FlushAnonymous(shutdown, true); err != nil {
+		s.logger.ErrorContext(ctx, "audit anonymous failures", "err", err)
+	}
 	return nil
 }
 

@@ -98,6 +98,7 @@ type Recorder struct {
 	logger   *slog.Logger
 	webhooks []string
 	now      func() time.Time
+	anon     anonLimiter
 }
 
 func NewRecorder(db Store, logger *slog.Logger, webhooks []string, now func() time.Time) *Recorder {
