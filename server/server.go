@@ -98,6 +98,9 @@ type Server struct {
 // New builds every capability and mounts it.
 func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Master, logger *slog.Logger) (*Server, error) {
 	now := time.Now
+	// Whatever handler the logger has, lines carry the request id and
+	// nothing a client sent is logged unbounded.
+	logger = slog.New(httpx.NewLogHandler(logger.Handler()))
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
