@@ -484,12 +484,24 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dst := filepath.Join(t.TempDir(), "backup.db")
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "backup.db")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Backup(cancelled, dst); err == nil {
+		t.Fatal("a cancelled Backup succeeded")
+	}
+	if names := dirNames(t, dir); len(names) != 0 {
+		t.Fatalf("a cancelled Backup left %v", names)
+	}
 	if err := s.Backup(ctx, dst); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Backup(ctx, dst); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("a second Backup to the same path: %v, want fs.ErrExist", err)
+	}
+	if names := dirNames(t, dir); len(names) != 1 {
+		t.Fatalf("after two backups the directory holds %v, want the backup alone", names)
 	}
 
 	b, err := Open(ctx, dst)
@@ -504,6 +516,19 @@ func TestBackup(t *testing.T) {
 	if err := b.WalkAudit(ctx, v.Check); err != nil || v.Count != 1 {
 		t.Errorf("the backup's chain: %d events, %v", v.Count, err)
 	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 func TestForeignKeys(t *testing.T) {
