@@ -62,9 +62,7 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 }
 
 func (s *Store) vacuumInto(ctx context.Context, target string) error {
-	db, err := sql.Open("sqlite3", s.path+"?"+url.Values{
-		"_busy_timeout": {fmt.Sprint(busyTimeoutMS)},
-	}.Encode())
+	db, err := s.openBackupConn()
 	if err != nil {
 		return err
 	}
@@ -72,6 +70,14 @@ func (s *Store) vacuumInto(ctx context.Context, target string) error {
 	// Whatever VACUUM INTO syncs, Backup syncs the file before naming it.
 	_, err = db.ExecContext(ctx, `VACUUM INTO ?`, target)
 	return err
+}
+
+// openBackupConn opens Backup's own connection to the database.
+func (s *Store) openBackupConn() (*sql.DB, error) {
+	return sql.Open("sqlite3", s.path+"?"+url.Values{
+		"_busy_timeout": {fmt.Sprint(busyTimeoutMS)},
+		"_synchronous":  {synchronous},
+	}.Encode())
 }
 
 // linkNew gives the file at from the new name to, failing if to exists.
