@@ -19,17 +19,18 @@ import (
 // anything (no valid client secret, no session). Each costs an attacker
 // one request; written one event each, they would let anyone on the
 // network grow the append-only audit log at line rate. So in each window,
-// the first anonPerSource from one address (an IPv6 /64 counts as one)
-// are written in full, up to anonPerWindow in all; the rest are counted,
-// and when the window ends one summary event per event type says how many
-// were left out, from how many addresses, and which address sent most.
-// The server log keeps its line for every request.
+// the first anonPerSource of a type from one address (an IPv6 /64 counts
+// as one) are written in full, up to anonPerWindow in all; the rest are
+// counted, and when the window ends one summary event per event type says
+// how many were left out, from how many addresses, and which address sent
+// most. A flood of one type thus hides no other type's first events from
+// an address, and the server log keeps its line for every request.
 const (
 	anonWindow    = time.Minute
 	anonPerSource = 10
 	anonPerWindow = 100
-	// anonSources bounds the addresses remembered in a window; requests
-	// from further ones are left out and counted.
+	// anonSources bounds the types and addresses remembered in a window;
+	// requests from further ones are left out and counted.
 	anonSources = 4096
 )
 
@@ -40,7 +41,7 @@ type anonLimiter struct {
 	mu        sync.Mutex
 	start     time.Time // of the current window; zero before the first
 	written   int
-	perSource map[string]int
+	perSource map[string]int      // by event type and address
 	left      map[string]*leftOut // by event type
 }
 
@@ -59,9 +60,10 @@ func (l *anonLimiter) admit(now time.Time, typ, source string) (bool, []storage.
 	if l.perSource == nil {
 		l.perSource = make(map[string]int)
 	}
-	n, known := l.perSource[source]
+	key := typ + " " + source
+	n, known := l.perSource[key]
 	if (known || len(l.perSource) < anonSources) && n < anonPerSource && l.written < anonPerWindow {
-		l.perSource[source] = n + 1
+		l.perSource[key] = n + 1
 		l.written++
 		return true, summaries
 	}
