@@ -491,8 +491,8 @@ func TestBackup(t *testing.T) {
 	if err := s.Backup(cancelled, dst); err == nil {
 		t.Fatal("a cancelled Backup succeeded")
 	}
-	if names := dirNames(t, dir); len(names) != 0 {
-		t.Fatalf("a cancelled Backup left %v", names)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Fatalf("a cancelled Backup left %v", left)
 	}
 	if err := s.Backup(ctx, dst); err != nil {
 		t.Fatal(err)
@@ -500,8 +500,8 @@ func TestBackup(t *testing.T) {
 	if err := s.Backup(ctx, dst); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("a second Backup to the same path: %v, want fs.ErrExist", err)
 	}
-	if names := dirNames(t, dir); len(names) != 1 {
-		t.Fatalf("after two backups the directory holds %v, want the backup alone", names)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 1 {
+		t.Fatalf("after two backups the directory holds %v, want the backup alone", left)
 	}
 
 	b, err := Open(ctx, dst)
@@ -516,19 +516,6 @@ func TestBackup(t *testing.T) {
 	if err := b.WalkAudit(ctx, v.Check); err != nil || v.Count != 1 {
 		t.Errorf("the backup's chain: %d events, %v", v.Count, err)
 	}
-}
-
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 func TestForeignKeys(t *testing.T) {
