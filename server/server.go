@@ -99,6 +99,9 @@ type Server struct {
 // New builds every capability and mounts it.
 func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Master, logger *slog.Logger) (*Server, error) {
 	now := time.Now
+	// Whatever handler the logger has, lines carry the request id and
+	// nothing a client sent is logged unbounded.
+	logger = slog.New(httpx.NewLogHandler(logger.Handler()))
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
@@ -263,6 +266,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// Count the anonymous failures of the last, unfinished window too.
+	if err := s.audit.FlushAnonymous(shutdown, true); err != nil {
+		s.logger.ErrorContext(ctx, "audit anonymous failures", "err", err)
 	}
 	return nil
 }

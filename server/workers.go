@@ -12,7 +12,8 @@ import (
 
 // runWorkers does the server's periodic work until ctx ends: reloading
 // signing keys (a `keygate keys rotate` in another process), delivering
-// queued alerts, and dropping expired rows.
+// queued alerts, counting anonymous failures left out of the audit log,
+// and dropping expired rows.
 func (s *Server) runWorkers(ctx context.Context) {
 	deliverer := &audit.Deliverer{DB: s.store, Client: &http.Client{Timeout: 10 * time.Second},
 		Secret: s.cfg.AlertSecret, Logger: s.logger, Now: s.now,
@@ -32,6 +33,9 @@ func (s *Server) runWorkers(ctx context.Context) {
 		case <-keysTick.C:
 			if err := s.keyring.Reload(ctx); err != nil {
 				s.logger.ErrorContext(ctx, "reload signing keys", "err", err)
+			}
+			if err := s.audit.FlushAnonymous(ctx, false); err != nil {
+				s.logger.ErrorContext(ctx, "audit anonymous failures", "err", err)
 			}
 		case <-gcTick.C:
 			s.collectGarbage(ctx)

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -93,8 +95,11 @@ func newBackup(g *globalOptions) *cobra.Command {
 			} else if !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
-			return withData(cmd.Context(), g, func(_ settings, store storage.Store, _ *keys.Master, _ *manage.Manager) error {
-				if err := store.Backup(cmd.Context(), args[0]); err != nil {
+			// Interrupted, the backup stops and removes its partial file.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return withData(ctx, g, func(_ settings, store storage.Store, _ *keys.Master, _ *manage.Manager) error {
+				if err := store.Backup(ctx, args[0]); err != nil {
 					return err
 				}
 				fmt.Printf("Backup written to %s\n", args[0])

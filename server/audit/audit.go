@@ -99,6 +99,7 @@ type Recorder struct {
 	logger   *slog.Logger
 	webhooks []string
 	now      func() time.Time
+	anon     anonLimiter
 }
 
 func NewRecorder(db Store, logger *slog.Logger, webhooks []string, now func() time.Time) *Recorder {
@@ -108,8 +109,10 @@ func NewRecorder(db Store, logger *slog.Logger, webhooks []string, now func() ti
 	return &Recorder{db: db, logger: logger, webhooks: webhooks, now: now}
 }
 
-// Record appends e (and, for alerts, its outbox messages) atomically.
+// Record appends e (and, for alerts, its outbox messages) atomically. Its
+// fields are cut to their bounds first (see bound).
 func (r *Recorder) Record(ctx context.Context, e storage.AuditEvent) error {
+	e = bound(e)
 	if e.Time.IsZero() {
 		e.Time = r.now()
 	}
@@ -143,11 +146,7 @@ func (r *Recorder) RecordRequest(req *http.Request, e storage.AuditEvent) error 
 	if ip := httpx.ClientIPFrom(req.Context()); ip.IsValid() {
 		e.IP = ip.String()
 	}
-	ua := req.UserAgent()
-	if len(ua) > 256 {
-		ua = ua[:256]
-	}
-	e.UserAgent = ua
+	e.UserAgent = req.UserAgent()
 	return r.Record(req.Context(), e)
 }
 

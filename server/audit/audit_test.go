@@ -144,7 +144,7 @@ func TestRecordRequestFillsIPAndUserAgent(t *testing.T) {
 		name, ua, wantUA string
 	}{
 		{"a short user agent is kept whole", "Mozilla/5.0 test", "Mozilla/5.0 test"},
-		{"a long user agent is cut to 256 bytes", strings.Repeat("x", 1000), strings.Repeat("x", 256)},
+		{"a long user agent is cut to 256 bytes, marked", strings.Repeat("x", 1000), strings.Repeat("x", 253) + "…"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

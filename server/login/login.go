@@ -184,7 +184,9 @@ func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if ok, err := h.d.Throttle.Allowed(ctx, account, ip); err != nil {
 		return err
 	} else if !ok {
-		if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.SigninThrottled, Actor: account,
+		// Refused before any check, so anyone can repeat it at will: the
+		// event is sampled per address like other anonymous failures.
+		if err := h.d.Audit.RecordAnonymous(r, storage.AuditEvent{Type: audit.SigninThrottled, Actor: account,
 			UserID: user.ID, ClientID: flow.ClientID, Result: audit.Denied,
 			Details: map[string]string{"step": "password"}}); err != nil {
 			return err

@@ -433,7 +433,11 @@ func (h *Handler) cloneSuspected(r *http.Request, userID string, c storage.WebAu
 
 // refused audits a failed ceremony and returns the user-facing error.
 func (h *Handler) refused(r *http.Request, userID, kind string, cause error, public string) error {
-	if err := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.WebAuthnRefused, Actor: cmpOr(userID, "anonymous"),
+	record := h.d.Audit.RecordRequest
+	if userID == "" { // nobody signed in: anyone can repeat it, so sampled
+		record = h.d.Audit.RecordAnonymous
+	}
+	if err := record(r, storage.AuditEvent{Type: audit.WebAuthnRefused, Actor: cmpOr(userID, "anonymous"),
 		UserID: userID, Result: audit.Failure, Details: map[string]string{"ceremony": kind, "reason": ceremonyError(cause)}}); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -109,13 +110,42 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		result = audit.Failure
 	}
-	if aerr := h.d.Audit.RecordRequest(r.WithContext(context.WithoutCancel(ctx)), storage.AuditEvent{
+	// fosite answers invalid_request and invalid_client only before the
+	// client has authenticated.
+	authenticated := !errors.Is(err, fosite.ErrInvalidRequest) && !errors.Is(err, fosite.ErrInvalidClient)
+	if aerr := h.failureRecorder(authenticated)(r.WithContext(context.WithoutCancel(ctx)), storage.AuditEvent{
 		Type: audit.TokenRevoked, Actor: "client:" + clientID, ClientID: clientID, Result: result,
-		Details: map[string]string{"token_type_hint": r.PostForm.Get("token_type_hint")},
+		Details: map[string]string{"token_type_hint": tokenTypeHint(r.PostForm.Get("token_type_hint"))},
 	}); aerr != nil {
 		h.d.Logger.ErrorContext(ctx, "audit revoke", "err", aerr)
 	}
 	h.provider.WriteRevocationResponse(ctx, w, err)
+}
+
+// tokenTypeHint is the hint as recorded: one of RFC 7009's values, or
+// "other" for whatever else a caller sent.
+func tokenTypeHint(hint string) string {
+	switch hint {
+	case "", "access_token", "refresh_token":
+		return hint
+	}
+	return "other"
+}
+
+// clientAuthenticated says whether fosite authenticated the client of ar,
+// which it leaves unset, or set to an empty client, when it did not.
+func clientAuthenticated(ar fosite.Requester) bool {
+	return ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != ""
+}
+
+// failureRecorder audits a refused request: in full if the client proved
+// who it is, and otherwise as an anonymous failure, which anyone can
+// cause at line rate and so is sampled (audit.Recorder.RecordAnonymous).
+func (h *Handler) failureRecorder(authenticated bool) func(*http.Request, storage.AuditEvent) error {
+	if authenticated {
+		return h.d.Audit.RecordRequest
+	}
+	return h.d.Audit.RecordAnonymous
 }
 
 // userinfo returns the claims the access token's scopes allow, read fresh

@@ -166,7 +166,7 @@ func (h *Handler) tokenFailed(r *http.Request, ar fosite.AccessRequester, err er
 		clientID = clientID[:128]
 	}
 	// The record is written even if the client hangs up first.
-	if rerr := h.d.Audit.RecordRequest(r.WithContext(context.WithoutCancel(r.Context())), storage.AuditEvent{
+	if rerr := h.failureRecorder(clientAuthenticated(ar))(r.WithContext(context.WithoutCancel(r.Context())), storage.AuditEvent{
 		Type: audit.TokenFailed, Actor: "client:" + clientID, ClientID: clientID, Result: audit.Failure,
 		Details: map[string]string{"grant_type": r.PostForm.Get("grant_type"), "error": rfc.ErrorField},
 	}); rerr != nil {

@@ -59,6 +59,12 @@ type Instance struct {
 // further. The server logs to nowhere. It fails t on any error.
 func Start(t testing.TB, opts ...func(*server.Config)) *Instance {
 	t.Helper()
+	return StartLogged(t, slog.New(slog.DiscardHandler), opts...)
+}
+
+// StartLogged is Start with the server logging to logger.
+func StartLogged(t testing.TB, logger *slog.Logger, opts ...func(*server.Config)) *Instance {
+	t.Helper()
 	db := sqlitetest.Open(t)
 	master, err := keys.NewMaster([]byte(masterKey))
 	if err != nil {
@@ -79,7 +85,7 @@ func Start(t testing.TB, opts ...func(*server.Config)) *Instance {
 	for _, opt := range opts {
 		opt(&cfg)
 	}
-	srv, err := server.New(t.Context(), cfg, db, master, slog.New(slog.DiscardHandler))
+	srv, err := server.New(t.Context(), cfg, db, master, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -529,12 +529,24 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dst := filepath.Join(t.TempDir(), "backup.db")
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "backup.db")
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Backup(cancelled, dst); err == nil {
+		t.Fatal("a cancelled Backup succeeded")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Fatalf("a cancelled Backup left %v", left)
+	}
 	if err := s.Backup(ctx, dst); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Backup(ctx, dst); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("a second Backup to the same path: %v, want fs.ErrExist", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 1 {
+		t.Fatalf("after two backups the directory holds %v, want the backup alone", left)
 	}
 
 	b, err := Open(ctx, dst)

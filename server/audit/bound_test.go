@@ -1,0 +1,61 @@
+package audit_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/storage"
+)
+
+// Every field of an event is bounded before it is stored, however much
+// a request put in it.
+func TestRecordBoundsEveryField(t *testing.T) {
+	s, _ := openStore(t)
+	rec := audit.NewRecorder(s, quiet, nil, fixedClock(t0))
+	huge := "\xff" + strings.Repeat("é", 40_000) // and one byte that is not UTF-8
+	details := map[string]string{"a": "kept", "bad\xff": "x"}
+	for i := range 100 {
+		details[fmt.Sprintf("k%03d%s", i, huge)] = huge
+	}
+	e := storage.AuditEvent{Type: huge, Actor: huge, UserID: huge, ClientID: huge, IP: huge,
+		UserAgent: huge, Result: huge, Details: details}
+	if err := rec.Record(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	if len(details) != 102 || details["a"] != "kept" {
+		t.Fatal("Record changed the caller's details")
+	}
+	got := allAudit(t, s)[0]
+
+	check := func(name, v string, max int) {
+		t.Helper()
+		if len(v) > max || !utf8.ValidString(v) {
+			t.Errorf("%s: %d bytes (bound %d), valid UTF-8 %v", name, len(v), max, utf8.ValidString(v))
+		}
+		if len(v) > 20 && !strings.HasSuffix(v, httpx.Ellipsis) {
+			t.Errorf("%s was cut without a mark", name)
+		}
+	}
+	check("type", got.Type, 64)
+	check("actor", got.Actor, 256)
+	check("user_id", got.UserID, 256)
+	check("client_id", got.ClientID, 256)
+	check("ip", got.IP, 64)
+	check("user_agent", got.UserAgent, 256)
+	check("result", got.Result, 32)
+	for k, v := range got.Details {
+		check("a details key", k, 64)
+		check("a details value", v, 512)
+	}
+	if len(got.Details) != 16 || got.Details["a"] != "kept" || got.Details[httpx.Ellipsis] != "87 more" {
+		t.Errorf("%d details, a=%q, …=%q; want 16, with 87 left out", len(got.Details), got.Details["a"], got.Details[httpx.Ellipsis])
+	}
+	var v storage.ChainVerifier
+	if err := v.Check(got); err != nil {
+		t.Errorf("the bounded event does not verify: %v", err)
+	}
+}
