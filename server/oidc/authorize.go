@@ -30,10 +30,6 @@ const flowLifetime = 15 * time.Minute
 // prompt=login — that the sign-in must meet.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		// Not redirected: the redirect_uri itself may be what is mangled.
-		return httpx.Errorf(http.StatusBadRequest, "The app's sign-in request is not valid (invalid_request): its parameters are not validly percent-encoded.", err)
-	}
 	ar, err := h.provider.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)

@@ -55,7 +55,8 @@ var errRedirectNotRegistered = fosite.ErrInvalidRequest.WithHint(
 // answer.
 func (h *Handler) checkRedirect(r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
-		return nil // fosite reports a malformed request itself
+		// Only the first ParseForm reports this, so it is answered here.
+		return errMalformedForm.WithWrap(err)
 	}
 	uri := r.Form.Get("redirect_uri")
 	clientID := r.Form.Get("client_id")
@@ -78,11 +79,21 @@ func (h *Handler) checkRedirect(r *http.Request) error {
 	return nil
 }
 
+// isError tells keygate's own refinements of one RFC 6749 error apart:
+// errors.Is compares only the error code, which both share.
+func isError(err error, target *fosite.RFC6749Error) bool {
+	return fosite.ErrorToRFC6749Error(err).HintField == target.HintField
+}
+
 // authorizeRedirectChecked guards the authorize endpoint: a refused
 // redirect_uri gets an error page, never a redirect to it.
 func (h *Handler) authorizeRedirectChecked(next httpx.HandlerFunc) httpx.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := h.checkRedirect(r); err != nil {
+			if isError(err, errMalformedForm) {
+				// Not redirected: the redirect_uri itself may be what is mangled.
+				return httpx.Errorf(http.StatusBadRequest, "The app's sign-in request is not valid (invalid_request): its parameters are not validly percent-encoded.", err)
+			}
 			return h.authorizeError(w, r, nil, err)
 		}
 		return next(w, r)
@@ -106,7 +117,7 @@ func (h *Handler) parRedirectChecked(next http.HandlerFunc) http.HandlerFunc {
 func (h *Handler) tokenRedirectChecked(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h.checkRedirect(r); err != nil {
-			if errors.Is(err, fosite.ErrInvalidRequest) {
+			if isError(err, errRedirectNotRegistered) {
 				err = fosite.ErrInvalidGrant.WithHint("The 'redirect_uri' is not one the client registered.")
 			}
 			h.tokenFailed(r, nil, err)

@@ -15,7 +15,9 @@ import (
 )
 
 // errMalformedForm answers a query or form body that does not decode (a
-// stray "%zz"): Go's parser drops such a parameter and goes on.
+// stray "%zz"): Go's parser drops such a parameter and goes on, and a
+// request with a parameter mangled in transit must not be served without
+// it. Only the first ParseForm of a request reports it.
 var errMalformedForm = fosite.ErrInvalidRequest.WithHint("The request's query or form body is not validly percent-encoded.")
 
 var supportedGrants = map[string]bool{
@@ -30,12 +32,8 @@ var supportedGrants = map[string]bool{
 func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess := NewSession()
-	if err := r.ParseForm(); err != nil {
-		// Go drops what it cannot decode and goes on; a request with a
-		// parameter mangled in transit must not be served without it.
-		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), errMalformedForm.WithWrap(err))
-		return
-	}
+	// The route parsed the form and refused one that does not decode
+	// (tokenRedirectChecked).
 	if g := r.PostForm.Get("grant_type"); g != "" && !supportedGrants[g] {
 		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), fosite.ErrUnsupportedGrantType)
 		return
@@ -191,10 +189,6 @@ func (h *Handler) auditRefreshReuse(ctx context.Context, rec storage.TokenRecord
 // par accepts pushed authorization requests (RFC 9126).
 func (h *Handler) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		h.provider.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), errMalformedForm.WithWrap(err))
-		return
-	}
 	ar, err := h.provider.NewPushedAuthorizeRequest(ctx, r)
 	if err != nil {
 		h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
