@@ -22,6 +22,7 @@ export CGO_ENABLED=1
 # proxy when the machine's own Go is older (see README).
 export GOTOOLCHAIN=go1.26.10
 go vet ./...
+./scripts/vulncheck.sh
 go test -count=1 ./...
 # The packages where goroutines share state (group commit, checkpointing,
 # caches, the fosite adapter) once more under the race detector.
