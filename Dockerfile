@@ -8,7 +8,7 @@ ENV GOTOOLCHAIN=go1.26.10
 WORKDIR /src
 COPY go.mod go.sum ./
 # go.mod replaces github.com/ory/x with this local module (see its README).
-COPY internal/oryx ./internal/oryx
+COPY internal/oryxshim ./internal/oryxshim
 RUN go mod download
 COPY . .
 ARG VERSION=dev
