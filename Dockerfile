@@ -1,10 +1,14 @@
 # syntax=docker/dockerfile:1
 # Build: cgo is needed for SQLite (mattn/go-sqlite3).
 FROM golang:1.26-bookworm AS build
+# The Go release keygate is built with, whatever 1.26 the image has: go.mod
+# asks for at least this one, and the go command fetches it from the module
+# proxy (the image's own setting, GOTOOLCHAIN=local, would refuse an older one).
+ENV GOTOOLCHAIN=go1.26.10
 WORKDIR /src
 COPY go.mod go.sum ./
 # go.mod replaces github.com/ory/x with this local module (see its README).
-COPY internal/oryx ./internal/oryx
+COPY internal/oryxshim ./internal/oryxshim
 RUN go mod download
 COPY . .
 ARG VERSION=dev

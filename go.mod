@@ -1,6 +1,6 @@
 module github.com/keygate/keygate
 
-go 1.26.8
+go 1.26.10
 
 require (
 	github.com/chromedp/cdproto v0.159.0
@@ -15,10 +15,14 @@ require (
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/maxmind/mmdbwriter v1.2.0
 	github.com/ory/fosite v0.49.0
+	github.com/ory/x v0.0.665
 	github.com/oschwald/maxminddb-golang/v2 v2.9.0
+	github.com/pkg/errors v0.9.1
 	github.com/pquerna/otp v1.5.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/spf13/cobra v1.10.2
+	go.opentelemetry.io/otel v1.21.0
+	go.opentelemetry.io/otel/trace v1.21.0
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/crypto v0.59.0
 	golang.org/x/net v0.62.0
@@ -54,10 +58,8 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/ory/go-acc v0.2.9-0.20230103102148-6b1c9a70dbbe // indirect
 	github.com/ory/go-convenience v0.1.0 // indirect
-	github.com/ory/x v0.0.665 // indirect
 	github.com/pelletier/go-toml/v2 v2.0.9 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
-	github.com/pkg/errors v0.9.1 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
@@ -71,8 +73,6 @@ require (
 	github.com/subosito/gotenv v1.4.2 // indirect
 	github.com/tinylib/msgp v1.6.4 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
-	go.opentelemetry.io/otel v1.21.0 // indirect
-	go.opentelemetry.io/otel/trace v1.21.0 // indirect
 	go4.org/netipx v0.0.0-20231129151722-fdeea329fbba // indirect
 	golang.org/x/mod v0.42.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
@@ -84,6 +84,7 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
-// fosite imports two small packages of ory/x; upstream they drag in the
-// OpenTelemetry SDK and gRPC. See internal/oryx/README.md.
-replace github.com/ory/x => ./internal/oryx
+// fosite calls a few functions of two ory/x packages, and upstream's otelx
+// links the OpenTelemetry SDK and gRPC; keygate's own stand-in for those
+// functions takes its place. See internal/oryxshim/README.md.
+replace github.com/ory/x => ./internal/oryxshim

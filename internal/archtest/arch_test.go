@@ -65,7 +65,7 @@ var rules = []rule{
 	{pkg: "server/session/sessiontest", forbid: capabilityPaths(),
 		why: "the capabilities' in-package tests mint sessions with it: it must not import them back"},
 	{pkg: "cmd/keygate", forbid: []string{"google.golang.org/grpc", "go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters", "gopkg.in/yaml.v3"},
-		why: "the binary links no tracing SDK or gRPC (internal/oryx keeps fosite from pulling them in) and one YAML library, not two: every linked package costs resident memory"},
+		why: "the binary links no tracing SDK or gRPC (go.mod puts internal/oryxshim in place of github.com/ory/x, which would pull them in for fosite) and one YAML library, not two: every linked package costs resident memory"},
 }
 
 // testHelpers are the packages that exist for tests only: they import

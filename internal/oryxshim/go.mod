@@ -1,6 +1,6 @@
 module github.com/ory/x
 
-go 1.21
+go 1.26
 
 require (
 	github.com/pkg/errors v0.9.1
