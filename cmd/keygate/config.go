@@ -207,7 +207,7 @@ func (s settings) serverConfig() (server.Config, error) {
 	}
 	for _, w := range fc.Alerts.Webhooks {
 		if u, err := url.Parse(w); err != nil || (u.Scheme != "https" && !(s.dev && u.Scheme == "http")) {
-			problems = append(problems, fmt.Sprintf("alerts.webhooks: %q must be an https URL", w))
+			problems = append(problems, fmt.Sprintf("alerts.webhooks: %q must be an https URL (plain http only with --dev)", w))
 		}
 	}
 	var secret []byte

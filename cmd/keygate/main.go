@@ -13,7 +13,7 @@ import (
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+var version = "unreleased"
 
 // usageError marks bad invocations: exit code 2, as the CLI contract says.
 type usageError struct{ error }

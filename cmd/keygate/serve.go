@@ -95,7 +95,7 @@ func serve(ctx context.Context, s settings, cfg server.Config, adminEmail string
 		return err
 	}
 	logger.InfoContext(ctx, "keygate serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer, "version", version)
-	fmt.Printf("keygate %s listening on %s (issuer %s)\n", version, ln.Addr(), cfg.Issuer)
+	fmt.Printf("keygate listening on %s (issuer %s, version %s)\n", ln.Addr(), cfg.Issuer, version)
 	err = srv.Serve(ctx, ln)
 	logger.Info("keygate stopped")
 	return err
