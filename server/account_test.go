@@ -375,20 +375,35 @@ func TestAccountRegenerateRecoveryCodes(t *testing.T) {
 		return n
 	}
 
+	// giveKey registers a security key for the user.
+	giveKey := func(t *testing.T, uid string) {
+		t.Helper()
+		if err := in.DB.CreateWebAuthnCredential(ctx, storage.WebAuthnCredential{ID: []byte("key-" + uid), UserID: uid,
+			AAGUID: make([]byte, 16), CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const appStepUp = "/login?step_up=mfa&return_to=/account"
 	for _, s := range []struct {
-		what string
-		auth session.Auth
+		what   string
+		auth   session.Auth
+		hasKey bool
+		to     string
 	}{
-		{"a password and app code just now", mfaNow()},
-		{"a key tap 10 minutes ago", session.Auth{ACR: session.ACRPhrh, AMR: []string{"pwd", "hwk"}, AuthTime: time.Now().Add(-10 * time.Minute)}},
+		{"a key holder's password and app code just now", mfaNow(), true, stepUpURL},
+		{"a key holder's key tap 10 minutes ago", session.Auth{ACR: session.ACRPhrh, AMR: []string{"pwd", "hwk"}, AuthTime: time.Now().Add(-10 * time.Minute)}, true, stepUpURL},
+		{"an app-only user's code 10 minutes ago", session.Auth{ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: time.Now().Add(-10 * time.Minute)}, false, appStepUp},
 	} {
-		t.Run("after "+s.what+" the browser is sent to tap a key and nothing changes", func(t *testing.T) {
+		t.Run("after "+s.what+" the browser is sent to confirm and nothing changes", func(t *testing.T) {
 			u := in.accountUser(t, "stale-"+randomLabel()+"@example.com", s.auth)
+			if s.hasKey {
+				giveKey(t, u.id)
+			}
 			seed(t, u.id)
 			mark := in.AuditMark(t)
 			r := u.agent.form(t, "/mfa/recovery-codes", url.Values{"csrf_token": {u.csrf}})
-			if r.Status != http.StatusSeeOther || r.Location() != stepUpURL {
-				t.Fatalf("%s (Location %q), want a redirect to %s", r, r.Location(), stepUpURL)
+			if r.Status != http.StatusSeeOther || r.Location() != s.to {
+				t.Fatalf("%s (Location %q), want a redirect to %s", r, r.Location(), s.to)
 			}
 			if n := count(t, u.id); n != 2 {
 				t.Errorf("%d codes left, want the 2 old ones", n)
@@ -415,8 +430,23 @@ func TestAccountRegenerateRecoveryCodes(t *testing.T) {
 		}
 	})
 
+	t.Run("an app-only user with a fresh code gets new codes, and the page says a code is what it takes", func(t *testing.T) {
+		u := in.accountUser(t, "apponly@example.com", mfaNow())
+		seed(t, u.id)
+		if page := u.agent.get(t, "/account"); !strings.Contains(string(page.Body), "This needs a code from your authenticator app") {
+			t.Errorf("the account page of an app-only user: %s", page)
+		}
+		if r := u.agent.form(t, "/mfa/recovery-codes", url.Values{"csrf_token": {u.csrf}}); r.Status != http.StatusOK {
+			t.Fatalf("%s, want the codes page", r)
+		}
+		if n := count(t, u.id); n != 10 {
+			t.Errorf("%d codes stored, want 10", n)
+		}
+	})
+
 	t.Run("after a fresh key tap the codes are replaced and shown once", func(t *testing.T) {
 		u := in.accountUser(t, "fresh@example.com", session.Auth{ACR: session.ACRPhr, AMR: []string{"pwd", "swk"}, AuthTime: time.Now().Add(-time.Minute)})
+		giveKey(t, u.id)
 		seed(t, u.id)
 		mark := in.AuditMark(t)
 		r := u.agent.form(t, "/mfa/recovery-codes", url.Values{"csrf_token": {u.csrf}})

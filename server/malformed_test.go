@@ -21,7 +21,7 @@ func TestMalformedPercentEncodingIsRefused(t *testing.T) {
 	form := func(s string) []byte { return []byte(s) }
 	for _, tc := range []struct {
 		name, method, path, body string
-		wantJSONError         bool
+		wantJSONError            bool
 	}{
 		{"a token request with a mangled parameter gets no token", http.MethodPost, "/oauth2/token",
 			"grant_type=client_credentials&scope=%zz", true},

@@ -78,4 +78,3 @@ func TestPushedAuthorizationRequest(t *testing.T) {
 		}
 	})
 }
-

@@ -22,11 +22,14 @@ const recentActivity = 20
 type AccountData struct {
 	CSRF, Email, Name, ACR string
 	AMR                    []string
-	AuthTime               time.Time
-	RecoveryCodes          int
-	Keys                   []KeyView
-	TOTP                   TOTPView
-	Devices                []DeviceView
+	// HasKey: the user has a usable security key or passkey, which then
+	// confirms changes to the account's factors.
+	HasKey        bool
+	AuthTime      time.Time
+	RecoveryCodes int
+	Keys          []KeyView
+	TOTP          TOTPView
+	Devices       []DeviceView
 	// Sessions lists this session first, then the others, most recently
 	// seen first; OtherSessions counts the others.
 	Sessions      []SessionView
@@ -117,6 +120,9 @@ func (h *Handler) account(w http.ResponseWriter, r *http.Request) error {
 		}
 		data.Keys = append(data.Keys, KeyView{ID: base64.RawURLEncoding.EncodeToString(c.ID), Name: c.Name, Kind: kind,
 			Disabled: c.DisabledReason, CreatedAt: c.CreatedAt, LastUsedAt: c.LastUsedAt})
+		if c.DisabledAt.IsZero() {
+			data.HasKey = true
+		}
 	}
 	if data.TOTP, err = h.totpView(ctx, user.ID); err != nil {
 		return err

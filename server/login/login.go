@@ -122,6 +122,9 @@ func (h *Handler) startFlow(ctx context.Context, sess *session.Session, stepUp, 
 			f.UserID, f.ACR, f.AMR, f.AuthTime = a.UserID, a.ACR, a.AMR, a.AuthTime
 			f.State = storage.FlowSecondFactor
 			f.Reasons = []string{"Confirm with your security key to continue."}
+			if f.RequiredACR == session.ACRMFA {
+				f.Reasons = []string{"Confirm it is you with your second factor to continue."}
+			}
 		}
 	}
 	return f, h.d.Store.CreateFlow(ctx, f)

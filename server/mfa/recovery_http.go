@@ -3,6 +3,7 @@ package mfa
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/render"
@@ -10,20 +11,34 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
-// stepUpForAccount asks a signed-in user for a fresh key tap and brings
-// them back to the account page.
-const stepUpForAccount = "/login?step_up=" + session.ACRPhr + "&return_to=/account"
-
 // freshKeyTap reports whether the session's user tapped a key (phr or
 // better) within freshness: what changing the account's factors needs.
 func (h *Handler) freshKeyTap(a session.Auth) bool {
-	return a.UserID != "" && session.ACRRank(a.ACR) >= session.ACRRank(session.ACRPhr) && h.d.Now().Sub(a.AuthTime) <= freshness
+	return h.freshAt(a, session.ACRPhr)
+}
+
+// freshAt reports whether the session's user proved acr (or better)
+// within freshness.
+func (h *Handler) freshAt(a session.Auth, acr string) bool {
+	return a.UserID != "" && session.ACRRank(a.ACR) >= session.ACRRank(acr) && h.d.Now().Sub(a.AuthTime) <= freshness
+}
+
+// hasKey reports whether the user has a usable security key or passkey.
+func (h *Handler) hasKey(ctx context.Context, userID string) (bool, error) {
+	creds, err := h.d.Store.ListWebAuthnCredentials(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(creds, func(c storage.WebAuthnCredential) bool { return c.DisabledAt.IsZero() }), nil
 }
 
 // regenerateRecoveryCodes replaces the user's recovery codes with new
-// ones and shows them once. Codes are a way in, so — as with adding a
-// key — a session alone is not enough: without a key tap in the last 5
-// minutes the browser is sent to tap one, and nothing changes.
+// ones and shows them once. Codes are a way in, so a session alone is not
+// enough: the user proves their strongest factor again first. With a
+// security key that is a key tap in the last 5 minutes (an authenticator
+// code would be a downgrade a phishing page could relay); a user who has
+// only an authenticator app enters a fresh code from it. Without that the
+// browser is sent to give it, and nothing changes.
 func (h *Handler) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
 	sess, err := h.d.Sessions.Load(r)
 	if err != nil {
@@ -33,8 +48,18 @@ func (h *Handler) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request
 		return session.ErrCSRF
 	}
 	a := sess.Auth()
-	if !h.freshKeyTap(a) {
-		http.Redirect(w, r, stepUpForAccount, http.StatusSeeOther)
+	need := session.ACRMFA
+	if a.UserID != "" {
+		withKey, err := h.hasKey(r.Context(), a.UserID)
+		if err != nil {
+			return err
+		}
+		if withKey {
+			need = session.ACRPhr
+		}
+	}
+	if !h.freshAt(a, need) {
+		http.Redirect(w, r, "/login?step_up="+need+"&return_to=/account", http.StatusSeeOther)
 		return nil
 	}
 	codes, hashes, err := newRecoveryCodes(h.d.RecoveryKey)
