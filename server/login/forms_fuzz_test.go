@@ -14,12 +14,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server"
 	"github.com/keygate/keygate/server/login"
 	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
-	"github.com/keygate/keygate/server/session/sessiontest"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -29,14 +27,6 @@ const (
 )
 
 var reTokenField = regexp.MustCompile(`name="token" value="([^"]*)"`)
-
-// contentTypes are the bodies a form handler may be sent.
-var contentTypes = []string{
-	"application/x-www-form-urlencoded",
-	"multipart/form-data; boundary=b",
-	"",
-	"text/plain",
-}
 
 // startForms is a server without throttling (so every input reaches the
 // handler's checks) and a user who has a password.
@@ -56,32 +46,14 @@ func startForms(f *testing.F) (*servertest.Instance, storage.User) {
 	return in, nu.User
 }
 
-// post sends body to path from browser b; a form body starts with the
-// session's CSRF token and extra (URL-encoded) so the handler reads on.
-func post(t *testing.T, in *servertest.Instance, b sessiontest.Browser, path string, kind uint8, extra url.Values, body []byte) (servertest.Reply, url.Values) {
-	ctype := contentTypes[int(kind)%len(contentTypes)]
-	if ctype == contentTypes[0] {
-		extra.Set("csrf_token", b.CSRF)
-		body = append([]byte(extra.Encode()+"&"), body...)
-	}
-	r := in.Request(t, http.MethodPost, path, ctype, body, nil)
-	r.AddCookie(b.Cookie)
-	reply := servertest.Read(t, in.HTTP, r)
-	if reply.Status >= 500 {
-		t.Fatalf("POST %s (%s) %q: %s", path, ctype, body, reply)
-	}
-	form, _ := url.ParseQuery(string(body)) // what a form handler read, near enough
-	return reply, form
-}
-
 // FuzzPasswordForm: the password step is passed only with the user's
 // password.
 func FuzzPasswordForm(f *testing.F) {
 	in, user := startForms(f)
 	f.Fuzz(func(t *testing.T, kind uint8, body []byte) {
-		b := sessiontest.Mint(t, in.Sessions, session.Auth{})
-		flow := newFlow(t, in, b, storage.Flow{})
-		reply, form := post(t, in, b, "/login", kind, url.Values{"flow": {flow.ID}}, body)
+		b := in.Mint(t, session.Auth{})
+		flow := in.Flow(t, b, storage.Flow{})
+		reply, form := in.PostHostile(t, b, "/login", kind, url.Values{"flow": {flow.ID}}, body)
 		if reply.Status == http.StatusSeeOther && strings.HasPrefix(reply.Location(), "/login/continue") {
 			got, err := in.DB.GetFlow(t.Context(), flow.ID, time.Now())
 			if err != nil || got.UserID != user.ID || form.Get("password") != fuzzPassword {
@@ -116,8 +88,8 @@ func FuzzEnrollForm(f *testing.F) {
 			link, _ := url.Parse(nu.EnrollmentURL)
 			token = link.Query().Get("token")
 		}
-		b := sessiontest.Mint(t, in.Sessions, session.Auth{})
-		reply, form := post(t, in, b, "/enroll", kind, url.Values{"token": {token}}, body)
+		b := in.Mint(t, session.Auth{})
+		reply, form := in.PostHostile(t, b, "/enroll", kind, url.Values{"token": {token}}, body)
 		if reply.Status == http.StatusSeeOther {
 			pw := form.Get("password")
 			if !useIssued || form.Get("token") != token || len(pw) < login.MinPasswordLength || pw != form.Get("confirm") {
@@ -125,21 +97,4 @@ func FuzzEnrollForm(f *testing.F) {
 			}
 		}
 	})
-}
-
-// newFlow stores a sign-in flow of browser b, like f, in state identify
-// unless f says otherwise.
-func newFlow(t *testing.T, in *servertest.Instance, b sessiontest.Browser, f storage.Flow) storage.Flow {
-	t.Helper()
-	id, err := keys.RandomToken(24)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	f.ID, f.SessionHash, f.RequiredACR, f.MaxAge = id, b.IDHash, session.ACRMFA, -1
-	f.CreatedAt, f.ExpiresAt = now, now.Add(15*time.Minute)
-	if err := in.DB.CreateFlow(t.Context(), f); err != nil {
-		t.Fatal(err)
-	}
-	return f
 }
