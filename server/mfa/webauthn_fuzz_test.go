@@ -53,8 +53,8 @@ func (x *webauthnFuzz) call(tb testing.TB, b sessiontest.Browser, path string, b
 }
 
 // begin starts ceremony c in a browser that may run it: signed in with a
-// fresh key tap to register, on a flow waiting for it to sign in. It
-// returns the browser, the begin call's reply and its flow body.
+// fresh key tap to register, on a flow waiting for it to sign in. The
+// begin call's body is beginBody, or the flow's as webauthn.js sends it.
 func (x *webauthnFuzz) begin(tb testing.TB, c ceremony, beginBody []byte) (sessiontest.Browser, servertest.Reply) {
 	tb.Helper()
 	if c.name == "register" {
@@ -73,15 +73,21 @@ func (x *webauthnFuzz) begin(tb testing.TB, c ceremony, beginBody []byte) (sessi
 	return b, x.call(tb, b, "/mfa/webauthn/"+c.name+"/begin", beginBody)
 }
 
-// begun is a begin call's answer, with the challenge as the browser sees it.
+// begun is a begin call's answer.
 type begun struct {
-	Challenge string `json:"challenge"`
-	Options   struct {
+	Challenge string          `json:"challenge"` // the stored challenge's id, for the finish URL
+	Options   json.RawMessage `json:"options"`   // for navigator.credentials
+}
+
+// challenge is the challenge itself, as the client data must name it.
+func (bg begun) challenge() string {
+	var o struct {
 		PublicKey struct {
 			Challenge string `json:"challenge"`
 		} `json:"publicKey"`
-	} `json:"options"`
-	raw json.RawMessage
+	}
+	_ = json.Unmarshal(bg.Options, &o)
+	return o.PublicKey.Challenge
 }
 
 func decodeBegun(tb testing.TB, r servertest.Reply) begun {
@@ -89,13 +95,7 @@ func decodeBegun(tb testing.TB, r servertest.Reply) begun {
 	if r.Status != http.StatusOK {
 		tb.Fatalf("begin: %s", r)
 	}
-	bg := servertest.Decode[begun](tb, r)
-	var all struct {
-		Options json.RawMessage `json:"options"`
-	}
-	_ = json.Unmarshal(r.Body, &all)
-	bg.raw = all.Options
-	return bg
+	return servertest.Decode[begun](tb, r)
 }
 
 // answer is the finish body for the parts: the client data names the real
@@ -136,7 +136,7 @@ func FuzzWebAuthn(f *testing.F) {
 		b, r := x.begin(t, c, nil)
 		bg := decodeBegun(t, r)
 		if c.structured {
-			body = x.answer(c, bg.Options.PublicKey.Challenge, credID, data, sig, body)
+			body = x.answer(c, bg.challenge(), credID, data, sig, body)
 		}
 		r = x.call(t, b, "/mfa/webauthn/"+c.name+"/finish?challenge="+url.QueryEscape(bg.Challenge), body)
 		switch {
@@ -166,7 +166,7 @@ func (x *webauthnFuzz) addSeeds(f *testing.F) {
 	reg := ceremony{name: "register"}
 	b, r := x.begin(f, reg, nil)
 	bg := decodeBegun(f, r)
-	opts, err := virtualwebauthn.ParseAttestationOptions(string(bg.raw))
+	opts, err := virtualwebauthn.ParseAttestationOptions(string(bg.Options))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func (x *webauthnFuzz) addSeeds(f *testing.F) {
 	sign := ceremony{name: "assert"}
 	_, r = x.begin(f, sign, nil)
 	bg = decodeBegun(f, r)
-	aopts, err := virtualwebauthn.ParseAssertionOptions(string(bg.raw))
+	aopts, err := virtualwebauthn.ParseAssertionOptions(string(bg.Options))
 	if err != nil {
 		f.Fatal(err)
 	}
