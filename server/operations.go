@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -33,7 +34,7 @@ func healthz(w http.ResponseWriter, r *http.Request) {
 func (o operations) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if _, err := o.store.GetMeta(ctx, "issuer"); err != nil && err != storage.ErrNotFound {
+	if _, err := o.store.GetMeta(ctx, "issuer"); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 		return
 	}

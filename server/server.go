@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -272,14 +271,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.logger.ErrorContext(ctx, "audit anonymous failures", "err", err)
 	}
 	return nil
-}
-
-func staticFiles(fsys fs.FS) http.Handler {
-	files := http.StripPrefix("/static/", http.FileServerFS(fsys))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		files.ServeHTTP(w, r)
-	})
 }
 
 // origin is the scheme and host of the issuer: the only origin WebAuthn

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -91,29 +92,38 @@ type fileConfig struct {
 }
 
 // negatives lists the numeric settings below zero: 0 means "the default",
-// and below it nothing is meaningful.
+// and below it nothing is meaningful. So are YAML's .nan and .inf, which
+// the risk engine would quietly replace by its defaults.
 func negatives[T int | float64](settings map[string]T) []string {
 	var problems []string
 	for key, v := range settings {
-		if v < 0 {
+		switch {
+		case v < 0:
 			problems = append(problems, fmt.Sprintf("%s: %v is negative; leave the key out (or 0) for the default", key, v))
+		case math.IsNaN(float64(v)) || math.IsInf(float64(v), 0):
+			problems = append(problems, fmt.Sprintf("%s: %v is not a finite number", key, v))
 		}
 	}
 	slices.Sort(problems)
 	return problems
 }
 
-// loadFile reads the YAML file, refusing unknown keys so a typo is an
-// error rather than a silently ignored setting.
+// loadFile reads the YAML file at path ("": none).
 func loadFile(path string) (fileConfig, error) {
-	var fc fileConfig
 	if path == "" {
-		return fc, nil
+		return fileConfig{}, nil
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return fc, usagef("read config: %w", err)
+		return fileConfig{}, usagef("read config: %w", err)
 	}
+	return parseFile(path, raw)
+}
+
+// parseFile decodes the YAML of the file at path, refusing unknown keys so
+// a typo is an error rather than a silently ignored setting.
+func parseFile(path string, raw []byte) (fileConfig, error) {
+	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	// An empty file is an empty configuration.

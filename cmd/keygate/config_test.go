@@ -462,4 +462,19 @@ risk: {max_failures_ip: -2, impossible_travel_kmh: -900}
 			t.Fatalf("serverConfig = %v, want the secret refused", err)
 		}
 	})
+
+	t.Run("travel thresholds that are not finite numbers are refused", func(t *testing.T) {
+		clearEnv(t)
+		g := globalOptions{configFile: writeConfig(t, "risk: {impossible_travel_kmh: .nan, min_travel_km: .inf}\n")}
+		s, err := resolve(&g, "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.serverConfig()
+		for _, want := range []string{"risk.impossible_travel_kmh: NaN is not a finite number", "risk.min_travel_km: +Inf is not a finite number"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("serverConfig = %v, want %q", err, want)
+			}
+		}
+	})
 }

@@ -62,6 +62,8 @@ var rules = []rule{
 		why: "the SQLite test helper sits as low as the backend, so the tests of storage packages can use it"},
 	{pkg: "internal/clocktest", forbid: []string{anyNonStd},
 		why: "the test clock is the standard library only, so the tests of any package can use it"},
+	{pkg: "internal/browsertest", forbid: []string{anyNonStd},
+		why: "the browser's URL reading is the standard library only, so the tests of any package can use it"},
 	{pkg: "server/session/sessiontest", forbid: capabilityPaths(),
 		why: "the capabilities' in-package tests mint sessions with it: it must not import them back"},
 	{pkg: "cmd/keygate", forbid: []string{"google.golang.org/grpc", "go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters", "gopkg.in/yaml.v3"},
@@ -73,6 +75,7 @@ var rules = []rule{
 // import them: no other package may depend on them, even indirectly (see
 // helperUsers). Every package of the module named *test must be listed.
 var testHelpers = []string{
+	"internal/browsertest",
 	"internal/clocktest",
 	"server/geo/geotest",
 	"server/servertest",

@@ -128,8 +128,13 @@ func keyKind(c storage.WebAuthnCredential) string {
 	return "device-bound"
 }
 
+// maxDuration bounds what duration accepts, however it is written: the
+// console shows a long lifetime in days, and must read back what it shows.
+const maxDuration = 3650 * 24 * time.Hour
+
 // duration parses a lifetime as an administrator writes it: empty or "0"
-// (none), a Go duration ("90m", "8h") or whole days ("7d").
+// (none), a Go duration ("90m", "8h") or whole days ("7d"), at most ten
+// years.
 func duration(s string) (time.Duration, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "0" {
@@ -137,13 +142,13 @@ func duration(s string) (time.Duration, bool) {
 	}
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 || days > 3650 {
+		if err != nil || days < 0 || days > int(maxDuration/(24*time.Hour)) {
 			return 0, false
 		}
 		return time.Duration(days) * 24 * time.Hour, true
 	}
 	d, err := time.ParseDuration(s)
-	return d, err == nil && d >= 0
+	return d, err == nil && d >= 0 && d <= maxDuration
 }
 
 // durationField renders a stored duration for an input: "" for none.

@@ -237,8 +237,11 @@ func (h *Handler) insufficient(w http.ResponseWriter, r *http.Request, flow stor
 func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, flow storage.Flow) {
 	if flow.ClientID == "" {
 		to := "/account"
-		if q, err := url.ParseQuery(flow.Query); err == nil && safeReturn(q.Get("return_to")) != "" {
-			to = q.Get("return_to")
+		if q, err := url.ParseQuery(flow.Query); err == nil {
+			// Checked again: the flow may predate a stricter check.
+			if back := safeReturn(q.Get("return_to")); back != "" {
+				to = back
+			}
 		}
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return

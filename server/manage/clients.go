@@ -298,7 +298,8 @@ func validateRedirect(raw string) error {
 		// to an app.
 		return invalid("redirect URI %q uses the %s: scheme, which no app can receive a code on", raw, u.Scheme)
 	}
-	if u.Fragment != "" {
+	if strings.Contains(raw, "#") {
+		// An empty fragment ("…/cb#") is still one (RFC 6749 3.1.2).
 		return invalid("redirect URI %q must not have a fragment", raw)
 	}
 	if u.Scheme == "http" {

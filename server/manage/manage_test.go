@@ -271,6 +271,8 @@ func TestRegisterClientValidation(t *testing.T) {
 			manage.ClientSpec{Name: "App", RedirectURIs: []string{"https://app.example.com/cb"}, PostLogoutRedirectURIs: []string{"http://app.example.com/bye"}}, "plain http"},
 		{"a redirect with a fragment is refused",
 			manage.ClientSpec{Name: "App", RedirectURIs: []string{"https://app.example.com/cb#frag"}}, "fragment"},
+		{"a redirect with an empty fragment is refused",
+			manage.ClientSpec{Name: "App", RedirectURIs: []string{"https://app.example.com/cb#"}}, "fragment"},
 		{"a javascript: redirect is refused",
 			manage.ClientSpec{Name: "App", RedirectURIs: []string{"javascript:alert(1)"}}, "javascript"},
 		{"a data: post-logout redirect is refused",

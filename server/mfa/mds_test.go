@@ -46,7 +46,7 @@ const testOrigin = "https://id.example.com"
 // issue makes a certificate from tmpl, signed by parent (self-signed when
 // parent is nil), with a fresh P-256 key, valid around the real clock:
 // the decoder and go-webauthn check validity against time.Now.
-func issue(t *testing.T, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+func issue(t testing.TB, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -79,7 +79,7 @@ func issue(t *testing.T, tmpl *x509.Certificate, parent *x509.Certificate, paren
 	return cert, key
 }
 
-func newCA(t *testing.T, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
+func newCA(t testing.TB, name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey) {
 	return issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: name}, IsCA: true}, parent, parentKey)
 }
 
@@ -104,7 +104,7 @@ type mdsFixture struct {
 	attRootKey, rogueKey *ecdsa.PrivateKey
 }
 
-func newMDSFixture(t *testing.T) *mdsFixture {
+func newMDSFixture(t testing.TB) *mdsFixture {
 	t.Helper()
 	f := &mdsFixture{dir: t.TempDir()}
 	root, rootKey := newCA(t, "Test MDS3 BLOB root", nil, nil)
@@ -158,18 +158,25 @@ func (f *mdsFixture) twoModels() map[string]any {
 // the signing certificate and its intermediate (nil x5c: no header).
 func (f *mdsFixture) sign(t *testing.T, payload map[string]any, x5c []string) string {
 	t.Helper()
+	b, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.signBytes(t, b, x5c)
+}
+
+// signBytes is sign for a payload as it is, JSON or not.
+func (f *mdsFixture) signBytes(t testing.TB, payload []byte, x5c []string) string {
+	t.Helper()
 	header := map[string]any{"alg": "ES256", "typ": "JWT"}
 	if x5c != nil {
 		header["x5c"] = x5c
 	}
-	enc := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return base64.RawURLEncoding.EncodeToString(b)
+	h, err := json.Marshal(header)
+	if err != nil {
+		t.Fatal(err)
 	}
-	input := enc(header) + "." + enc(payload)
+	input := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(payload)
 	digest := sha256.Sum256([]byte(input))
 	r, s, err := ecdsa.Sign(rand.Reader, f.signer, digest[:])
 	if err != nil {

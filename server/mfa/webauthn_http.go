@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -451,15 +453,25 @@ func discoverable(p *protocol.CredentialPropertiesOutput) bool {
 	return p != nil && p.RK != nil && *p.RK
 }
 
+// maxKeyName bounds a key's name, in bytes.
+const maxKeyName = 64
+
+// cleanName makes a key's name fit to store and show: valid UTF-8 (a bad
+// byte becomes U+FFFD), no control characters, no surrounding spaces, at
+// most maxKeyName bytes, cut between characters rather than inside one.
 func cleanName(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 64 {
-		s = s[:64]
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+	s = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
 			return -1
 		}
 		return r
-	}, s)
+	}, s))
+	if len(s) > maxKeyName {
+		cut := maxKeyName
+		for !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = strings.TrimSpace(s[:cut])
+	}
+	return s
 }

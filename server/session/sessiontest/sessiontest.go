@@ -23,6 +23,7 @@ type Browser struct {
 	Cookie *http.Cookie // the session cookie, name and value only, as a browser sends it
 	CSRF   string       // the session's CSRF token, for forms and the X-CSRF-Token header
 	SID    string       // the session's id, as tokens and logout name it
+	IDHash []byte       // what a sign-in flow of this session is bound to (storage.Flow.SessionHash)
 }
 
 // Mint stores a new session through s, signed in with a; a zero a.UserID
@@ -41,7 +42,7 @@ func Mint(t testing.TB, s *session.Store, a session.Auth) Browser {
 			t.Fatal(err)
 		}
 	}
-	b := Browser{CSRF: x.CSRFToken(), SID: x.SID()}
+	b := Browser{CSRF: x.CSRFToken(), SID: x.SID(), IDHash: x.IDHash()}
 	if err := x.Save(w); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,100 @@
+package login_test
+
+// The sign-in forms through the whole server (package servertest), with
+// hostile bodies: whatever is posted, the answer is never a server error,
+// and no step is passed without what it asks for.
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/server/login"
+	"github.com/keygate/keygate/server/servertest"
+	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/storage"
+)
+
+const (
+	fuzzEmail    = "fuzz@example.com"
+	fuzzPassword = "correct horse battery staple"
+)
+
+var reTokenField = regexp.MustCompile(`name="token" value="([^"]*)"`)
+
+// startForms is a server without throttling (so every input reaches the
+// handler's checks) and a user who has a password.
+func startForms(f *testing.F) (*servertest.Instance, storage.User) {
+	in := servertest.Start(f, func(c *server.Config) { c.Throttle = server.ThrottleConfig{PerAccount: 1 << 30, PerIP: 1 << 30} })
+	nu, err := in.Manager().CreateUser(f.Context(), fuzzEmail, "", false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	hash, err := login.HashPassword(fuzzPassword)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := in.DB.UpdateUser(f.Context(), nu.User.ID, func(u *storage.User) error { u.PasswordHash = hash; return nil }); err != nil {
+		f.Fatal(err)
+	}
+	return in, nu.User
+}
+
+// FuzzPasswordForm: the password step is passed only with the user's
+// password.
+func FuzzPasswordForm(f *testing.F) {
+	in, user := startForms(f)
+	f.Fuzz(func(t *testing.T, kind uint8, body []byte) {
+		b := in.Mint(t, session.Auth{})
+		flow := in.Flow(t, b, storage.Flow{})
+		reply, form := in.PostHostile(t, b, "/login", kind, url.Values{"flow": {flow.ID}}, body)
+		if reply.Status == http.StatusSeeOther && strings.HasPrefix(reply.Location(), "/login/continue") {
+			got, err := in.DB.GetFlow(t.Context(), flow.ID, time.Now())
+			if err != nil || got.UserID != user.ID || form.Get("password") != fuzzPassword {
+				t.Fatalf("%q passed the password step (flow %+v, %v)", body, got, err)
+			}
+		}
+	})
+}
+
+// FuzzEnrollForm: the enrolment page shows any token without letting it
+// out of its attribute, and setting a password takes a link keygate
+// issued, once, with a password of the required length typed twice.
+func FuzzEnrollForm(f *testing.F) {
+	in, user := startForms(f)
+	f.Fuzz(func(t *testing.T, kind uint8, useIssued bool, token string, body []byte) {
+		page := servertest.Read(t, in.HTTP, in.Request(t, http.MethodGet, "/enroll?token="+url.QueryEscape(token), "", nil, nil))
+		if page.Status != http.StatusOK {
+			t.Fatalf("GET /enroll?token=%q: %s", token, page)
+		}
+		// html/template writes NUL and bytes that are not UTF-8 as U+FFFD.
+		if utf8.ValidString(token) && !strings.ContainsRune(token, 0) {
+			m := reTokenField.FindSubmatch(page.Body)
+			if m == nil || html.UnescapeString(string(m[1])) != token {
+				t.Fatalf("GET /enroll?token=%q: the form does not carry the token, or it left its attribute", token)
+			}
+		}
+		if useIssued {
+			nu, err := in.Manager().IssueEnrollmentFor(t.Context(), user.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			link, _ := url.Parse(nu.EnrollmentURL)
+			token = link.Query().Get("token")
+		}
+		b := in.Mint(t, session.Auth{})
+		reply, form := in.PostHostile(t, b, "/enroll", kind, url.Values{"token": {token}}, body)
+		if reply.Status == http.StatusSeeOther {
+			pw := form.Get("password")
+			if !useIssued || form.Get("token") != token || len(pw) < login.MinPasswordLength || pw != form.Get("confirm") {
+				t.Fatalf("token %q (issued: %v) and %q set a password", token, useIssued, body)
+			}
+		}
+	})
+}
