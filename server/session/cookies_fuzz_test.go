@@ -10,6 +10,7 @@ import (
 
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/server/session/sessiontest"
+	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
@@ -24,7 +25,12 @@ func withCookies(tb testing.TB, header string) *http.Request {
 // session is not an error, and it is signed in only when it presents the
 // id this store issued for that sign-in — exactly, as a browser holds it.
 func FuzzSessionCookie(f *testing.F) {
-	store := session.NewStore(sqlitetest.Open(f), session.Config{})
+	db := sqlitetest.Open(f)
+	store := session.NewStore(db, session.Config{})
+	// Only an existing user can be signed in.
+	if err := db.CreateUser(f.Context(), storage.User{ID: "u_alice", Email: "alice@example.com", CreatedAt: time.Now()}); err != nil {
+		f.Fatal(err)
+	}
 	alice := sessiontest.Mint(f, store, session.Auth{UserID: "u_alice", ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: time.Now()})
 	f.Add(alice.Cookie.String())
 	f.Fuzz(func(t *testing.T, header string) {
