@@ -118,7 +118,7 @@ type accountUser struct {
 
 func (in *instance) accountUser(t *testing.T, email string, a session.Auth) accountUser {
 	t.Helper()
-	nu, err := in.Manager().CreateUser(t.Context(), email, "", false)
+	nu, err := in.Manager().CreateUser(t.Context(), manage.UserSpec{Email: email})
 	if err != nil {
 		t.Fatal(err)
 	}

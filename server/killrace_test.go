@@ -212,7 +212,7 @@ func newRaceWorld(t *testing.T, in *servertest.Instance, hc *http.Client, label 
 	t.Helper()
 	ctx := t.Context()
 	m := in.Manager()
-	u, err := m.CreateUser(ctx, label+"@example.com", "Racer", false)
+	u, err := m.CreateUser(ctx, manage.UserSpec{Email: label + "@example.com", Name: "Racer"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestPushedAuthorizationRequest(t *testing.T) {
 	in := start(t)
 	const redirect = "https://app.example/cb"
 	app := in.registerClient(t, manage.ClientSpec{Name: "PAR app", RedirectURIs: []string{redirect}})
-	u, err := in.Manager().CreateUser(t.Context(), "par@example.com", "Par", false)
+	u, err := in.Manager().CreateUser(t.Context(), manage.UserSpec{Email: "par@example.com", Name: "Par"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func authorizeQuery(clientID, redirect string) url.Values {
 func TestLoopbackRedirectPortsVaryOnlyForPublicClients(t *testing.T) {
 	in := start(t)
 	m := in.Manager()
-	nu, err := m.CreateUser(t.Context(), "native@localhost", "Native", false)
+	nu, err := m.CreateUser(t.Context(), manage.UserSpec{Email: "native@localhost", Name: "Native"})
 	if err != nil {
 		t.Fatal(err)
 	}

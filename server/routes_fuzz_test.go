@@ -35,7 +35,7 @@ var reWildcard = regexp.MustCompile(`\{[^}]*\}`)
 func FuzzEveryRoute(f *testing.F) {
 	in := servertest.Start(f)
 	routes := in.Srv.Routes()
-	nu, err := in.Manager().CreateUser(f.Context(), "routes@example.com", "", false)
+	nu, err := in.Manager().CreateUser(f.Context(), manage.UserSpec{Email: "routes@example.com"})
 	if err != nil {
 		f.Fatal(err)
 	}

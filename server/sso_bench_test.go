@@ -20,7 +20,7 @@ func BenchmarkSSOAuthorize(b *testing.B) {
 	in := servertest.Start(b)
 	m := in.Manager()
 	ctx := b.Context()
-	nu, err := m.CreateUser(ctx, "bench@localhost", "Bench", false)
+	nu, err := m.CreateUser(ctx, manage.UserSpec{Email: "bench@localhost", Name: "Bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -258,7 +258,7 @@ func (a *agent) finish(t *testing.T, kind, challenge, csrf string, body []byte) 
 // back signed in; codes are the recovery codes enrolment showed.
 func (in *instance) enrol(t *testing.T, email string, k *vkey, keyName string) (userID string, a *agent, codes []string) {
 	t.Helper()
-	nu, err := in.Manager().CreateUser(t.Context(), email, "", false)
+	nu, err := in.Manager().CreateUser(t.Context(), manage.UserSpec{Email: email})
 	if err != nil {
 		t.Fatal(err)
 	}

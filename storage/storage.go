@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -22,6 +23,7 @@ var (
 // role interface they need.
 type Store interface {
 	Users
+	Groups
 	Enrollments
 	TOTPs
 	RecoveryCodes
@@ -67,8 +69,10 @@ type User struct {
 	Email        string
 	Name         string
 	PasswordHash string // argon2id PHC string; empty until enrolment sets it
-	Admin        bool
-	SuspendedAt  time.Time // zero: active
+	// Role is what the user may do in the admin console and API: RoleAdmin,
+	// RoleHelpdesk, RoleAuditor, or "" for none.
+	Role        string
+	SuspendedAt time.Time // zero: active
 	// EnrolledAt is when the user first confirmed a second factor; zero
 	// while enrolment is pending (a password alone is not an account).
 	EnrolledAt time.Time
@@ -78,6 +82,20 @@ type User struct {
 
 // Suspended reports whether sign-in is refused for the user.
 func (u User) Suspended() bool { return !u.SuspendedAt.IsZero() }
+
+// IsAdmin reports whether the user has the administrator role.
+func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// Administration roles. Each grants a set of console and API actions
+// (server/admin says which); none grants nothing there.
+const (
+	RoleAdmin    = "admin"    // everything
+	RoleHelpdesk = "helpdesk" // the user lifecycle, not apps, roles or settings
+	RoleAuditor  = "auditor"  // read-only: users, apps, the audit log
+)
+
+// Roles are the known roles, strongest first.
+var Roles = []string{RoleAdmin, RoleHelpdesk, RoleAuditor}
 
 // Enrolled reports whether the user finished enrolment: a password and a
 // confirmed second factor.
@@ -242,8 +260,20 @@ type Client struct {
 	// instead (for apps whose users must never be challenged mid-task, or
 	// whose owners prefer a call to the help desk).
 	DenyRisky bool
+	// AllowedGroups are the ids of the groups whose members may use the
+	// app; none means every enrolled user.
+	AllowedGroups []string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// Allows reports whether a member of groups may use the app: every user
+// may, unless the app names groups; then a member of one of them.
+func (c Client) Allows(groups []Group) bool {
+	if len(c.AllowedGroups) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(groups, func(g Group) bool { return slices.Contains(c.AllowedGroups, g.ID) })
 }
 
 type Clients interface {
@@ -272,6 +302,46 @@ type BrowserSession struct {
 // Writing a session never brings back one that was ended: a request that
 // loaded a session before a sign-out or a suspension and saves it after
 // finds it gone. Only CreateSession inserts, with an id no session had.
+// Group is a set of users: who may use which apps, and what assurance its
+// members sign in with everywhere. Names are unique, compared
+// case-insensitively.
+type Group struct {
+	ID          string
+	Name        string
+	Description string
+	MinACR      string // "", "mfa", "phr" or "phrh": the least its members sign in with
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+type Groups interface {
+	// CreateGroup stores a new group; ErrAlreadyExists if the id or the
+	// name (in any case) is taken.
+	CreateGroup(ctx context.Context, g Group) error
+	GetGroup(ctx context.Context, id string) (Group, error)
+	// GetGroupByName finds a group by name, in any case.
+	GetGroupByName(ctx context.Context, name string) (Group, error)
+	// ListGroups returns every group, by name.
+	ListGroups(ctx context.Context) ([]Group, error)
+	// UpdateGroup loads, applies fn and writes in one transaction;
+	// ErrAlreadyExists if fn renames it to a taken name.
+	UpdateGroup(ctx context.Context, id string, fn func(g *Group) error) error
+	// DeleteGroup deletes the group and its memberships.
+	DeleteGroup(ctx context.Context, id string) error
+	// AddGroupMember makes the user a member; ErrAlreadyExists if they
+	// are one, ErrNotFound if the group or the user does not exist.
+	AddGroupMember(ctx context.Context, groupID, userID string, at time.Time) error
+	// RemoveGroupMember ends a membership; ErrNotFound if there is none.
+	RemoveGroupMember(ctx context.Context, groupID, userID string) error
+	// ListGroupMembers returns the group's members, by email.
+	ListGroupMembers(ctx context.Context, groupID string) ([]User, error)
+	// ListUserGroups returns the groups the user is a member of, by name.
+	ListUserGroups(ctx context.Context, userID string) ([]Group, error)
+	// CountGroupMembers returns each group's number of members by id
+	// (groups without members are absent).
+	CountGroupMembers(ctx context.Context) (map[string]int, error)
+}
+
 type BrowserSessions interface {
 	// CreateSession stores a new session: ErrAlreadyExists if the IDHash is
 	// taken; ErrNotFound if UserID names a user who does not exist or is
@@ -387,6 +457,11 @@ type Tokens interface {
 	// those without a subject) and, withUsers, every token it holds for a
 	// user too; returns how many.
 	RevokeClient(ctx context.Context, clientID string, withUsers bool) (int, error)
+	// RevokeUserClient deactivates every token the client holds for the
+	// user, and returns the browser sessions (SIDs) they came from.
+	RevokeUserClient(ctx context.Context, subject, clientID string) (sids []string, err error)
+	// ClientSubjects lists the users the client holds active tokens for.
+	ClientSubjects(ctx context.Context, clientID string) ([]string, error)
 	DeleteExpiredTokens(ctx context.Context, now time.Time) (int, error)
 }
 

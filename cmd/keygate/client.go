@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -29,7 +30,11 @@ func newClient(g *globalOptions) *cobra.Command {
 				}
 				c := nc.Client
 				if asJSON {
-					out := clientJSON(c)
+					names, err := groupNamesByID(cmd.Context(), store)
+					if err != nil {
+						return err
+					}
+					out := clientJSON(c, names)
 					if nc.Secret != "" {
 						out["client_secret"] = nc.Secret
 					}
@@ -58,6 +63,7 @@ func newClient(g *globalOptions) *cobra.Command {
 	f.DurationVar(&spec.RefreshTokenTTL, "refresh-token-ttl", 0, "refresh token lifetime for this app (0: the server's default)")
 	f.StringVar(&spec.TokenFormat, "token-format", "opaque", "access token format: opaque (introspect it) or jwt (RFC 9068, verifiable against the JWKS)")
 	f.BoolVar(&spec.DenyRisky, "deny-risky", false, "refuse, rather than step up, a sign-in to this app that looks risky")
+	f.StringArrayVar(&spec.AllowedGroups, "allowed-group", nil, "a group whose members may use this app (repeatable; none: every enrolled user)")
 	f.StringArrayVar(&spec.Audience, "audience", nil, "an API (its client id) this app may ask tokens for; that API may then introspect them (repeatable)")
 	f.BoolVar(&spec.AdminAPI, "admin-api", false, "let this app call the admin API with a client_credentials token of scope keygate:admin")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
@@ -74,10 +80,14 @@ func newClient(g *globalOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				names, err := groupNamesByID(cmd.Context(), store)
+				if err != nil {
+					return err
+				}
 				if listJSON {
 					out := make([]map[string]any, 0, len(clients))
 					for _, c := range clients {
-						out = append(out, clientJSON(c))
+						out = append(out, clientJSON(c, names))
 					}
 					return printJSON(out)
 				}
@@ -87,9 +97,10 @@ func newClient(g *globalOptions) *cobra.Command {
 					if c.Public {
 						kind = "public"
 					}
-					rows = append(rows, []string{c.Name, c.ID, kind, strings.Join(c.GrantTypes, ","), c.MinACR})
+					rows = append(rows, []string{c.Name, c.ID, kind, strings.Join(c.GrantTypes, ","), c.MinACR,
+						cmpOr(strings.Join(allowedGroupNames(c, names), ","), "everyone")})
 				}
-				return printTable(os.Stdout, []string{"NAME", "CLIENT_ID", "TYPE", "GRANTS", "MIN_ACR"}, rows)
+				return printTable(os.Stdout, []string{"NAME", "CLIENT_ID", "TYPE", "GRANTS", "MIN_ACR", "ALLOWED"}, rows)
 			})
 		},
 	}
@@ -98,13 +109,35 @@ func newClient(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func clientJSON(c storage.Client) map[string]any {
+// groupNamesByID maps each group's id to its name.
+func groupNamesByID(ctx context.Context, store storage.Store) (map[string]string, error) {
+	groups, err := store.ListGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for _, g := range groups {
+		names[g.ID] = g.Name
+	}
+	return names, nil
+}
+
+// allowedGroupNames are the names of the groups allowed to use c.
+func allowedGroupNames(c storage.Client, names map[string]string) []string {
+	out := []string{}
+	for _, id := range c.AllowedGroups {
+		out = append(out, cmpOr(names[id], id))
+	}
+	return out
+}
+
+func clientJSON(c storage.Client, groupNames map[string]string) map[string]any {
 	return map[string]any{
 		"client_id": c.ID, "name": c.Name, "redirect_uris": nonNil(c.RedirectURIs),
 		"post_logout_redirect_uris": nonNil(c.PostLogoutRedirectURIs), "grant_types": nonNil(c.GrantTypes),
 		"public": c.Public, "acr": c.MinACR, "disabled": c.Disabled, "scopes": nonNil(c.Scopes),
 		"max_auth_age": c.MaxAuthAge.String(), "backchannel_logout_uri": c.BackchannelLogoutURI, "deny_risky": c.DenyRisky,
-		"token_format": c.TokenFormat, "audience": nonNil(c.Audience),
+		"token_format": c.TokenFormat, "audience": nonNil(c.Audience), "allowed_groups": allowedGroupNames(c, groupNames),
 		"created_at": c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }

@@ -46,7 +46,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&opts.issuer, "issuer", "", "public URL of keygate (env KEYGATE_ISSUER)")
 	root.PersistentFlags().StringVar(&opts.configFile, "config", "", "YAML configuration file (env KEYGATE_CONFIG)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServe(&opts), newUser(&opts), newClient(&opts), newKeys(&opts),
+	root.AddCommand(newServe(&opts), newUser(&opts), newGroup(&opts), newClient(&opts), newKeys(&opts),
 		newAudit(&opts), newBackup(&opts), newVersion())
 	return root
 }

@@ -15,6 +15,9 @@ func printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// printJSONLine prints v as one line of JSON (JSON Lines output).
+func printJSONLine(v any) error { return json.NewEncoder(os.Stdout).Encode(v) }
+
 // printTable writes rows under a header, aligned.
 func printTable(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

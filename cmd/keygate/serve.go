@@ -111,7 +111,7 @@ func bootstrapAdmin(ctx context.Context, s settings, store storage.Store, master
 	}
 	var admin *storage.User
 	for i, u := range users {
-		if u.Admin && !u.Suspended() {
+		if u.IsAdmin() && !u.Suspended() {
 			if u.Enrolled() {
 				return nil
 			}
@@ -130,7 +130,7 @@ func bootstrapAdmin(ctx context.Context, s settings, store storage.Store, master
 			u, _ := url.Parse(s.issuer)
 			email = "admin@" + u.Hostname()
 		}
-		nu, err = m.CreateUser(ctx, email, "Administrator", true)
+		nu, err = m.CreateUser(ctx, manage.UserSpec{Email: email, Name: "Administrator", Role: storage.RoleAdmin})
 	}
 	if err != nil {
 		if errors.Is(err, manage.ErrInvalid) {

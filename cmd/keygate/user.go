@@ -42,14 +42,21 @@ func withData(ctx context.Context, g *globalOptions, fn func(s settings, store s
 func newUser(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Add, list and suspend users"}
 	var admin, asJSON bool
-	var name string
+	var name, role string
+	var groups []string
 	add := &cobra.Command{
 		Use:   "add EMAIL",
 		Short: "Add a user and print their single-use enrolment URL",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if admin {
+				if role != "" && role != storage.RoleAdmin {
+					return usagef("--admin is --role admin; it cannot go with --role %s", role)
+				}
+				role = storage.RoleAdmin
+			}
 			return withData(cmd.Context(), g, func(_ settings, _ storage.Store, _ *keys.Master, m *manage.Manager) error {
-				nu, err := m.CreateUser(cmd.Context(), args[0], name, admin)
+				nu, err := m.CreateUser(cmd.Context(), manage.UserSpec{Email: args[0], Name: name, Role: role, Groups: groups})
 				if err != nil {
 					return err
 				}
@@ -63,7 +70,9 @@ func newUser(g *globalOptions) *cobra.Command {
 			})
 		},
 	}
-	add.Flags().BoolVar(&admin, "admin", false, "make the user an administrator")
+	add.Flags().BoolVar(&admin, "admin", false, "make the user an administrator (the same as --role admin)")
+	add.Flags().StringVar(&role, "role", "", "a role in the admin console: admin, helpdesk or auditor")
+	add.Flags().StringArrayVar(&groups, "group", nil, "a group the user joins (repeatable)")
 	add.Flags().StringVar(&name, "name", "", "display name")
 	add.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
@@ -78,27 +87,30 @@ func newUser(g *globalOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				groupsOf := map[string][]string{}
+				for _, u := range users {
+					gs, err := store.ListUserGroups(cmd.Context(), u.ID)
+					if err != nil {
+						return err
+					}
+					groupsOf[u.ID] = groupNames(gs)
+				}
 				if listJSON {
 					out := make([]map[string]any, 0, len(users))
 					for _, u := range users {
 						out = append(out, map[string]any{"user_id": u.ID, "email": u.Email, "name": u.Name,
-							"admin": u.Admin, "enrolled": u.Enrolled(), "suspended": u.Suspended(),
+							"role": u.Role, "admin": u.IsAdmin(), "groups": groupsOf[u.ID], "status": userStatus(u),
+							"enrolled": u.Enrolled(), "suspended": u.Suspended(),
 							"created_at": u.CreatedAt.UTC().Format(time.RFC3339)})
 					}
 					return printJSON(out)
 				}
 				rows := make([][]string, 0, len(users))
 				for _, u := range users {
-					status := "active"
-					switch {
-					case u.Suspended():
-						status = "suspended"
-					case !u.Enrolled():
-						status = "pending" // enrolment link not yet finished
-					}
-					rows = append(rows, []string{u.Email, u.Name, yesNo(u.Admin), status, u.ID})
+					rows = append(rows, []string{u.Email, u.Name, cmpOr(u.Role, "-"), userStatus(u),
+						cmpOr(strings.Join(groupsOf[u.ID], ","), "-"), u.ID})
 				}
-				return printTable(os.Stdout, []string{"EMAIL", "NAME", "ADMIN", "STATUS", "ID"}, rows)
+				return printTable(os.Stdout, []string{"EMAIL", "NAME", "ROLE", "STATUS", "GROUPS", "ID"}, rows)
 			})
 		},
 	}
@@ -167,15 +179,35 @@ func newUser(g *globalOptions) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, suspend, unsuspend, reenroll)
+	cmd.AddCommand(add, list, suspend, unsuspend, reenroll, newUserImport(g))
 	return cmd
 }
 
-func yesNo(b bool) string {
-	if b {
-		return "yes"
+// userStatus is active, pending (enrolment not finished: no second factor
+// confirmed yet) or suspended.
+func userStatus(u storage.User) string {
+	switch {
+	case u.Suspended():
+		return "suspended"
+	case !u.Enrolled():
+		return "pending"
 	}
-	return "no"
+	return "active"
+}
+
+func groupNames(gs []storage.Group) []string {
+	out := []string{}
+	for _, g := range gs {
+		out = append(out, g.Name)
+	}
+	return out
+}
+
+func cmpOr(s, or string) string {
+	if s == "" {
+		return or
+	}
+	return s
 }
 
 // exactArgs is cobra.ExactArgs with a usage error (exit code 2).

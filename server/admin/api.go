@@ -30,7 +30,7 @@ type userJSON struct {
 }
 
 func toUserJSON(u storage.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.Admin, Suspended: u.Suspended(),
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.IsAdmin(), Suspended: u.Suspended(),
 		SuspendedAt: optTime(u.SuspendedAt), Enrolled: u.Enrolled(), CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 }
 
@@ -346,7 +346,7 @@ func (h *Handler) apiSetAdmin(w http.ResponseWriter, r *http.Request, p *princip
 		return apiErr(http.StatusBadRequest, "invalid_request", `Send {"admin": true} or {"admin": false}.`)
 	}
 	id := r.PathValue("id")
-	if err := h.manager(r, p).SetAdmin(r.Context(), id, *in.Admin); err != nil {
+	if err := h.manager(r, p).SetRole(r.Context(), id, roleOf(*in.Admin)); err != nil {
 		return err
 	}
 	return h.writeUser(w, r, id, nil)

@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
+	"github.com/keygate/keygate/storage"
 )
 
 // fuzzRoutes are the admin API calls FuzzAdminAPI makes: what an
@@ -44,11 +45,11 @@ func FuzzAdminAPI(f *testing.F) {
 	in := servertest.Start(f, func(c *server.Config) { c.Admin.FreshKeyTap = 24 * time.Hour })
 	h := in.Srv.Handler()
 	m := in.Manager()
-	admin, err := m.CreateUser(f.Context(), "admin@example.com", "", true)
+	admin, err := m.CreateUser(f.Context(), manage.UserSpec{Email: "admin@example.com", Role: storage.RoleAdmin})
 	if err != nil {
 		f.Fatal(err)
 	}
-	user, err := m.CreateUser(f.Context(), "user@example.com", "", false)
+	user, err := m.CreateUser(f.Context(), manage.UserSpec{Email: "user@example.com"})
 	if err != nil {
 		f.Fatal(err)
 	}

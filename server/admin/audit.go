@@ -30,10 +30,11 @@ var eventTypes = []string{
 	audit.RecoveryCodesIssued, audit.RecoveryCodeUsed, audit.WebAuthnRegistered, audit.WebAuthnRemoved,
 	audit.WebAuthnRenamed, audit.WebAuthnRefused, audit.WebAuthnCloneSuspected, audit.WebAuthnModelCompromised,
 	audit.TokenIssued, audit.TokenFailed, audit.TokenRefreshed, audit.TokenRevoked, audit.RefreshReused,
-	audit.UserCreated, audit.UserSuspended, audit.UserUnsuspended, audit.UserDeleted, audit.AdminGranted,
-	audit.AdminRevoked, audit.SessionRevoked, audit.TOTPReset, audit.WebAuthnRevoked, audit.ClientCreated,
+	audit.UserCreated, audit.UserSuspended, audit.UserUnsuspended, audit.UserDeleted, audit.RoleGranted,
+	audit.RoleRevoked, audit.SessionRevoked, audit.TOTPReset, audit.WebAuthnRevoked, audit.ClientCreated,
 	audit.ClientUpdated, audit.ClientSecretRotated, audit.ClientDisabled, audit.ClientEnabled, audit.ClientDeleted,
-	audit.AdminBulkRead, audit.KeysRotated,
+	audit.AdminBulkRead, audit.KeysRotated, audit.EnrollmentCompleted, audit.GroupCreated, audit.GroupUpdated,
+	audit.GroupDeleted, audit.GroupMemberAdded, audit.GroupMemberRemoved, audit.AccessRefused,
 }
 
 // auditQuery is the audit filter as given in a query string (the page's

@@ -67,7 +67,7 @@ func (h *Handler) sessionPrincipal(r *http.Request, sess *session.Session) (*pri
 	if err != nil {
 		return nil, signIn, err
 	}
-	if !user.Admin || user.Suspended() {
+	if !user.IsAdmin() || user.Suspended() {
 		return nil, forbidden, nil
 	}
 	if session.ACRRank(auth.ACR) < session.ACRRank(session.ACRPhr) {

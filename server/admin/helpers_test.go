@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/server/session/sessiontest"
@@ -28,7 +29,11 @@ func start(t *testing.T) *instance { return &instance{servertest.Start(t)} }
 
 func (in *instance) newUser(t *testing.T, email string, admin bool) storage.User {
 	t.Helper()
-	nu, err := in.Manager().CreateUser(t.Context(), email, "", admin)
+	spec := manage.UserSpec{Email: email}
+	if admin {
+		spec.Role = storage.RoleAdmin
+	}
+	nu, err := in.Manager().CreateUser(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}

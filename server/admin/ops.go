@@ -99,7 +99,11 @@ func (h *Handler) createUser(r *http.Request, p *principal, email, name string, 
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return manage.NewUser{}, err
 	}
-	return h.manager(r, p).CreateUser(r.Context(), email, strings.TrimSpace(name), admin)
+	spec := manage.UserSpec{Email: email, Name: strings.TrimSpace(name)}
+	if admin {
+		spec.Role = storage.RoleAdmin
+	}
+	return h.manager(r, p).CreateUser(r.Context(), spec)
 }
 
 var (
@@ -124,14 +128,14 @@ func (h *Handler) suspend(r *http.Request, p *principal, id string) (manage.Susp
 		} else if err != nil {
 			return err
 		}
-		if u.Admin && !u.Suspended() {
+		if u.IsAdmin() && !u.Suspended() {
 			users, err := h.d.Store.ListUsers(ctx)
 			if err != nil {
 				return err
 			}
 			active := 0
 			for _, x := range users {
-				if x.Admin && !x.Suspended() {
+				if x.IsAdmin() && !x.Suspended() {
 					active++
 				}
 			}
@@ -214,4 +218,12 @@ func (h *Handler) getClient(ctx context.Context, id string) (storage.Client, err
 		return c, httpx.Errorf(http.StatusNotFound, "No such app.", nil)
 	}
 	return c, err
+}
+
+// roleOf is the role the console's administrator switch means.
+func roleOf(admin bool) string {
+	if admin {
+		return storage.RoleAdmin
+	}
+	return ""
 }

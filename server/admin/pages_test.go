@@ -182,7 +182,7 @@ func TestUsersThroughThePages(t *testing.T) {
 				t.Errorf("%s: %v, want 400 naming the last administrator", c.path, r)
 			}
 		}
-		if u := in.user(t, me.ID); !u.Admin {
+		if u := in.user(t, me.ID); !u.IsAdmin() {
 			t.Error("the last administrator was demoted")
 		}
 		r := in.call(t, &adm, "", http.MethodPut, "/api/admin/v1/users/"+me.ID+"/admin", map[string]bool{"admin": false})
@@ -202,10 +202,10 @@ func TestUsersThroughThePages(t *testing.T) {
 
 	t.Run("promoting, then demoting and deleting", func(t *testing.T) {
 		id := created.ID
-		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"true"}}); r.Status != http.StatusSeeOther || !in.user(t, id).Admin {
+		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"true"}}); r.Status != http.StatusSeeOther || !in.user(t, id).IsAdmin() {
 			t.Errorf("promote: %v", r)
 		}
-		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"false"}, "confirm": {"yes"}}); r.Status != http.StatusSeeOther || in.user(t, id).Admin {
+		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"false"}, "confirm": {"yes"}}); r.Status != http.StatusSeeOther || in.user(t, id).IsAdmin() {
 			t.Errorf("demote: %v", r)
 		}
 		if r := in.form(t, &adm, "/admin/users/"+id+"/delete", url.Values{"confirm": {"yes"}}); r.Status != http.StatusSeeOther || r.Location() != "/admin/users?notice=deleted" {

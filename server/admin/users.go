@@ -46,7 +46,7 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, p *principal
 		Pages: max(1, (total+usersPerPage-1)/usersPerPage)}
 	for _, u := range users {
 		data.Users = append(data.Users, UserRow{ID: u.ID, Email: u.Email, Name: u.Name, Created: when(u.CreatedAt),
-			Admin: u.Admin, Suspended: u.Suspended(), Enrolled: u.Enrolled()})
+			Admin: u.IsAdmin(), Suspended: u.Suspended(), Enrolled: u.Enrolled()})
 	}
 	link := func(n int) string {
 		v := url.Values{"page": {strconv.Itoa(n)}}
@@ -150,7 +150,7 @@ func (h *Handler) userPage(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	u := d.User
 	data := UserData{Base: h.base(r, p, "users"), ID: u.ID, Email: u.Email, Name: u.Name, Created: when(u.CreatedAt),
-		Updated: when(u.UpdatedAt), Admin: u.Admin, Suspended: u.Suspended(), SuspendedAt: when(u.SuspendedAt),
+		Updated: when(u.UpdatedAt), Admin: u.IsAdmin(), Suspended: u.Suspended(), SuspendedAt: when(u.SuspendedAt),
 		Enrolled: u.Enrolled(), Self: u.ID == p.User.ID, TOTP: d.totpStatus(), RecoveryCodes: d.RecoveryCodes}
 	if d.HasTOTP {
 		data.TOTPConfirmed = when(d.TOTP.ConfirmedAt)
@@ -241,7 +241,7 @@ func (h *Handler) setAdminPage(w http.ResponseWriter, r *http.Request, p *princi
 	default:
 		return httpx.Errorf(http.StatusBadRequest, "Say whether the user should be an administrator.", nil)
 	}
-	if err := h.manager(r, p).SetAdmin(r.Context(), id, admin); err != nil {
+	if err := h.manager(r, p).SetRole(r.Context(), id, roleOf(admin)); err != nil {
 		return err
 	}
 	if admin {

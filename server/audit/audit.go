@@ -42,17 +42,25 @@ const (
 	UserSuspended          = "user.suspended"
 	UserUnsuspended        = "user.unsuspended"
 	UserDeleted            = "user.deleted"
-	AdminGranted           = "user.admin_granted"
-	AdminRevoked           = "user.admin_revoked"
-	SessionRevoked         = "session.revoked"
-	TOTPReset              = "mfa.totp.reset"
-	WebAuthnRevoked        = "mfa.webauthn.revoked"
-	ClientCreated          = "client.created"
-	ClientUpdated          = "client.updated"
-	ClientSecretRotated    = "client.secret_rotated"
-	ClientDisabled         = "client.disabled"
-	ClientEnabled          = "client.enabled"
-	ClientDeleted          = "client.deleted"
+	RoleGranted            = "user.role_granted"
+	RoleRevoked            = "user.role_revoked"
+	GroupCreated           = "group.created"
+	GroupUpdated           = "group.updated"
+	GroupDeleted           = "group.deleted"
+	GroupMemberAdded       = "group.member_added"
+	GroupMemberRemoved     = "group.member_removed"
+	// AccessRefused: a signed-in user asked for an app their groups do
+	// not allow (not an attack: no alert).
+	AccessRefused       = "access.refused"
+	SessionRevoked      = "session.revoked"
+	TOTPReset           = "mfa.totp.reset"
+	WebAuthnRevoked     = "mfa.webauthn.revoked"
+	ClientCreated       = "client.created"
+	ClientUpdated       = "client.updated"
+	ClientSecretRotated = "client.secret_rotated"
+	ClientDisabled      = "client.disabled"
+	ClientEnabled       = "client.enabled"
+	ClientDeleted       = "client.deleted"
 	// AdminBulkRead: one admin read many users' details or exported the
 	// audit log in a short time — the exfiltration pattern.
 	AdminBulkRead = "admin.bulk_read"
@@ -76,7 +84,7 @@ var alerting = map[string]bool{
 	RefreshReused:          true,
 	SigninDenied:           true,
 	AdminBulkRead:          true,
-	AdminGranted:           true,
+	RoleGranted:            true,
 	WebAuthnCloneSuspected: true,
 	SigninThrottled:        true,
 	UserSuspended:          true,

@@ -50,6 +50,9 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request) error {
 // verified runs the risk engine on a sign-in that passed its factors:
 // it completes, steps up to a stronger factor, or is denied.
 func (h *Handler) verified(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow) error {
+	if err := h.raiseForGroups(r.Context(), &flow); err != nil {
+		return err
+	}
 	a, err := h.assess(r.Context(), r, flow.UserID, flow.ClientID, "")
 	if err != nil {
 		return err
@@ -90,13 +93,17 @@ func (h *Handler) sso(w http.ResponseWriter, r *http.Request, sess *session.Sess
 	if auth.UserID != flow.UserID {
 		return session.ErrFlowGone
 	}
+	if err := h.raiseForGroups(ctx, &flow); err != nil {
+		return err
+	}
 	a, err := h.assess(ctx, r, flow.UserID, flow.ClientID, auth.DeviceID)
 	if err != nil {
 		return err
 	}
 	// A step-up on a session means verifying again now, whatever level the
 	// session already has: that is what makes a stolen cookie worthless.
-	silent := a.Outcome == risk.Allow
+	// A session below what the user's groups now ask is stepped up too.
+	silent := a.Outcome == risk.Allow && session.ACRRank(auth.ACR) >= session.ACRRank(flow.RequiredACR)
 	if !silent && promptNone(flow) {
 		// No page may be shown: refuse, and let the app start a real sign-in.
 		if err := h.refuse(r, flow, a); err != nil {
@@ -110,6 +117,13 @@ func (h *Handler) sso(w http.ResponseWriter, r *http.Request, sess *session.Sess
 			return err
 		}
 		return h.backToSecondFactor(w, r, flow)
+	}
+	if !promptNone(flow) {
+		// Without a page (prompt=none) the app is answered access_denied
+		// when the code would be issued.
+		if stop, err := h.refuseOutsider(w, r, flow); stop || err != nil {
+			return err
+		}
 	}
 	err = h.d.Store.InTx(ctx, func(ctx context.Context) error {
 		if err := h.d.Store.UpdateFlow(ctx, flow.ID, func(f *storage.Flow) error {
@@ -194,6 +208,12 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, sess *session
 		return err
 	}
 	h.d.Metrics.SignIn("success")
+	// Signed in to keygate; the app itself may still not be theirs.
+	if !promptNone(flow) {
+		if stop, err := h.refuseOutsider(w, r, flow); stop || err != nil {
+			return err
+		}
+	}
 	h.handBack(w, r, flow)
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keygate/keygate/server"
 	"github.com/keygate/keygate/server/login"
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
@@ -31,7 +32,7 @@ var reTokenField = regexp.MustCompile(`name="token" value="([^"]*)"`)
 // handler's checks) and a user who has a password.
 func startForms(f *testing.F) (*servertest.Instance, storage.User) {
 	in := servertest.Start(f, func(c *server.Config) { c.Throttle = server.ThrottleConfig{PerAccount: 1 << 30, PerIP: 1 << 30} })
-	nu, err := in.Manager().CreateUser(f.Context(), fuzzEmail, "", false)
+	nu, err := in.Manager().CreateUser(f.Context(), manage.UserSpec{Email: fuzzEmail})
 	if err != nil {
 		f.Fatal(err)
 	}

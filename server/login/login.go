@@ -250,6 +250,10 @@ func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Before the second factor is asked for: a group may want a key.
+	if err := h.raiseForGroups(ctx, &flow); err != nil {
+		return err
+	}
 	// Assess now, so a risky sign-in is asked for a key straight away
 	// rather than after a code that would not be enough.
 	a, err := h.assess(ctx, r, user.ID, flow.ClientID, "")

@@ -18,6 +18,26 @@ type BackchannelLogout struct {
 	SID      string `json:"sid"`
 }
 
+// queueBackchannelLogoutTo tells one app that these sessions of the user
+// ended for it (the user lost the app; their sessions go on elsewhere).
+func (m *Manager) queueBackchannelLogoutTo(ctx context.Context, c storage.Client, userID string, sids []string) error {
+	if c.BackchannelLogoutURI == "" || c.Disabled {
+		return nil
+	}
+	now := m.Now()
+	for _, sid := range sids {
+		payload, err := json.Marshal(BackchannelLogout{ClientID: c.ID, Subject: userID, SID: sid})
+		if err != nil {
+			return err
+		}
+		if _, err := m.Store.EnqueueOutbox(ctx, storage.OutboxMessage{Kind: OutboxBackchannelLogout,
+			Target: c.BackchannelLogoutURI, Payload: payload, NextAttemptAt: now, CreatedAt: now}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // queueBackchannelLogout tells every app with a back-channel logout URI
 // that these sessions ended, in the caller's transaction. Apps that never
 // saw a session simply find no match for its sid.
@@ -29,20 +49,9 @@ func (m *Manager) queueBackchannelLogout(ctx context.Context, userID string, sid
 	if err != nil {
 		return err
 	}
-	now := m.Now()
 	for _, c := range clients {
-		if c.BackchannelLogoutURI == "" || c.Disabled {
-			continue
-		}
-		for _, sid := range sids {
-			payload, err := json.Marshal(BackchannelLogout{ClientID: c.ID, Subject: userID, SID: sid})
-			if err != nil {
-				return err
-			}
-			if _, err := m.Store.EnqueueOutbox(ctx, storage.OutboxMessage{Kind: OutboxBackchannelLogout,
-				Target: c.BackchannelLogoutURI, Payload: payload, NextAttemptAt: now, CreatedAt: now}); err != nil {
-				return err
-			}
+		if err := m.queueBackchannelLogoutTo(ctx, c, userID, sids); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -38,6 +38,9 @@ type ClientSpec struct {
 	// for with the audience parameter; an API a token names may
 	// introspect it.
 	Audience []string
+	// AllowedGroups names the groups whose members may use the app; none
+	// means every enrolled user.
+	AllowedGroups []string
 }
 
 // ScopeAdmin is the scope a service token needs for the admin API.
@@ -85,14 +88,18 @@ func (m *Manager) RegisterClient(ctx context.Context, spec ClientSpec) (NewClien
 			return NewClient{}, err
 		}
 	}
-	out.Client = c
 	err = m.Store.InTx(ctx, func(ctx context.Context) error {
+		if c.AllowedGroups, err = m.groupIDs(ctx, spec.AllowedGroups); err != nil {
+			return err
+		}
+		out.Client = c
 		if err := m.Store.CreateClient(ctx, c); err != nil {
 			return err
 		}
 		return m.record(ctx, storage.AuditEvent{Type: audit.ClientCreated, ClientID: c.ID,
 			Result: audit.Success, Details: map[string]string{"name": c.Name, "grants": strings.Join(c.GrantTypes, " "),
-				"public": fmt.Sprint(c.Public), "min_acr": c.MinACR, "token_format": c.TokenFormat}})
+				"public": fmt.Sprint(c.Public), "min_acr": c.MinACR, "token_format": c.TokenFormat,
+				"allowed_groups": strings.Join(spec.AllowedGroups, " ")}})
 	})
 	return out, err
 }
@@ -123,14 +130,26 @@ func (m *Manager) UpdateClient(ctx context.Context, id string, spec ClientSpec) 
 		if err := validateClient(&spec); err != nil {
 			return err
 		}
+		groups, err := m.groupIDs(ctx, spec.AllowedGroups)
+		if err != nil {
+			return err
+		}
+		var updated storage.Client
 		if err := m.Store.UpdateClient(ctx, id, func(c *storage.Client) error {
 			spec.apply(c, m.Now())
+			c.AllowedGroups = groups
+			updated = *c
 			return nil
 		}); err != nil {
 			return err
 		}
+		// Users the app's new groups leave out lose it now.
+		if err := m.revokeOutsiders(ctx, updated); err != nil {
+			return err
+		}
 		return m.record(ctx, storage.AuditEvent{Type: audit.ClientUpdated, ClientID: id,
-			Details: map[string]string{"name": spec.Name, "grants": strings.Join(spec.GrantTypes, " "), "min_acr": spec.MinACR}})
+			Details: map[string]string{"name": spec.Name, "grants": strings.Join(spec.GrantTypes, " "), "min_acr": spec.MinACR,
+				"allowed_groups": strings.Join(spec.AllowedGroups, " ")}})
 	})
 }
 
@@ -221,6 +240,50 @@ func (m *Manager) DeleteClient(ctx context.Context, id string) error {
 		return m.record(ctx, storage.AuditEvent{Type: audit.ClientDeleted, ClientID: id,
 			Details: map[string]string{"name": c.Name}})
 	})
+}
+
+// groupIDs resolves group names to ids, in ctx's transaction.
+func (m *Manager) groupIDs(ctx context.Context, names []string) ([]string, error) {
+	var ids []string
+	for _, name := range names {
+		g, err := m.groupByName(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(ids, g.ID) {
+			ids = append(ids, g.ID)
+		}
+	}
+	return ids, nil
+}
+
+// revokeOutsiders revokes the app's tokens for every user its allowed
+// groups leave out, and tells the app.
+func (m *Manager) revokeOutsiders(ctx context.Context, c storage.Client) error {
+	if len(c.AllowedGroups) == 0 {
+		return nil
+	}
+	subjects, err := m.Store.ClientSubjects(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	for _, userID := range subjects {
+		groups, err := m.Store.ListUserGroups(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if c.Allows(groups) {
+			continue
+		}
+		sids, err := m.Store.RevokeUserClient(ctx, userID, c.ID)
+		if err != nil {
+			return err
+		}
+		if err := m.queueBackchannelLogoutTo(ctx, c, userID, sids); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func validateClient(s *ClientSpec) error {

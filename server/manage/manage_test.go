@@ -87,7 +87,7 @@ func tokenOf(t *testing.T, enrollmentURL string) string {
 func TestCreateUser(t *testing.T) {
 	t.Run("the email is stored in lower case", func(t *testing.T) {
 		m, s := newManager(t)
-		nu, err := m.CreateUser(t.Context(), "Ann.Lee@Example.COM", "Ann Lee", true)
+		nu, err := m.CreateUser(t.Context(), manage.UserSpec{Email: "Ann.Lee@Example.COM", Name: "Ann Lee", Role: storage.RoleAdmin})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +98,7 @@ func TestCreateUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.ID != nu.User.ID || u.Name != "Ann Lee" || !u.Admin || u.PasswordHash != "" || u.Suspended() {
+		if u.ID != nu.User.ID || u.Name != "Ann Lee" || !u.IsAdmin() || u.PasswordHash != "" || u.Suspended() {
 			t.Fatalf("stored user %+v", u)
 		}
 	})
@@ -115,7 +115,7 @@ func TestCreateUser(t *testing.T) {
 	for _, tt := range malformed {
 		t.Run(tt.name+" is refused as invalid", func(t *testing.T) {
 			m, s := newManager(t)
-			_, err := m.CreateUser(t.Context(), tt.email, "", false)
+			_, err := m.CreateUser(t.Context(), manage.UserSpec{Email: tt.email})
 			if !errors.Is(err, manage.ErrInvalid) {
 				t.Fatalf("CreateUser(%q) = %v, want ErrInvalid", tt.email, err)
 			}
@@ -130,7 +130,7 @@ func TestCreateUser(t *testing.T) {
 
 	t.Run("a name over 200 characters is refused as invalid", func(t *testing.T) {
 		m, _ := newManager(t)
-		if _, err := m.CreateUser(t.Context(), "ann@example.com", strings.Repeat("n", 201), false); !errors.Is(err, manage.ErrInvalid) {
+		if _, err := m.CreateUser(t.Context(), manage.UserSpec{Email: "ann@example.com", Name: strings.Repeat("n", 201)}); !errors.Is(err, manage.ErrInvalid) {
 			t.Fatalf("CreateUser = %v, want ErrInvalid", err)
 		}
 	})
@@ -142,11 +142,11 @@ func TestCreateUser(t *testing.T) {
 	for _, tt := range duplicates {
 		t.Run(tt.name+" is refused as invalid and leaves no trace", func(t *testing.T) {
 			m, s := newManager(t)
-			if _, err := m.CreateUser(t.Context(), tt.first, "", false); err != nil {
+			if _, err := m.CreateUser(t.Context(), manage.UserSpec{Email: tt.first}); err != nil {
 				t.Fatal(err)
 			}
 			before := len(events(t, s, ""))
-			_, err := m.CreateUser(t.Context(), tt.second, "", false)
+			_, err := m.CreateUser(t.Context(), manage.UserSpec{Email: tt.second})
 			if !errors.Is(err, manage.ErrInvalid) || !strings.Contains(err.Error(), "already exists") {
 				t.Fatalf("CreateUser = %v, want ErrInvalid saying it already exists", err)
 			}
@@ -161,7 +161,7 @@ func TestCreateUser(t *testing.T) {
 
 	t.Run("the enrolment link works once and only its token's hash is stored", func(t *testing.T) {
 		m, s := newManager(t)
-		nu, err := m.CreateUser(t.Context(), "ann@example.com", "", false)
+		nu, err := m.CreateUser(t.Context(), manage.UserSpec{Email: "ann@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func TestCreateUser(t *testing.T) {
 
 	t.Run("the enrolment link expires after the enrolment lifetime", func(t *testing.T) {
 		m, s := newManager(t)
-		nu, err := m.CreateUser(t.Context(), "ann@example.com", "", false)
+		nu, err := m.CreateUser(t.Context(), manage.UserSpec{Email: "ann@example.com"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +198,7 @@ func TestCreateUser(t *testing.T) {
 
 	t.Run("creating a user is audited with the user and the link", func(t *testing.T) {
 		m, s := newManager(t)
-		nu, err := m.CreateUser(t.Context(), "Ann@example.com", "", true)
+		nu, err := m.CreateUser(t.Context(), manage.UserSpec{Email: "Ann@example.com", Role: storage.RoleAdmin})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,8 +208,12 @@ func TestCreateUser(t *testing.T) {
 			t.Fatalf("%d user.created, %d enrollment.started events; want 1 each", len(created), len(started))
 		}
 		c := created[0]
-		if c.Actor != "cli" || c.UserID != nu.User.ID || c.Details["email"] != "ann@example.com" || c.Details["admin"] != "true" {
+		if c.Actor != "cli" || c.UserID != nu.User.ID || c.Details["email"] != "ann@example.com" || c.Details["role"] != "admin" {
 			t.Fatalf("user.created event %+v", c)
+		}
+		// Granting a role alerts, also when it comes with a new user.
+		if g := events(t, s, audit.RoleGranted); len(g) != 1 || g[0].UserID != nu.User.ID || g[0].Details["role"] != "admin" {
+			t.Fatalf("role events %+v", g)
 		}
 		if started[0].UserID != nu.User.ID || strings.Contains(fmt.Sprint(started[0].Details), tokenOf(t, nu.EnrollmentURL)) {
 			t.Fatalf("enrollment.started event %+v (it must not carry the token)", started[0])
@@ -219,7 +223,7 @@ func TestCreateUser(t *testing.T) {
 
 func TestIssueEnrollment(t *testing.T) {
 	m, s := newManager(t)
-	nu, err := m.CreateUser(t.Context(), "ann@example.com", "", false)
+	nu, err := m.CreateUser(t.Context(), manage.UserSpec{Email: "ann@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +423,7 @@ func setUpSuspension(t *testing.T, m *manage.Manager, s *sqlite.Store) suspendFi
 	ctx := t.Context()
 	var f suspendFixture
 	for i, email := range []string{"ann@example.com", "bob@example.com"} {
-		nu, err := m.CreateUser(ctx, email, "", false)
+		nu, err := m.CreateUser(ctx, manage.UserSpec{Email: email})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,37 +25,85 @@ type NewUser struct {
 	ExpiresAt     time.Time
 }
 
-// CreateUser adds a user and returns their single-use enrolment link.
-func (m *Manager) CreateUser(ctx context.Context, email, name string, admin bool) (NewUser, error) {
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != strings.TrimSpace(email) {
-		return NewUser{}, invalid("%q is not an email address", email)
-	}
-	if len(name) > 200 {
-		return NewUser{}, invalid("the name is longer than 200 characters")
-	}
-	id, err := keys.RandomToken(16)
+// UserSpec describes a user to add.
+type UserSpec struct {
+	Email, Name string
+	Role        string   // storage.RoleAdmin, RoleHelpdesk, RoleAuditor or ""
+	Groups      []string // names of existing groups to join
+}
+
+// CreateUser adds a user, with their role and groups, and returns their
+// single-use enrolment link — all in one transaction.
+func (m *Manager) CreateUser(ctx context.Context, spec UserSpec) (NewUser, error) {
+	u, err := m.newUser(spec)
 	if err != nil {
 		return NewUser{}, err
 	}
-	now := m.Now()
-	u := storage.User{ID: "u_" + id, Email: strings.ToLower(addr.Address), Name: name, Admin: admin, CreatedAt: now, UpdatedAt: now}
 	var out NewUser
 	err = m.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := m.Store.CreateUser(ctx, u); err != nil {
-			if errors.Is(err, storage.ErrAlreadyExists) {
-				return invalid("a user with email %s already exists", u.Email)
-			}
-			return err
-		}
-		if err := m.record(ctx, storage.AuditEvent{Type: audit.UserCreated, UserID: u.ID,
-			Result: audit.Success, Details: map[string]string{"email": u.Email, "admin": fmt.Sprint(admin)}}); err != nil {
-			return err
-		}
-		out, err = m.issueEnrollment(ctx, u)
+		out, err = m.createUser(ctx, u, spec.Groups)
 		return err
 	})
 	return out, err
+}
+
+// newUser checks spec and makes the user it describes.
+func (m *Manager) newUser(spec UserSpec) (storage.User, error) {
+	addr, err := mail.ParseAddress(spec.Email)
+	if err != nil || addr.Address != strings.TrimSpace(spec.Email) {
+		return storage.User{}, invalid("%q is not an email address", spec.Email)
+	}
+	if len(spec.Name) > 200 {
+		return storage.User{}, invalid("the name is longer than 200 characters")
+	}
+	if err := validRole(spec.Role); err != nil {
+		return storage.User{}, err
+	}
+	id, err := keys.RandomToken(16)
+	if err != nil {
+		return storage.User{}, err
+	}
+	now := m.Now()
+	return storage.User{ID: "u_" + id, Email: strings.ToLower(addr.Address), Name: spec.Name, Role: spec.Role,
+		CreatedAt: now, UpdatedAt: now}, nil
+}
+
+// createUser stores u, makes them a member of the named groups and issues
+// their enrolment link, in ctx's transaction.
+func (m *Manager) createUser(ctx context.Context, u storage.User, groups []string) (NewUser, error) {
+	if err := m.Store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return NewUser{}, invalid("a user with email %s already exists", u.Email)
+		}
+		return NewUser{}, err
+	}
+	if err := m.record(ctx, storage.AuditEvent{Type: audit.UserCreated, UserID: u.ID,
+		Result: audit.Success, Details: map[string]string{"email": u.Email, "role": u.Role}}); err != nil {
+		return NewUser{}, err
+	}
+	if u.Role != "" {
+		if err := m.record(ctx, storage.AuditEvent{Type: audit.RoleGranted, UserID: u.ID,
+			Details: map[string]string{"role": u.Role}}); err != nil {
+			return NewUser{}, err
+		}
+	}
+	for _, name := range groups {
+		g, err := m.groupByName(ctx, name)
+		if err != nil {
+			return NewUser{}, err
+		}
+		if err := m.addMember(ctx, g, u); err != nil {
+			return NewUser{}, err
+		}
+	}
+	return m.issueEnrollment(ctx, u)
+}
+
+func validRole(role string) error {
+	if role != "" && !slices.Contains(storage.Roles, role) {
+		return invalid("the role must be admin, helpdesk or auditor, not %q", role)
+	}
+	return nil
 }
 
 // IssueEnrollment gives an existing user a new enrolment link (to set a
@@ -200,25 +249,29 @@ func (m *Manager) activeAdmins(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, u := range users {
-		if u.Admin && !u.Suspended() {
+		if u.IsAdmin() && !u.Suspended() {
 			n++
 		}
 	}
 	return n, nil
 }
 
-// SetAdmin makes the user an administrator or not, refusing to remove the
-// last active one.
-func (m *Manager) SetAdmin(ctx context.Context, userID string, admin bool) error {
+// SetRole gives the user a role ("" for none), refusing to take the last
+// active administrator's away. Granting a role raises an alert: it is how
+// a taken-over console account would make itself a second one.
+func (m *Manager) SetRole(ctx context.Context, userID, role string) error {
+	if err := validRole(role); err != nil {
+		return err
+	}
 	return m.Store.InTx(ctx, func(ctx context.Context) error {
 		u, err := m.Store.GetUser(ctx, userID)
 		if err != nil {
 			return notFound(err, "no such user")
 		}
-		if u.Admin == admin {
+		if u.Role == role {
 			return nil
 		}
-		if !admin && !u.Suspended() {
+		if u.IsAdmin() && !u.Suspended() {
 			if n, err := m.activeAdmins(ctx); err != nil {
 				return err
 			} else if n <= 1 {
@@ -226,17 +279,18 @@ func (m *Manager) SetAdmin(ctx context.Context, userID string, admin bool) error
 			}
 		}
 		if err := m.Store.UpdateUser(ctx, userID, func(x *storage.User) error {
-			x.Admin = admin
+			x.Role = role
 			x.UpdatedAt = m.Now()
 			return nil
 		}); err != nil {
 			return err
 		}
-		typ := audit.AdminGranted
-		if !admin {
-			typ = audit.AdminRevoked
+		if role == "" {
+			return m.record(ctx, storage.AuditEvent{Type: audit.RoleRevoked, UserID: userID,
+				Details: map[string]string{"role": u.Role}})
 		}
-		return m.record(ctx, storage.AuditEvent{Type: typ, UserID: userID})
+		return m.record(ctx, storage.AuditEvent{Type: audit.RoleGranted, UserID: userID,
+			Details: map[string]string{"role": role, "previous": u.Role}})
 	})
 }
 
@@ -248,7 +302,7 @@ func (m *Manager) DeleteUser(ctx context.Context, userID string) error {
 		if err != nil {
 			return notFound(err, "no such user")
 		}
-		if u.Admin && !u.Suspended() {
+		if u.IsAdmin() && !u.Suspended() {
 			if n, err := m.activeAdmins(ctx); err != nil {
 				return err
 			} else if n <= 1 {

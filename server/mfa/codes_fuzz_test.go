@@ -16,6 +16,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/keygate/keygate/server"
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
@@ -30,7 +31,7 @@ var fuzzRecoveryCodes = []string{"AAAAA-AAAAA", "BBBBB-BBBBB", "CCCCC-CCCCC"}
 // code check) and a user with an authenticator app and recovery codes.
 func startCodes(f *testing.F) (*servertest.Instance, storage.User) {
 	in := servertest.Start(f, func(c *server.Config) { c.Throttle = server.ThrottleConfig{PerAccount: 1 << 30, PerIP: 1 << 30} })
-	nu, err := in.Manager().CreateUser(f.Context(), "codes@example.com", "", false)
+	nu, err := in.Manager().CreateUser(f.Context(), manage.UserSpec{Email: "codes@example.com"})
 	if err != nil {
 		f.Fatal(err)
 	}

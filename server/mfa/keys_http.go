@@ -37,7 +37,7 @@ func (h *Handler) showEnrollFactor(w http.ResponseWriter, r *http.Request) error
 		http.Redirect(w, r, "/mfa/totp/enroll", http.StatusSeeOther)
 		return nil
 	}
-	data := EnrollFactorData{CSRF: sess.CSRFToken(), AllowTOTP: h.mayEnrollTOTP(user), Admin: user.Admin}
+	data := EnrollFactorData{CSRF: sess.CSRFToken(), AllowTOTP: h.mayEnrollTOTP(user), Admin: user.IsAdmin()}
 	if err := sess.Save(w); err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func (h *Handler) enrollingUser(r *http.Request, sess *session.Session) (storage
 // the only factor the admin console accepts — enrolled with an
 // authenticator app alone, they could not reach it. Where keygate cannot
 // offer keys at all (an issuer at an IP address) the app is all there is.
-func (h *Handler) mayEnrollTOTP(u storage.User) bool { return !u.Admin || h.d.Passkeys == nil }
+func (h *Handler) mayEnrollTOTP(u storage.User) bool { return u.Role == "" || h.d.Passkeys == nil }
 
 var errAdminNeedsKey = httpx.Errorf(http.StatusForbidden,
 	"As an administrator you enrol with a security key or passkey: the admin console accepts nothing else, because a phishing page cannot use one.", nil)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/descope/virtualwebauthn"
 
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/server/session/sessiontest"
@@ -119,7 +120,7 @@ func (x *webauthnFuzz) answer(c ceremony, challenge string, credID, data, sig, h
 func FuzzWebAuthn(f *testing.F) {
 	x := &webauthnFuzz{in: servertest.Start(f)}
 	x.rp = virtualwebauthn.RelyingParty{ID: "localhost", Name: "keygate", Origin: x.in.Issuer}
-	nu, err := x.in.Manager().CreateUser(f.Context(), "keys@example.com", "", false)
+	nu, err := x.in.Manager().CreateUser(f.Context(), manage.UserSpec{Email: "keys@example.com"})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
@@ -48,6 +49,18 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A signed-in user's groups may ask more of their members than the app.
+	var reasons []string
+	if auth := sess.Auth(); auth.UserID != "" {
+		groups, err := h.d.Store.ListUserGroups(ctx, auth.UserID)
+		if err != nil {
+			return err
+		}
+		if acr, group := session.GroupsACR(groups); session.ACRRank(acr) > session.ACRRank(req.ACR) {
+			req.ACR = acr
+			reasons = append(reasons, session.GroupReason(acr, group))
+		}
+	}
 	now := h.d.Now()
 	flowID, err := keys.RandomToken(24)
 	if err != nil {
@@ -62,6 +75,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		RequiredACR: req.ACR,
 		MaxAge:      req.MaxAge,
 		ForceLogin:  req.ForceLogin,
+		Reasons:     reasons,
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(flowLifetime),
 	}
@@ -184,10 +198,16 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	}
 	signIn := session.Auth{UserID: flow.UserID, ACR: flow.ACR, AMR: flow.AMR, AuthTime: flow.AuthTime}
 	// Defence in depth: login checks this too, but a token must never
-	// claim less than the request required. max_age counts back from the
-	// request, as fosite's check does: a sign-in made for it is fresh
-	// enough however long the redirects took (max_age=0 included).
-	need := session.Requirement{ACR: flow.RequiredACR, MaxAge: flow.MaxAge}
+	// claim less than the request, or the user's groups, required. max_age
+	// counts back from the request, as fosite's check does: a sign-in made
+	// for it is fresh enough however long the redirects took (max_age=0
+	// included).
+	groups, err := h.d.Store.ListUserGroups(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	groupACR, _ := session.GroupsACR(groups)
+	need := session.Requirement{ACR: session.StrongerACR(flow.RequiredACR, groupACR), MaxAge: flow.MaxAge}
 	if !need.SatisfiedBy(signIn, flow.CreatedAt) {
 		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in did not reach the assurance this app requires."))
 	}
@@ -249,6 +269,15 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.Author
 		resp, err = h.provider.NewAuthorizeResponse(ctx, ar, sess)
 		return err
 	})
+	if errors.Is(err, fositestore.ErrNotInAllowedGroup) {
+		// Reached only without a page (prompt=none): server/login shows
+		// the user a page before it comes to this.
+		if aerr := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.AccessRefused, Actor: user.ID, UserID: user.ID,
+			ClientID: client.GetID(), Result: audit.Denied, Details: map[string]string{"reason": "not in an allowed group"}}); aerr != nil {
+			return aerr
+		}
+		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user is in no group allowed to use this app.").WithWrap(err))
+	}
 	if errors.Is(err, fositestore.ErrGrantEnded) {
 		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in was ended while the app was being answered.").WithWrap(err))
 	}

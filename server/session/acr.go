@@ -3,6 +3,8 @@ package session
 import (
 	"strings"
 	"time"
+
+	"github.com/keygate/keygate/storage"
 )
 
 // Assurance levels, weakest first (DESIGN.md): mfa < phr < phrh.
@@ -64,4 +66,25 @@ func (r Requirement) SatisfiedBy(a Auth, now time.Time) bool {
 		return false
 	}
 	return r.MaxAge < 0 || !now.After(a.AuthTime.Add(r.MaxAge))
+}
+
+// GroupsACR is the strongest minimum level of the groups a user is in:
+// what they sign in with everywhere, whatever the app asks ("" if none
+// of their groups sets one). The group that sets it is named for the
+// user's benefit.
+func GroupsACR(groups []storage.Group) (acr, group string) {
+	for _, g := range groups {
+		if ACRRank(g.MinACR) > ACRRank(acr) {
+			acr, group = g.MinACR, g.Name
+		}
+	}
+	return acr, group
+}
+
+// GroupReason says, in plain words, why a group raised the level.
+func GroupReason(acr, group string) string {
+	if ACRRank(acr) >= ACRRank(ACRPhr) {
+		return "Members of " + group + " sign in with a security key or passkey, in every app."
+	}
+	return "Members of " + group + " sign in with two factors, in every app."
 }

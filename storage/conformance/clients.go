@@ -29,6 +29,7 @@ func testClients(t *testing.T, newStore NewStore) {
 		AccessTokenTTL:          15 * time.Minute,
 		RefreshTokenTTL:         30 * 24 * time.Hour,
 		DenyRisky:               true,
+		AllowedGroups:           []string{"g_support", "g_ops"},
 		CreatedAt:               t0,
 		UpdatedAt:               at(time.Minute),
 	}

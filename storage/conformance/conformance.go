@@ -49,6 +49,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		run  func(t *testing.T, newStore NewStore)
 	}{
 		{"users", testUsers},
+		{"groups", testGroups},
 		{"enrollments", testEnrollments},
 		{"totp", testTOTP},
 		{"recovery codes", testRecoveryCodes},

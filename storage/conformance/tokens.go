@@ -224,6 +224,44 @@ func testTokens(t *testing.T, newStore NewStore) {
 		same(t, "after an empty id", active(t, st, all)[6:], []bool{true})
 	})
 
+	t.Run("revoking a user's tokens at one client leaves the rest and names the sessions", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		mine := append(grant("req-1", "u", "sid-1"), grant("req-2", "u", "sid-2")...)
+		other := grant("req-3", "u", "sid-1")
+		for i := range other {
+			other[i].ClientID = "other-app"
+		}
+		theirs := grant("req-4", "v", "sid-3")
+		create(t, st, mine...)
+		create(t, st, other...)
+		create(t, st, theirs...)
+		sids, err := st.RevokeUserClient(ctx, "u", "app")
+		ok(t, err)
+		slices.Sort(sids)
+		same(t, "sessions", sids, []string{"sid-1", "sid-2"})
+		for _, tc := range []struct {
+			what string
+			recs []storage.TokenRecord
+			want bool
+		}{{"u at app", mine, false}, {"u at another app", other, true}, {"v at app", theirs, true}} {
+			for _, a := range active(t, st, tc.recs) {
+				if a != tc.want {
+					t.Errorf("%s: active %v, want %v", tc.what, a, tc.want)
+				}
+			}
+		}
+		if _, err := st.RevokeUserClient(ctx, "", "app"); err == nil {
+			t.Error("RevokeUserClient with an empty subject succeeded")
+		}
+		// app holds active tokens for v only now; other-app for u.
+		subjects, err := st.ClientSubjects(ctx, "app")
+		ok(t, err)
+		same(t, "app's subjects", subjects, []string{"v"})
+		subjects, err = st.ClientSubjects(ctx, "other-app")
+		ok(t, err)
+		same(t, "other app's subjects", subjects, []string{"u"})
+	})
+
 	t.Run("the sweep deletes only expired records", func(t *testing.T) {
 		st, ctx := newStore(t), t.Context()
 		create(t, st, g1...) // the refresh token lives 30 days, the rest an hour

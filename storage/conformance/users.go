@@ -18,7 +18,7 @@ func testUsers(t *testing.T, newStore NewStore) {
 		Email:        "ada@example.com",
 		Name:         "Ada Lovelace",
 		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
-		Admin:        true,
+		Role:         storage.RoleHelpdesk,
 		SuspendedAt:  at(2 * time.Minute),
 		EnrolledAt:   at(time.Second),
 		CreatedAt:    t0,

@@ -48,8 +48,8 @@ func ClientAuthFrom(ctx context.Context) *ClientAuth {
 // LiveGrant checks, inside the write transaction ctx carries, that the
 // client is still registered and enabled, that the secret that
 // authenticated this request (if ctx says which) still works, and that the
-// subject (a user id; "" for client_credentials) exists and is not
-// suspended. It answers ErrGrantEnded, wrapped with the reason, if not.
+// subject (a user id; "" for client_credentials) exists, is not suspended
+// and is in a group the app allows. It answers ErrGrantEnded, wrapped with the reason, if not.
 func (s *Store) LiveGrant(ctx context.Context, clientID, subject string) error {
 	c, err := s.db.GetClient(ctx, clientID) // in a transaction: never cached
 	switch {
@@ -75,8 +75,21 @@ func (s *Store) LiveGrant(ctx context.Context, clientID, subject string) error {
 	case u.Suspended():
 		return fmt.Errorf("%w: the user was suspended", ErrGrantEnded)
 	}
+	if len(c.AllowedGroups) > 0 {
+		groups, err := s.db.ListUserGroups(ctx, subject)
+		if err != nil {
+			return err
+		}
+		if !c.Allows(groups) {
+			return fmt.Errorf("%w: %w", ErrGrantEnded, ErrNotInAllowedGroup)
+		}
+	}
 	return nil
 }
+
+// ErrNotInAllowedGroup: the app names the groups whose members may use it,
+// and the user is in none of them (any more).
+var ErrNotInAllowedGroup = errors.New("the user is in no group allowed to use the app")
 
 // secretWorks reports whether hash is the client's secret, or the one a
 // rotation replaced while its overlap lasts.

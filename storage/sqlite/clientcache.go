@@ -84,5 +84,6 @@ func cloneClient(c storage.Client) storage.Client {
 	c.ResponseTypes = slices.Clone(c.ResponseTypes)
 	c.Scopes = slices.Clone(c.Scopes)
 	c.Audience = slices.Clone(c.Audience)
+	c.AllowedGroups = slices.Clone(c.AllowedGroups)
 	return c
 }

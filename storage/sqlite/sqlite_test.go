@@ -366,7 +366,7 @@ func TestMigrations(t *testing.T) {
 		}
 	})
 
-	t.Run("a database at version 7 counts as enrolled exactly the users with a confirmed factor", func(t *testing.T) {
+	t.Run("a database at version 7 counts as enrolled exactly the users with a confirmed factor, and its administrators keep the role", func(t *testing.T) {
 		ctx := t.Context()
 		path := filepath.Join(t.TempDir(), "keygate.db")
 		old := openAt(t, path, ms[:7])
@@ -387,6 +387,10 @@ func TestMigrations(t *testing.T) {
 		if _, err := old.wdb.ExecContext(ctx, `UPDATE user SET password_hash = 'h' WHERE id != 'new'`); err != nil {
 			t.Fatal(err)
 		}
+		// And an administrator of the days of the admin flag.
+		if _, err := old.wdb.ExecContext(ctx, `UPDATE user SET admin = 1 WHERE id = 'key'`); err != nil {
+			t.Fatal(err)
+		}
 		if err := old.wdb.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -399,6 +403,9 @@ func TestMigrations(t *testing.T) {
 			u, err := s.GetUser(ctx, id)
 			if err != nil || u.Enrolled() != want {
 				t.Errorf("user %s: enrolled %v, %v; want %v", id, u.Enrolled(), err, want)
+			}
+			if wantRole := map[bool]string{true: storage.RoleAdmin}[id == "key"]; u.Role != wantRole {
+				t.Errorf("user %s: role %q, want %q", id, u.Role, wantRole)
 			}
 		}
 	})

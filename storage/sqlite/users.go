@@ -7,11 +7,11 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
-const userColumns = `id, email, name, password_hash, admin, suspended_at, enrolled_at, created_at, updated_at`
+const userColumns = `id, email, name, password_hash, role, suspended_at, enrolled_at, created_at, updated_at`
 
 func scanUser(sc rowScanner) (storage.User, error) {
 	var u storage.User
-	err := sc.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Admin,
+	err := sc.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role,
 		timeCol{&u.SuspendedAt}, timeCol{&u.EnrolledAt}, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
 	return u, err
 }
@@ -24,10 +24,10 @@ func normEmail(email string) string {
 
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	_, err := s.w(ctx).ExecContext(ctx, `
-		INSERT INTO user (`+userColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, normEmail(u.Email), u.Name, u.PasswordHash, u.Admin,
-		micros(u.SuspendedAt), micros(u.EnrolledAt), micros(u.CreatedAt), micros(u.UpdatedAt))
+		INSERT INTO user (`+userColumns+`, admin)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, normEmail(u.Email), u.Name, u.PasswordHash, u.Role,
+		micros(u.SuspendedAt), micros(u.EnrolledAt), micros(u.CreatedAt), micros(u.UpdatedAt), u.IsAdmin())
 	return wrapErr("create user", err)
 }
 
@@ -151,10 +151,10 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *storage.Us
 		}
 		// The id is the row's identity, so a changed u.ID is ignored.
 		_, err = s.w(ctx).ExecContext(ctx, `
-			UPDATE user SET email = ?, name = ?, password_hash = ?, admin = ?,
+			UPDATE user SET email = ?, name = ?, password_hash = ?, role = ?, admin = ?,
 				suspended_at = ?, enrolled_at = ?, created_at = ?, updated_at = ?
 			WHERE id = ?`,
-			normEmail(u.Email), u.Name, u.PasswordHash, u.Admin,
+			normEmail(u.Email), u.Name, u.PasswordHash, u.Role, u.IsAdmin(),
 			micros(u.SuspendedAt), micros(u.EnrolledAt), micros(u.CreatedAt), micros(u.UpdatedAt), id)
 		return wrapErr("update user", err)
 	})

@@ -1,0 +1,246 @@
+package manage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/keygate/keygate/keys"
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/storage"
+)
+
+// Groups say who may use which app (an app's allowed groups) and how its
+// members sign in everywhere (a group's minimum acr). A change to either
+// takes effect at once: in the transaction that removes a member, deletes
+// a group or narrows an app's groups, the tokens of every user who may no
+// longer use an app are revoked and the app is told (back-channel logout).
+
+// GroupSpec describes a group to create or change.
+type GroupSpec struct {
+	Name        string
+	Description string
+	MinACR      string // "", "mfa", "phr" or "phrh"
+}
+
+func validateGroup(s *GroupSpec) error {
+	s.Name = strings.TrimSpace(s.Name)
+	s.Description = strings.TrimSpace(s.Description)
+	switch {
+	case s.Name == "" || len(s.Name) > 64:
+		return invalid("a group needs a name of 1 to 64 characters")
+	case strings.ContainsAny(s.Name, ",; \t\r\n") || strings.ContainsFunc(s.Name, isControl):
+		// Group names travel in claims and CSV files, and apps compare them.
+		return invalid("a group name has no spaces, commas or semicolons: %q", s.Name)
+	case len(s.Description) > 500:
+		return invalid("the description is longer than 500 characters")
+	case s.MinACR != "" && !slices.Contains([]string{"mfa", "phr", "phrh"}, s.MinACR):
+		return invalid("--min-acr must be mfa, phr or phrh, not %q", s.MinACR)
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+// CreateGroup adds a group.
+func (m *Manager) CreateGroup(ctx context.Context, spec GroupSpec) (storage.Group, error) {
+	if err := validateGroup(&spec); err != nil {
+		return storage.Group{}, err
+	}
+	id, err := keys.RandomToken(12)
+	if err != nil {
+		return storage.Group{}, err
+	}
+	now := m.Now()
+	g := storage.Group{ID: "g_" + id, Name: spec.Name, Description: spec.Description, MinACR: spec.MinACR,
+		CreatedAt: now, UpdatedAt: now}
+	err = m.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := m.Store.CreateGroup(ctx, g); err != nil {
+			if errors.Is(err, storage.ErrAlreadyExists) {
+				return invalid("a group named %s exists already", g.Name)
+			}
+			return err
+		}
+		return m.record(ctx, storage.AuditEvent{Type: audit.GroupCreated,
+			Details: map[string]string{"group": g.Name, "min_acr": g.MinACR}})
+	})
+	return g, err
+}
+
+// UpdateGroup renames, redescribes or changes a group's minimum acr.
+func (m *Manager) UpdateGroup(ctx context.Context, id string, spec GroupSpec) error {
+	if err := validateGroup(&spec); err != nil {
+		return err
+	}
+	return m.Store.InTx(ctx, func(ctx context.Context) error {
+		var old storage.Group
+		err := m.Store.UpdateGroup(ctx, id, func(g *storage.Group) error {
+			old = *g
+			g.Name, g.Description, g.MinACR, g.UpdatedAt = spec.Name, spec.Description, spec.MinACR, m.Now()
+			return nil
+		})
+		switch {
+		case errors.Is(err, storage.ErrAlreadyExists):
+			return invalid("a group named %s exists already", spec.Name)
+		case err != nil:
+			return notFound(err, "no such group")
+		}
+		return m.record(ctx, storage.AuditEvent{Type: audit.GroupUpdated, Details: map[string]string{
+			"group": spec.Name, "previous_name": old.Name, "min_acr": spec.MinACR, "previous_min_acr": old.MinACR}})
+	})
+}
+
+// DeleteGroup deletes a group: its members lose the apps only it allowed
+// them, at once. A group that is the only one allowed to use an app is not
+// deleted — the app would then be open to everyone, or to no one, without
+// anyone having said so: give the app other groups first.
+func (m *Manager) DeleteGroup(ctx context.Context, id string) error {
+	return m.Store.InTx(ctx, func(ctx context.Context) error {
+		g, err := m.Store.GetGroup(ctx, id)
+		if err != nil {
+			return notFound(err, "no such group")
+		}
+		members, err := m.Store.ListGroupMembers(ctx, id)
+		if err != nil {
+			return err
+		}
+		clients, err := m.Store.ListClients(ctx)
+		if err != nil {
+			return err
+		}
+		var only []string
+		for _, c := range clients {
+			if slices.Equal(c.AllowedGroups, []string{id}) {
+				only = append(only, c.Name)
+			}
+		}
+		if len(only) > 0 {
+			return invalid("%s is the only group allowed to use %s; give the app other groups, or none, first",
+				g.Name, strings.Join(only, ", "))
+		}
+		for _, c := range clients {
+			if !slices.Contains(c.AllowedGroups, id) {
+				continue
+			}
+			if err := m.Store.UpdateClient(ctx, c.ID, func(c *storage.Client) error {
+				c.AllowedGroups = slices.DeleteFunc(c.AllowedGroups, func(x string) bool { return x == id })
+				c.UpdatedAt = m.Now()
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		if err := m.Store.DeleteGroup(ctx, id); err != nil {
+			return err
+		}
+		for _, u := range members {
+			if err := m.revokeLostApps(ctx, u.ID); err != nil {
+				return err
+			}
+		}
+		return m.record(ctx, storage.AuditEvent{Type: audit.GroupDeleted,
+			Details: map[string]string{"group": g.Name, "members": fmt.Sprint(len(members))}})
+	})
+}
+
+// AddMembers makes the users with these emails members of the group; one
+// already a member is left as is.
+func (m *Manager) AddMembers(ctx context.Context, groupID string, emails []string) error {
+	return m.Store.InTx(ctx, func(ctx context.Context) error {
+		g, err := m.Store.GetGroup(ctx, groupID)
+		if err != nil {
+			return notFound(err, "no such group")
+		}
+		for _, email := range emails {
+			u, err := m.userByEmail(ctx, email)
+			if err != nil {
+				return err
+			}
+			if err := m.addMember(ctx, g, u); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RemoveMembers ends the memberships of the users with these emails; the
+// apps they may no longer use lose them at once.
+func (m *Manager) RemoveMembers(ctx context.Context, groupID string, emails []string) error {
+	return m.Store.InTx(ctx, func(ctx context.Context) error {
+		g, err := m.Store.GetGroup(ctx, groupID)
+		if err != nil {
+			return notFound(err, "no such group")
+		}
+		for _, email := range emails {
+			u, err := m.userByEmail(ctx, email)
+			if err != nil {
+				return err
+			}
+			if err := m.Store.RemoveGroupMember(ctx, g.ID, u.ID); errors.Is(err, storage.ErrNotFound) {
+				return invalid("%s is not a member of %s", u.Email, g.Name)
+			} else if err != nil {
+				return err
+			}
+			if err := m.revokeLostApps(ctx, u.ID); err != nil {
+				return err
+			}
+			if err := m.record(ctx, storage.AuditEvent{Type: audit.GroupMemberRemoved, UserID: u.ID,
+				Details: map[string]string{"group": g.Name}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GroupByName finds a group by its name, in any case.
+func (m *Manager) GroupByName(ctx context.Context, name string) (storage.Group, error) {
+	return m.groupByName(ctx, name)
+}
+
+func (m *Manager) groupByName(ctx context.Context, name string) (storage.Group, error) {
+	g, err := m.Store.GetGroupByName(ctx, strings.TrimSpace(name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return g, invalid("no group is named %s", name)
+	}
+	return g, err
+}
+
+func (m *Manager) addMember(ctx context.Context, g storage.Group, u storage.User) error {
+	if err := m.Store.AddGroupMember(ctx, g.ID, u.ID, m.Now()); err != nil {
+		return err
+	}
+	return m.record(ctx, storage.AuditEvent{Type: audit.GroupMemberAdded, UserID: u.ID,
+		Details: map[string]string{"group": g.Name}})
+}
+
+// revokeLostApps revokes, for every app the user's groups no longer allow
+// them, the tokens it holds for them, and tells that app which of the
+// user's sessions they came from. The user's browser sessions stay: they
+// may go on using every other app.
+func (m *Manager) revokeLostApps(ctx context.Context, userID string) error {
+	groups, err := m.Store.ListUserGroups(ctx, userID)
+	if err != nil {
+		return err
+	}
+	clients, err := m.Store.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range clients {
+		if c.Allows(groups) {
+			continue
+		}
+		sids, err := m.Store.RevokeUserClient(ctx, userID, c.ID)
+		if err != nil {
+			return err
+		}
+		if err := m.queueBackchannelLogoutTo(ctx, c, userID, sids); err != nil {
+			return err
+		}
+	}
+	return nil
+}
