@@ -263,8 +263,8 @@ type Client struct {
 	// AllowedGroups are the ids of the groups whose members may use the
 	// app; none means every enrolled user.
 	AllowedGroups []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // Allows reports whether a member of groups may use the app: every user

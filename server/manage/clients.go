@@ -48,7 +48,7 @@ const ScopeAdmin = "keygate:admin"
 
 // scopes an app may ask for.
 func (s ClientSpec) scopes() []string {
-	sc := []string{"openid", "email", "profile", "offline_access"}
+	sc := []string{"openid", "email", "profile", "groups", "offline_access"}
 	if s.AdminAPI {
 		sc = append(sc, ScopeAdmin)
 	}

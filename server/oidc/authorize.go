@@ -252,8 +252,18 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.Author
 		extra["email"] = user.Email
 		extra["email_verified"] = true // set by an admin, proven by enrolment
 	}
-	if ar.GetGrantedScopes().Has("profile") && user.Name != "" {
-		extra["name"] = user.Name
+	if ar.GetGrantedScopes().Has("profile") {
+		extra["preferred_username"] = user.Email
+		if user.Name != "" {
+			extra["name"] = user.Name
+		}
+	}
+	if ar.GetGrantedScopes().Has("groups") {
+		groups, err := h.d.Store.ListUserGroups(ctx, user.ID)
+		if err != nil {
+			return err
+		}
+		extra[claimGroups] = groupNames(groups)
 	}
 	sess := signedIn(h.d.Issuer, user.ID, sid, auth.ACR, auth.AMR, auth.AuthTime, requestedAt, extra)
 	var resp fosite.AuthorizeResponder
@@ -317,4 +327,14 @@ func (h *Handler) authorizeError(w http.ResponseWriter, r *http.Request, ar fosi
 		msg += " " + rfc.HintField
 	}
 	return httpx.Errorf(rfc.CodeField, fmt.Sprintf("The app's sign-in request is not valid (%s). %s", rfc.ErrorField, msg), err)
+}
+
+// groupNames are the names a groups claim carries (never null: an empty
+// list says "no groups", which an app can tell from "not asked").
+func groupNames(groups []storage.Group) []string {
+	names := []string{}
+	for _, g := range groups {
+		names = append(names, g.Name)
+	}
+	return names
 }

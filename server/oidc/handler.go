@@ -69,6 +69,7 @@ func New(d Deps) (*Handler, error) {
 		RefreshGrace:   d.Lifetimes.RefreshGrace,
 		NewSession:     func() fosite.Session { return NewSession() },
 		OnRefreshReuse: h.auditRefreshReuse,
+		OnRefresh:      h.refreshGroups,
 		Now:            d.Now,
 	})
 	h.store = store

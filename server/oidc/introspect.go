@@ -48,7 +48,13 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, h.introspection(use, ar))
+	out := h.introspection(use, ar)
+	if err := h.liveGroups(ctx, out, ar); err != nil {
+		h.d.Logger.ErrorContext(ctx, "introspection groups", "err", err)
+		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), fosite.ErrServerError)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
 // mayIntrospect is the rule of who learns about a token: the client it was
@@ -92,6 +98,22 @@ func (h *Handler) introspection(use fosite.TokenUse, ar fosite.AccessRequester) 
 		out["aud"] = aud
 	}
 	return out
+}
+
+// liveGroups replaces an introspection's groups claim with the user's
+// groups of now: a resource server deciding access by group must not act
+// on a membership ended since the token was issued.
+func (h *Handler) liveGroups(ctx context.Context, out map[string]any, ar fosite.AccessRequester) error {
+	sub := ar.GetSession().GetSubject()
+	if sub == "" || !ar.GetGrantedScopes().Has("groups") {
+		return nil
+	}
+	groups, err := h.d.Store.ListUserGroups(ctx, sub)
+	if err != nil {
+		return err
+	}
+	out[claimGroups] = groupNames(groups)
+	return nil
 }
 
 // revoke implements RFC 7009; fosite checks the token belongs to the client.
@@ -184,8 +206,19 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		claims["email"] = user.Email
 		claims["email_verified"] = true
 	}
-	if ar.GetGrantedScopes().Has("profile") && user.Name != "" {
-		claims["name"] = user.Name
+	if ar.GetGrantedScopes().Has("profile") {
+		claims["preferred_username"] = user.Email
+		if user.Name != "" {
+			claims["name"] = user.Name
+		}
+	}
+	if ar.GetGrantedScopes().Has("groups") {
+		groups, err := h.d.Store.ListUserGroups(ctx, user.ID)
+		if err != nil {
+			bearerError(w, "invalid_token", "The access token is not active.")
+			return
+		}
+		claims[claimGroups] = groupNames(groups)
 	}
 	httpx.WriteJSON(w, http.StatusOK, claims)
 }

@@ -56,6 +56,11 @@ func (s *Session) GetExtraClaims() map[string]any {
 	if !c.AuthTime.IsZero() {
 		extra["auth_time"] = c.AuthTime.Unix()
 	}
+	// The groups claim, when the grant has the groups scope: a JWT access
+	// token carries it like the ID token.
+	if g, ok := c.Extra[claimGroups]; ok {
+		extra[claimGroups] = g
+	}
 	return extra
 }
 
@@ -80,6 +85,20 @@ func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 // GetJWTHeader types a JWT access token as RFC 9068 requires.
 func (s *Session) GetJWTHeader() *jwt.Headers {
 	return &jwt.Headers{Extra: map[string]any{"typ": atJWTType}}
+}
+
+// claimGroups is the claim that names the user's groups (scope groups).
+const claimGroups = "groups"
+
+// setGroups writes the groups claim of a session that has one, so that a
+// refreshed ID token or JWT names the user's groups of now.
+func (s *Session) setGroups(names []string) {
+	if s == nil || s.DefaultSession == nil || s.Claims == nil {
+		return
+	}
+	if _, ok := s.Claims.Extra[claimGroups]; ok {
+		s.Claims.Extra[claimGroups] = names
+	}
 }
 
 // signedIn builds the session of an authorization from a completed sign-in.

@@ -186,6 +186,22 @@ func (h *Handler) auditRefreshReuse(ctx context.Context, rec storage.TokenRecord
 	}
 }
 
+// refreshGroups names the user's groups of now in a refreshed grant that
+// has the groups claim: the new ID token and JWT access token must not
+// keep a membership that ended.
+func (h *Handler) refreshGroups(ctx context.Context, rec storage.TokenRecord, s fosite.Session) error {
+	sess, ok := s.(*Session)
+	if !ok || rec.Subject == "" {
+		return nil
+	}
+	groups, err := h.d.Store.ListUserGroups(ctx, rec.Subject)
+	if err != nil {
+		return err
+	}
+	sess.setGroups(groupNames(groups))
+	return nil
+}
+
 // par accepts pushed authorization requests (RFC 9126).
 func (h *Handler) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()

@@ -42,7 +42,10 @@ type Options struct {
 	// past the grace window: the token-theft signal. Reading such a token
 	// anywhere else (introspection, revocation) is no such signal.
 	OnRefreshReuse func(ctx context.Context, rec storage.TokenRecord)
-	Now            func() time.Time
+	// OnRefresh may bring a refresh grant's session up to date before new
+	// tokens are made from it (the user's groups of now, say).
+	OnRefresh func(ctx context.Context, rec storage.TokenRecord, s fosite.Session) error
+	Now       func() time.Time
 }
 
 // Store implements fosite's storage interfaces over storage.Store.
@@ -228,6 +231,11 @@ func (s *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 		return req, fosite.ErrInactiveToken
 	case !rec.Active:
 		return nil, fosite.ErrNotFound
+	}
+	if s.opts.OnRefresh != nil && ctx.Value(refreshGrantKey{}) != nil {
+		if err := s.opts.OnRefresh(ctx, rec, req.GetSession()); err != nil {
+			return nil, err
+		}
 	}
 	return req, nil
 }

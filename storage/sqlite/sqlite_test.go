@@ -320,10 +320,11 @@ func TestMigrations(t *testing.T) {
 			t.Fatalf("SchemaVersion after the upgrade = %d, %v; want %d", v, err, latest)
 		}
 
-		// The old client reads back as written, with the new fields zero.
+		// The old client reads back as written, with the new fields zero,
+		// and the groups scope an OpenID app may now ask for (0009).
 		want := storage.Client{ID: "app", Name: "The App", SecretHash: []byte("old"),
 			RedirectURIs: []string{"https://app.example.com/cb"}, GrantTypes: []string{"authorization_code"},
-			Scopes: []string{"openid"}, MinACR: "mfa", MaxAuthAge: 12 * time.Hour, TokenFormat: "jwt",
+			Scopes: []string{"openid", "groups"}, MinACR: "mfa", MaxAuthAge: 12 * time.Hour, TokenFormat: "jwt",
 			CreatedAt: t0, UpdatedAt: t0}
 		c, err := s.GetClient(ctx, "app")
 		if err != nil || !reflect.DeepEqual(c, want) {

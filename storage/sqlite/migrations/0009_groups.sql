@@ -28,3 +28,9 @@ ALTER TABLE client ADD COLUMN allowed_groups TEXT NOT NULL DEFAULT '[]';
 
 ALTER TABLE user ADD COLUMN role TEXT NOT NULL DEFAULT '';
 UPDATE user SET role = 'admin' WHERE admin = 1;
+
+-- Apps may ask for the groups scope: add it to every app that offers
+-- openid's scopes (new apps get it from server/manage).
+UPDATE client SET scopes = json_insert(scopes, '$[#]', 'groups')
+WHERE EXISTS (SELECT 1 FROM json_each(client.scopes) WHERE value = 'openid')
+  AND NOT EXISTS (SELECT 1 FROM json_each(client.scopes) WHERE value = 'groups');
