@@ -226,7 +226,7 @@ func TestBadInputIsRefusedCleanly(t *testing.T) {
 		p := bb.get(a.url)
 		csrf := p.form("/login").Get("csrf_token")
 		p = bb.submit(p, "/login", map[string]string{"email": f.user.email, "password": f.user.password})
-		if p.url.Path != "/mfa/verify" || !strings.Contains(p.alert(), "requires a security key") {
+		if p.url.Path != "/mfa/verify" || !strings.Contains(p.alert(), "needs a security key") {
 			t.Fatalf("after the password: %s %q", p.url.Path, p.alert())
 		}
 		if p.byID("code") != nil {

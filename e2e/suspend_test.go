@@ -48,6 +48,32 @@ func newLogoutReceiver(t *testing.T, issuer string) *logoutReceiver {
 	return lr
 }
 
+// waitFor waits for a verified logout token whose claims match, and
+// returns when it arrived; it fails t if none comes within 15 s or one
+// does not verify.
+func (lr *logoutReceiver) waitFor(t *testing.T, match func(claims map[string]any) bool) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		lr.mu.Lock()
+		if len(lr.errs) > 0 {
+			lr.mu.Unlock()
+			t.Fatalf("a logout token did not verify: %v", lr.errs[0])
+		}
+		for i, tk := range lr.tokens {
+			if match(tk) {
+				at := lr.at[i]
+				lr.mu.Unlock()
+				return at
+			}
+		}
+		lr.mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // the outbox worker delivers on its own schedule
+	}
+	t.Fatal("no matching back-channel logout arrived")
+	return time.Time{}
+}
+
 // TestSuspendCutsOffEverywhere suspends a signed-in user from the CLI (for
 // when the console is out of reach) and watches every app lose them: the
 // access token stops introspecting, the refresh token stops working, and

@@ -126,7 +126,12 @@ func (h *Handler) applyRisk(w http.ResponseWriter, r *http.Request, sess *sessio
 		}
 		err := h.d.Store.UpdateFlow(r.Context(), flow.ID, func(f *storage.Flow) error {
 			f.RequiredACR = need
-			f.Reasons = a.Texts()
+			// Keep why the flow asked for more already (a group's rule).
+			for _, t := range a.Texts() {
+				if !slices.Contains(f.Reasons, t) {
+					f.Reasons = append(f.Reasons, t)
+				}
+			}
 			*flow = *f
 			return nil
 		})
