@@ -189,7 +189,7 @@ func (h *Handler) auditRefreshReuse(ctx context.Context, rec storage.TokenRecord
 // par accepts pushed authorization requests (RFC 9126).
 func (h *Handler) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ar, err := h.provider.NewPushedAuthorizeRequest(ctx, r)
+	ar, err := h.newPushedAuthorizeRequest(ctx, r)
 	if err != nil {
 		h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
