@@ -22,16 +22,25 @@ type logoutReceiver struct {
 	tokens []map[string]any
 	at     []time.Time
 	errs   []error
+	posted chan struct{} // closed, and replaced, on every POST
 }
 
 func newLogoutReceiver(t *testing.T, issuer string) *logoutReceiver {
-	lr := &logoutReceiver{}
-	keySet := oidc.NewRemoteKeySet(t.Context(), issuer+"/oauth2/jwks")
+	return newLogoutReceiverVia(t, issuer, http.DefaultClient)
+}
+
+// newLogoutReceiverVia fetches keygate's JWKS with client, e.g. one that
+// trusts an https issuer's certificate.
+func newLogoutReceiverVia(t *testing.T, issuer string, client *http.Client) *logoutReceiver {
+	lr := &logoutReceiver{posted: make(chan struct{})}
+	keySet := oidc.NewRemoteKeySet(oidc.ClientContext(t.Context(), client), issuer+"/oauth2/jwks")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw := r.PostFormValue("logout_token")
 		payload, err := keySet.VerifySignature(r.Context(), raw)
 		lr.mu.Lock()
 		defer lr.mu.Unlock()
+		close(lr.posted)
+		lr.posted = make(chan struct{})
 		if err != nil {
 			lr.errs = append(lr.errs, err)
 			http.Error(w, "bad token", http.StatusBadRequest)

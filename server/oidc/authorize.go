@@ -31,7 +31,7 @@ const flowLifetime = 15 * time.Minute
 // prompt=login — that the sign-in must meet.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	ar, err := h.provider.NewAuthorizeRequest(ctx, r)
+	ar, err := h.newAuthorizeRequest(ctx, r)
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)
 	}
@@ -185,7 +185,7 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	orig.Method = http.MethodGet
 	orig.URL = &url.URL{Path: "/oauth2/authorize", RawQuery: flow.Query}
 	orig.Body, orig.Form, orig.PostForm = http.NoBody, nil, nil
-	ar, err := h.provider.NewAuthorizeRequest(ctx, orig)
+	ar, err := h.newAuthorizeRequest(ctx, orig)
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)
 	}
@@ -225,7 +225,7 @@ func (h *Handler) refusedFlow(w http.ResponseWriter, r *http.Request, flow stora
 	orig.Method = http.MethodGet
 	orig.URL = &url.URL{Path: "/oauth2/authorize", RawQuery: flow.Query}
 	orig.Body, orig.Form, orig.PostForm = http.NoBody, nil, nil
-	ar, err := h.provider.NewAuthorizeRequest(r.Context(), orig)
+	ar, err := h.newAuthorizeRequest(r.Context(), orig)
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)
 	}
@@ -294,7 +294,7 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.Author
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)
 	}
-	h.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+	h.provider.WriteAuthorizeResponse(ctx, authorizeWriter(w, ar), ar, resp)
 	return nil
 }
 
@@ -319,7 +319,7 @@ func (h *Handler) authorizeError(w http.ResponseWriter, r *http.Request, ar fosi
 	rfc := fosite.ErrorToRFC6749Error(err)
 	h.d.Logger.InfoContext(r.Context(), "authorize refused", "error", rfc.ErrorField, "hint", rfc.HintField, "debug", rfc.DebugField)
 	if ar != nil && ar.IsRedirectURIValid() {
-		h.provider.WriteAuthorizeError(r.Context(), w, ar, err)
+		h.provider.WriteAuthorizeError(r.Context(), authorizeWriter(w, ar), ar, err)
 		return nil
 	}
 	msg := rfc.DescriptionField

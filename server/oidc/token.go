@@ -205,7 +205,7 @@ func (h *Handler) refreshGroups(ctx context.Context, rec storage.TokenRecord, s 
 // par accepts pushed authorization requests (RFC 9126).
 func (h *Handler) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ar, err := h.provider.NewPushedAuthorizeRequest(ctx, r)
+	ar, err := h.newPushedAuthorizeRequest(ctx, r)
 	if err != nil {
 		h.provider.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
