@@ -11,6 +11,13 @@
 // the state says. Packages share the record, never Go imports, so a new
 // factor or a step-up is a new state and a new route, not a rewrite.
 //
+// The user's groups take part once the user is known (access.go): a
+// group's minimum acr raises the flow's requirement before the second
+// factor is asked for, and a user outside the app's allowed groups is
+// shown a page instead of being handed back (server/oidc refuses again,
+// in the transaction that would write the code).
+//
 // It also owns enrolment links (set a password, then hand over to
-// server/mfa for the authenticator) and the basic account page.
+// server/mfa for the first factor, which completes the enrolment) and the
+// basic account page.
 package login

@@ -1,7 +1,10 @@
 // Package manage holds the operations an administrator performs — create a
-// user and their enrolment link, suspend, register an app — so that the CLI
-// and (later) the console and the JSON API behave identically. Each
-// operation is one transaction together with its audit event. No HTTP here.
+// user and their enrolment link, suspend, register an app, manage groups
+// and roles — so that the CLI, the console and the JSON API behave
+// identically. Each operation is one transaction together with its audit
+// event, and every kill action (suspend, end sessions, sign out, disable an
+// app, rotate its secret, remove a group member) revokes what it ends in
+// that same transaction. No HTTP here.
 package manage
 
 import (
