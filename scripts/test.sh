@@ -23,6 +23,7 @@ export CGO_ENABLED=1
 export GOTOOLCHAIN=go1.26.10
 go vet ./...
 ./scripts/vulncheck.sh
+. ./scripts/e2e-tools.sh # oauth2-proxy for the e2e suite, in ~/.cache/keygate-e2e
 go test -count=1 ./...
 # The packages where goroutines share state (group commit, checkpointing,
 # caches, the fosite adapter) once more under the race detector.
