@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -187,25 +186,15 @@ func signIn(t *testing.T, b *browser, a authRequest, acct account, secondFactor,
 	}
 }
 
-// postForm makes a client-authenticated POST and decodes the JSON answer.
+// postForm makes a POST authenticated with client_secret_basic (none
+// without a clientID) and decodes the JSON answer.
 func postForm(t *testing.T, endpoint, clientID, secret string, form url.Values) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
+	method := "client_secret_basic"
+	if clientID == "" {
+		method = ""
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if clientID != "" {
-		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	return clientPost(t, endpoint, method, clientID, secret, form)
 }
 
 func introspect(t *testing.T, issuer, clientID, secret, token string) map[string]any {

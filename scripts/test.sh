@@ -23,7 +23,10 @@ export CGO_ENABLED=1
 export GOTOOLCHAIN=go1.26.10
 go vet ./...
 ./scripts/vulncheck.sh
-KEYGATE_E2E_NODE=$(./scripts/e2e-node.sh); export KEYGATE_E2E_NODE # openid-client for e2e
+# The relying parties the end-to-end suite runs: openid-client on Node,
+# and oauth2-proxy (both kept in caches outside the repository).
+KEYGATE_E2E_NODE=$(./scripts/e2e-node.sh); export KEYGATE_E2E_NODE
+. ./scripts/e2e-tools.sh
 go test -count=1 ./...
 # The packages where goroutines share state (group commit, checkpointing,
 # caches, the fosite adapter) once more under the race detector.
