@@ -113,8 +113,16 @@ func (tr *truth) scopes(t *testing.T) {
 			}
 		},
 		"profile": func(t *testing.T) {
-			if tr.claims["name"] != "Ada Lovelace" {
-				t.Errorf("name %v", tr.claims["name"])
+			if tr.claims["name"] != "Ada Lovelace" || tr.claims["preferred_username"] != tr.ada.email {
+				t.Errorf("name %v, preferred_username %v", tr.claims["name"], tr.claims["preferred_username"])
+			}
+		},
+		"groups": func(t *testing.T) {
+			if g, _ := tr.claims["groups"].([]any); len(g) != 1 || g[0] != "engineering" {
+				t.Errorf("groups %v", tr.claims["groups"])
+			}
+			if c := tr.verify(t, tr.conf, tr.grant(t, tr.conf, "openid profile", nil)["id_token"]); c["groups"] != nil {
+				t.Errorf("groups without the groups scope: %v", c)
 			}
 		},
 		"offline_access": func(t *testing.T) {
@@ -142,7 +150,8 @@ func (tr *truth) claimsAndSigning(t *testing.T) {
 		"acr":       c["acr"] == "mfa", "amr": len(amr) == 2 && amr[0] == "pwd" && amr[1] == "otp",
 		"sid":   c["sid"] != nil && c["sid"] != "",
 		"email": c["email"] == tr.ada.email, "email_verified": c["email_verified"] == true,
-		"name": c["name"] == "Ada Lovelace",
+		"name": c["name"] == "Ada Lovelace", "preferred_username": c["preferred_username"] == tr.ada.email,
+		"groups": func() bool { g, _ := c["groups"].([]any); return len(g) == 1 && g[0] == "engineering" }(),
 	}
 	checks := map[string]func(*testing.T){}
 	for name, ok := range holds {
@@ -210,7 +219,7 @@ func (tr *truth) keyRequired(t *testing.T, acr string) {
 	if p.location != "" {
 		t.Fatalf("acr_values=%s answered the app after an authenticator app's sign-in: %s", acr, p.location)
 	}
-	if !strings.Contains(p.alert(), "requires a security key") {
+	if !strings.Contains(p.alert(), "needs a security key") {
 		t.Errorf("acr_values=%s: %d at %s does not ask for a security key: %q", acr, p.status, p.url, p.alert())
 	}
 }

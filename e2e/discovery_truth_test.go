@@ -40,7 +40,7 @@ func TestDiscoveryTellsTheTruth(t *testing.T) {
 const (
 	truthRedirect    = "http://127.0.0.1:9/callback"
 	truthAfterLogout = "http://127.0.0.1:9/bye"
-	allScopes        = "openid email profile offline_access"
+	allScopes        = "openid email profile groups offline_access"
 )
 
 // truth is the discovery test's world: a user signed in once in a browser
@@ -70,7 +70,8 @@ func newTruth(t *testing.T) *truth {
 	var nu struct {
 		EnrollmentURL string `json:"enrollment_url"`
 	}
-	kg.cliJSON(&nu, "user", "add", "ada@localhost", "--name", "Ada Lovelace")
+	kg.cli("group", "add", "engineering")
+	kg.cliJSON(&nu, "user", "add", "ada@localhost", "--name", "Ada Lovelace", "--group", "engineering")
 	tr.ada = enroll(t, newBrowser(t, kg.issuer), nu.EnrollmentURL, "ada@localhost")
 	kg.cliJSON(&tr.conf, "client", "add", "--name", "Support tool", "--redirect-uri", truthRedirect,
 		"--post-logout-redirect-uri", truthAfterLogout, "--backchannel-logout-uri", tr.lr.url)

@@ -133,31 +133,33 @@ type oauth2Proxy struct {
 }
 
 // startOAuth2Proxy runs oauth2-proxy for the registered app in front of
-// up, and waits until it answers its ping.
-func startOAuth2Proxy(t *testing.T, bin string, kg *instance, app registered, port int, up *upstream) *oauth2Proxy {
+// up, with extra flags after the usual ones, and waits until it answers
+// its ping.
+func startOAuth2Proxy(t *testing.T, bin string, kg *instance, app registered, port int, up *upstream, extra ...string) *oauth2Proxy {
 	t.Helper()
 	p := &oauth2Proxy{url: fmt.Sprintf("http://127.0.0.1:%d", port), output: &lineBuffer{}}
-	cmd := exec.Command(bin,
-		"--http-address=127.0.0.1:"+fmt.Sprint(port),
+	args := []string{
+		"--http-address=127.0.0.1:" + fmt.Sprint(port),
 		"--provider=oidc",
-		"--oidc-issuer-url="+kg.issuer,
-		"--client-id="+app.ClientID,
-		"--client-secret="+app.ClientSecret,
-		"--redirect-url="+p.url+"/oauth2/callback",
+		"--oidc-issuer-url=" + kg.issuer,
+		"--client-id=" + app.ClientID,
+		"--client-secret=" + app.ClientSecret,
+		"--redirect-url=" + p.url + "/oauth2/callback",
 		"--scope=openid email profile offline_access",
 		"--code-challenge-method=S256",
 		"--insecure-oidc-skip-nonce=false",
 		// Refresh the session's tokens once it is a second old, so the
 		// test sees refreshes, and the refusal of one, without waiting.
 		"--cookie-refresh=1s",
-		"--backend-logout-url="+kg.issuer+"/oauth2/logout?id_token_hint={id_token}",
-		"--cookie-secret="+hex.EncodeToString(randomBytes(t, 16)),
+		"--backend-logout-url=" + kg.issuer + "/oauth2/logout?id_token_hint={id_token}",
+		"--cookie-secret=" + hex.EncodeToString(randomBytes(t, 16)),
 		"--cookie-secure=false",
 		"--email-domain=*",
 		"--skip-provider-button",
 		"--pass-access-token",
-		"--upstream="+up.url+"/",
-	)
+		"--upstream=" + up.url + "/",
+	}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
