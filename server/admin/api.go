@@ -7,12 +7,22 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// The JSON API's resources are in api_users.go and api_apps.go. Their
-// JSON shapes name what an administrator may see and nothing else: no
+// The JSON API shares the console's guard, permissions and manage calls;
+// its resources are in api_users.go, api_groups.go and api_apps.go. Their
+// JSON shapes name what the console may show and nothing else: no
 // password hash, secret hash, seed, public key or session cookie ever
 // leaves through them.
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
 
 func nonNil(s []string) []string {
 	if s == nil {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -27,14 +28,16 @@ type clientJSON struct {
 	AdminAPI                bool       `json:"admin_api"`
 	TokenFormat             string     `json:"token_format"`
 	DenyRisky               bool       `json:"deny_risky"`
+	AllowedGroups           []string   `json:"allowed_groups"` // names; none: every enrolled user
 	Disabled                bool       `json:"disabled"`
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 	CreatedAt               time.Time  `json:"created_at"`
 	UpdatedAt               time.Time  `json:"updated_at"`
 }
 
-func (h *Handler) toClientJSON(c storage.Client) clientJSON {
-	out := clientJSON{ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
+// toClientJSON describes c; names maps group ids to names.
+func (h *Handler) toClientJSON(c storage.Client, names map[string]string) clientJSON {
+	out := clientJSON{AllowedGroups: groupNames(c.AllowedGroups, names), ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Audience: nonNil(c.Audience), Public: c.Public, MinACR: c.MinACR,
 		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
 		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
@@ -43,6 +46,12 @@ func (h *Handler) toClientJSON(c storage.Client) clientJSON {
 		out.PreviousSecretExpiresAt = optTime(c.PreviousSecretExpiresAt)
 	}
 	return out
+}
+
+// clientJSON describes c with its groups' names.
+func (h *Handler) clientJSON(ctx context.Context, c storage.Client) (clientJSON, error) {
+	names, _, err := h.groupIndex(ctx)
+	return h.toClientJSON(c, names), err
 }
 
 // clientSpecJSON is the body of POST and PUT clients. Durations are Go
@@ -62,10 +71,17 @@ type clientSpecJSON struct {
 	TokenFormat            string   `json:"token_format"`
 	DenyRisky              bool     `json:"deny_risky"`
 	Audience               []string `json:"audience"`
+	// AllowedGroups are group names. Left out of a PUT, the app keeps
+	// its groups; [] opens it to every enrolled user.
+	AllowedGroups *[]string `json:"allowed_groups"`
 }
 
 func (s clientSpecJSON) spec() clientSpec {
-	return clientSpec{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
+	var groups []string
+	if s.AllowedGroups != nil {
+		groups = nonNil(*s.AllowedGroups)
+	}
+	return clientSpec{AllowedGroups: groups, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		GrantTypes: s.GrantTypes, Public: s.Public, MinACR: s.MinACR, MaxAuthAge: s.MaxAuthAge,
 		AccessTokenTTL: s.AccessTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL,
 		BackchannelLogoutURI: s.BackchannelLogoutURI, AdminAPI: s.AdminAPI,
@@ -77,9 +93,13 @@ func (h *Handler) apiListClients(w http.ResponseWriter, r *http.Request, _ *prin
 	if err != nil {
 		return err
 	}
+	names, _, err := h.groupIndex(r.Context())
+	if err != nil {
+		return err
+	}
 	out := []clientJSON{}
 	for _, c := range clients {
-		out = append(out, h.toClientJSON(c))
+		out = append(out, h.toClientJSON(c, names))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"clients": out})
 	return nil
@@ -98,7 +118,11 @@ func (h *Handler) apiRegisterClient(w http.ResponseWriter, r *http.Request, p *p
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"client": h.toClientJSON(nc.Client)}
+	j, err := h.clientJSON(r.Context(), nc.Client)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"client": j}
 	if nc.Secret != "" {
 		out["client_secret"] = nc.Secret // this response only
 	}
@@ -107,12 +131,7 @@ func (h *Handler) apiRegisterClient(w http.ResponseWriter, r *http.Request, p *p
 }
 
 func (h *Handler) apiGetClient(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	c, err := h.getClient(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	httpx.WriteJSON(w, http.StatusOK, h.toClientJSON(c))
-	return nil
+	return h.writeClient(w, r, r.PathValue("id"))
 }
 
 func (h *Handler) writeClient(w http.ResponseWriter, r *http.Request, id string) error {
@@ -120,7 +139,11 @@ func (h *Handler) writeClient(w http.ResponseWriter, r *http.Request, id string)
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, h.toClientJSON(c))
+	j, err := h.clientJSON(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, j)
 	return nil
 }
 
@@ -129,12 +152,8 @@ func (h *Handler) apiUpdateClient(w http.ResponseWriter, r *http.Request, p *pri
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	spec, err := in.spec().spec()
-	if err != nil {
-		return err
-	}
 	id := r.PathValue("id")
-	if err := h.manager(r, p).UpdateClient(r.Context(), id, spec); err != nil {
+	if err := h.updateClient(r, p, id, in.spec()); err != nil {
 		return err
 	}
 	return h.writeClient(w, r, id)

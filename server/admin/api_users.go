@@ -1,12 +1,14 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -16,7 +18,9 @@ type userJSON struct {
 	ID          string     `json:"id"`
 	Email       string     `json:"email"`
 	Name        string     `json:"name,omitempty"`
+	Role        string     `json:"role"` // "", "auditor", "helpdesk" or "admin"
 	Admin       bool       `json:"admin"`
+	Groups      []string   `json:"groups"` // names
 	Suspended   bool       `json:"suspended"`
 	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
 	Enrolled    bool       `json:"enrolled"`
@@ -24,17 +28,20 @@ type userJSON struct {
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
-func toUserJSON(u storage.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Admin: u.IsAdmin(), Suspended: u.Suspended(),
-		SuspendedAt: optTime(u.SuspendedAt), Enrolled: u.Enrolled(), CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+func toUserJSON(u storage.User, groups []storage.Group) userJSON {
+	out := userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Admin: u.IsAdmin(), Groups: []string{},
+		Suspended: u.Suspended(), SuspendedAt: optTime(u.SuspendedAt), Enrolled: u.Enrolled(),
+		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+	for _, g := range groups {
+		out.Groups = append(out.Groups, g.Name)
+	}
+	return out
 }
 
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
+// userJSON describes u with their groups.
+func (h *Handler) userJSON(ctx context.Context, u storage.User) (userJSON, error) {
+	groups, err := h.d.Store.ListUserGroups(ctx, u.ID)
+	return toUserJSON(u, groups), err
 }
 
 type keyJSON struct {
@@ -114,7 +121,11 @@ func (h *Handler) apiListUsers(w http.ResponseWriter, r *http.Request, _ *princi
 		PerPage int        `json:"per_page"`
 	}{Users: []userJSON{}, Total: total, Page: page, PerPage: perPage}
 	for _, u := range users {
-		out.Users = append(out.Users, toUserJSON(u))
+		j, err := h.userJSON(r.Context(), u)
+		if err != nil {
+			return err
+		}
+		out.Users = append(out.Users, j)
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -122,18 +133,33 @@ func (h *Handler) apiListUsers(w http.ResponseWriter, r *http.Request, _ *princi
 
 func (h *Handler) apiCreateUser(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var in struct {
-		Email string `json:"email"`
-		Name  string `json:"name"`
-		Admin bool   `json:"admin"`
+		Email  string   `json:"email"`
+		Name   string   `json:"name"`
+		Admin  bool     `json:"admin"` // the same as "role": "admin"
+		Role   string   `json:"role"`
+		Groups []string `json:"groups"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	nu, err := h.createUser(r, p, in.Email, in.Name, in.Admin)
+	role, ok := parseRole(in.Role)
+	switch {
+	case !ok:
+		return apiErr(http.StatusBadRequest, "invalid_request", `role is "none", "auditor", "helpdesk" or "admin".`)
+	case in.Admin && in.Role != "" && role != storage.RoleAdmin:
+		return apiErr(http.StatusBadRequest, "invalid_request", `"admin": true contradicts "role": "`+in.Role+`".`)
+	case in.Admin:
+		role = storage.RoleAdmin
+	}
+	nu, err := h.createUser(r, p, manage.UserSpec{Email: in.Email, Name: in.Name, Role: role, Groups: in.Groups})
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"user": toUserJSON(nu.User),
+	u, err := h.userJSON(r.Context(), nu.User)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"user": u,
 		"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC()})
 	return nil
 }
@@ -143,7 +169,7 @@ func (h *Handler) apiGetUser(w http.ResponseWriter, r *http.Request, p *principa
 	if err != nil {
 		return err
 	}
-	out := userDetailJSON{User: toUserJSON(d.User), TOTP: d.totpStatus(), RecoveryCodesLeft: d.RecoveryCodes,
+	out := userDetailJSON{User: toUserJSON(d.User, d.Groups), TOTP: d.totpStatus(), RecoveryCodesLeft: d.RecoveryCodes,
 		Keys: []keyJSON{}, Devices: []deviceJSON{}, Sessions: []sessionJSON{}, SignIns: []signInJSON{}}
 	for _, c := range d.Keys {
 		out.Keys = append(out.Keys, keyJSON{ID: credID(c.ID), Name: c.Name, AAGUID: aaguid(c.AAGUID), Kind: keyKind(c),
@@ -171,7 +197,11 @@ func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, id string, e
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"user": toUserJSON(u)}
+	j, err := h.userJSON(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"user": j}
 	for k, v := range extra {
 		out[k] = v
 	}
@@ -188,13 +218,12 @@ func (h *Handler) apiDeleteUser(w http.ResponseWriter, r *http.Request, p *princ
 }
 
 func (h *Handler) apiSuspend(w http.ResponseWriter, r *http.Request, p *principal) error {
-	s, err := h.suspend(r, p, r.PathValue("id"))
+	id := r.PathValue("id")
+	s, err := h.suspend(r, p, id)
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(s.User),
-		"sessions_ended": s.Sessions, "tokens_revoked": s.Tokens})
-	return nil
+	return h.writeUser(w, r, id, map[string]any{"sessions_ended": s.Sessions, "tokens_revoked": s.Tokens})
 }
 
 func (h *Handler) apiUnsuspend(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -206,13 +235,12 @@ func (h *Handler) apiUnsuspend(w http.ResponseWriter, r *http.Request, p *princi
 }
 
 func (h *Handler) apiReenroll(w http.ResponseWriter, r *http.Request, p *principal) error {
-	nu, err := h.manager(r, p).IssueEnrollmentFor(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	nu, err := h.manager(r, p).IssueEnrollmentFor(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user": toUserJSON(nu.User),
-		"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC()})
-	return nil
+	return h.writeUser(w, r, id, map[string]any{"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC()})
 }
 
 func (h *Handler) apiRevokeSessions(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -236,6 +264,33 @@ func (h *Handler) apiResetTOTP(w http.ResponseWriter, r *http.Request, p *princi
 	return nil
 }
 
+// apiSetRole gives the user a role: {"role": "auditor"}; "none" (or "")
+// takes it away.
+func (h *Handler) apiSetRole(w http.ResponseWriter, r *http.Request, p *principal) error {
+	var in struct {
+		Role *string `json:"role"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	var role string
+	ok := in.Role != nil
+	if ok {
+		role, ok = parseRole(*in.Role)
+	}
+	if !ok {
+		return apiErr(http.StatusBadRequest, "invalid_request", `Send {"role": "none"}, "auditor", "helpdesk" or "admin".`)
+	}
+	id := r.PathValue("id")
+	if err := h.manager(r, p).SetRole(r.Context(), id, role); err != nil {
+		return err
+	}
+	return h.writeUser(w, r, id, nil)
+}
+
+// apiSetAdmin is the older form of apiSetRole: {"admin": true} gives the
+// role admin; {"admin": false} takes it from an administrator, and leaves
+// anyone else's role as it is.
 func (h *Handler) apiSetAdmin(w http.ResponseWriter, r *http.Request, p *principal) error {
 	var in struct {
 		Admin *bool `json:"admin"`
@@ -247,7 +302,14 @@ func (h *Handler) apiSetAdmin(w http.ResponseWriter, r *http.Request, p *princip
 		return apiErr(http.StatusBadRequest, "invalid_request", `Send {"admin": true} or {"admin": false}.`)
 	}
 	id := r.PathValue("id")
-	if err := h.manager(r, p).SetRole(r.Context(), id, roleOf(*in.Admin)); err != nil {
+	err := h.d.Store.InTx(r.Context(), func(ctx context.Context) error {
+		u, err := h.d.Store.GetUser(ctx, id)
+		if err != nil || !*in.Admin && !u.IsAdmin() {
+			return err
+		}
+		return h.manager(r, p).SetRole(ctx, id, roleOf(*in.Admin))
+	})
+	if err != nil {
 		return err
 	}
 	return h.writeUser(w, r, id, nil)
