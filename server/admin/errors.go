@@ -138,7 +138,7 @@ func (h *Handler) problem(w http.ResponseWriter, r *http.Request, p *principal, 
 	}
 	data := ProblemData{Status: status, Message: public, Back: back, RequestID: httpx.RequestIDFrom(r.Context())}
 	if p != nil {
-		data.Base = Base{Me: p.User.Email, Role: p.User.Role, Can: p.can()}
+		data.Base = Base{Me: p.User.Email, MyRole: p.User.Role, Can: p.can()}
 	}
 	h.d.Render.Page(w, r, status, render.PageAdminProblem, http.StatusText(status), data)
 }

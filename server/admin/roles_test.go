@@ -100,6 +100,9 @@ func TestWhatEachRoleSees(t *testing.T) {
 					t.Errorf("%s: %v", p, r)
 					continue
 				}
+				if me := "Signed in as " + u.Email + " (" + tc.role + ")"; !strings.Contains(string(r.Body), me) {
+					t.Errorf("%s does not say %q", p, me)
+				}
 				if nav := navOf(t, r.Body); !slices.Equal(nav, tc.nav) {
 					t.Errorf("%s: the navigation shows %v, want %v", p, nav, tc.nav)
 				}

@@ -17,8 +17,8 @@ import (
 // from the previous step.
 type Base struct {
 	CSRF    string
-	Me      string
-	Role    string
+	Me      string // the signed-in user's email
+	MyRole  string
 	Can     Can
 	Section string
 	Notice  string
@@ -58,7 +58,7 @@ var notices = map[string]string{
 }
 
 func (h *Handler) base(r *http.Request, p *principal, section string) Base {
-	b := Base{Me: p.User.Email, Role: p.User.Role, Can: p.can(), Section: section, Freshness: words(h.d.Freshness)}
+	b := Base{Me: p.User.Email, MyRole: p.User.Role, Can: p.can(), Section: section, Freshness: words(h.d.Freshness)}
 	if p.Session != nil {
 		b.CSRF = p.Session.CSRFToken()
 	}
