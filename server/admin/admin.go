@@ -4,18 +4,23 @@
 // happened — so every route goes through one guard (guard.go):
 //
 //   - pages and browser calls need a session of an existing, unsuspended
-//     administrator at assurance phr or above; anyone else is sent to sign
-//     in (or tap a key), and signed-in non-administrators get 403;
+//     user with a console role (admin, helpdesk or auditor) at assurance
+//     phr or above; anyone else is sent to sign in (or tap a key), and
+//     signed-in users without a role get 403;
+//   - every route names the one permission it needs (roles.go); a role
+//     that does not grant it gets 403, and helpdesk reaches only users
+//     without a role;
 //   - every state-changing request from a browser carries the session's
 //     CSRF token (a form field, or the X-CSRF-Token header for JSON);
 //   - sensitive actions also need a key tap no older than Freshness;
 //   - service clients call the API with a client_credentials access token
-//     of scope keygate:admin and act as "client:<id>".
+//     of scope keygate:admin, act as "client:<id>" and have every
+//     permission.
 //
 // Every change goes through manage.Manager, which records it in the audit
-// log with the administrator as the actor. Reads of user details and audit
-// exports are counted per actor, and a burst writes an alerting
-// admin.bulk_read event (bulkread.go).
+// log with the signed-in user (or the service client) as the actor. Reads
+// of user details and audit exports are counted per actor, whatever the
+// role, and a burst writes an alerting admin.bulk_read event (bulkread.go).
 package admin
 
 import (
@@ -90,7 +95,8 @@ func New(d Deps) *Handler {
 }
 
 // Routes lists every page and API endpoint, each wrapped in the guard and
-// marked GuardAdmin. sensitive marks the actions that need a fresh key tap.
+// marked GuardAdmin, with the permission it needs (roles.go) and whether
+// it is sensitive: an action that needs a fresh key tap.
 func (h *Handler) Routes() []httpx.Route {
 	const (
 		get, post, put, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete
@@ -99,55 +105,72 @@ func (h *Handler) Routes() []httpx.Route {
 	const api = "/api/admin/v1"
 	return []httpx.Route{
 		// Console pages.
-		h.page(get, "/admin", routine, h.home),
-		h.page(get, "/admin/users", routine, h.usersPage),
-		h.page(post, "/admin/users", sensitive, h.createUserPage),
-		h.page(get, "/admin/users/{id}", routine, h.userPage),
-		h.page(post, "/admin/users/{id}/suspend", sensitive, h.suspendPage),
-		h.page(post, "/admin/users/{id}/unsuspend", sensitive, h.unsuspendPage),
-		h.page(post, "/admin/users/{id}/delete", sensitive, h.deleteUserPage),
-		h.page(post, "/admin/users/{id}/admin", sensitive, h.setAdminPage),
-		h.page(post, "/admin/users/{id}/reenroll", sensitive, h.reenrollPage),
-		h.page(post, "/admin/users/{id}/reset-totp", routine, h.resetTOTPPage),
-		h.page(post, "/admin/users/{id}/revoke-sessions", routine, h.revokeSessionsPage),
-		h.page(post, "/admin/users/{id}/sessions/{sid}/revoke", routine, h.revokeSessionPage),
-		h.page(post, "/admin/users/{id}/keys/{credID}/rename", routine, h.renameKeyPage),
-		h.page(post, "/admin/users/{id}/keys/{credID}/revoke", sensitive, h.revokeKeyPage),
-		h.page(get, "/admin/apps", routine, h.appsPage),
-		h.page(post, "/admin/apps", sensitive, h.registerAppPage),
-		h.page(get, "/admin/apps/{id}", routine, h.appPage),
-		h.page(post, "/admin/apps/{id}", sensitive, h.updateAppPage),
-		h.page(post, "/admin/apps/{id}/rotate-secret", sensitive, h.rotateSecretPage),
-		h.page(post, "/admin/apps/{id}/disable", sensitive, h.disableAppPage),
-		h.page(post, "/admin/apps/{id}/enable", sensitive, h.enableAppPage),
-		h.page(post, "/admin/apps/{id}/delete", sensitive, h.deleteAppPage),
-		h.page(get, "/admin/audit", routine, h.auditPage),
-		h.page(get, "/admin/audit/export", routine, h.auditExport),
-		h.page(get, "/admin/audit/verify", routine, h.verifyPage),
+		h.page(get, "/admin", readUsers, routine, h.home),
+		h.page(get, "/admin/users", readUsers, routine, h.usersPage),
+		h.page(post, "/admin/users", supportUsers, sensitive, h.createUserPage),
+		h.page(get, "/admin/users/{id}", readUsers, routine, h.userPage),
+		h.page(post, "/admin/users/{id}/suspend", supportUsers, sensitive, h.suspendPage),
+		h.page(post, "/admin/users/{id}/unsuspend", supportUsers, sensitive, h.unsuspendPage),
+		h.page(post, "/admin/users/{id}/delete", deleteUsers, sensitive, h.deleteUserPage),
+		h.page(post, "/admin/users/{id}/role", setRoles, sensitive, h.setRolePage),
+		h.page(post, "/admin/users/{id}/groups", editMembers, sensitive, h.joinGroupPage),
+		h.page(post, "/admin/users/{id}/groups/{groupID}/remove", editMembers, sensitive, h.leaveGroupPage),
+		h.page(post, "/admin/users/{id}/reenroll", supportUsers, sensitive, h.reenrollPage),
+		h.page(post, "/admin/users/{id}/reset-totp", supportUsers, routine, h.resetTOTPPage),
+		h.page(post, "/admin/users/{id}/revoke-sessions", supportUsers, routine, h.revokeSessionsPage),
+		h.page(post, "/admin/users/{id}/sessions/{sid}/revoke", supportUsers, routine, h.revokeSessionPage),
+		h.page(post, "/admin/users/{id}/keys/{credID}/rename", supportUsers, routine, h.renameKeyPage),
+		h.page(post, "/admin/users/{id}/keys/{credID}/revoke", supportUsers, sensitive, h.revokeKeyPage),
+		h.page(get, "/admin/groups", readGroups, routine, h.groupsPage),
+		h.page(post, "/admin/groups", editGroups, sensitive, h.createGroupPage),
+		h.page(get, "/admin/groups/{id}", readGroups, routine, h.groupPage),
+		h.page(post, "/admin/groups/{id}", editGroups, sensitive, h.updateGroupPage),
+		h.page(post, "/admin/groups/{id}/delete", editGroups, sensitive, h.deleteGroupPage),
+		h.page(post, "/admin/groups/{id}/members", editMembers, sensitive, h.addMembersPage),
+		h.page(post, "/admin/groups/{id}/members/{userID}/remove", editMembers, sensitive, h.removeMemberPage),
+		h.page(get, "/admin/apps", readApps, routine, h.appsPage),
+		h.page(post, "/admin/apps", editApps, sensitive, h.registerAppPage),
+		h.page(get, "/admin/apps/{id}", readApps, routine, h.appPage),
+		h.page(post, "/admin/apps/{id}", editApps, sensitive, h.updateAppPage),
+		h.page(post, "/admin/apps/{id}/rotate-secret", editApps, sensitive, h.rotateSecretPage),
+		h.page(post, "/admin/apps/{id}/disable", editApps, sensitive, h.disableAppPage),
+		h.page(post, "/admin/apps/{id}/enable", editApps, sensitive, h.enableAppPage),
+		h.page(post, "/admin/apps/{id}/delete", editApps, sensitive, h.deleteAppPage),
+		h.page(get, "/admin/audit", readAuditLog, routine, h.auditPage),
+		h.page(get, "/admin/audit/export", readAuditLog, routine, h.auditExport),
+		h.page(get, "/admin/audit/verify", readAuditLog, routine, h.verifyPage),
 
 		// JSON API.
-		h.api(get, api+"/users", routine, h.apiListUsers),
-		h.api(post, api+"/users", sensitive, h.apiCreateUser),
-		h.api(get, api+"/users/{id}", routine, h.apiGetUser),
-		h.api(del, api+"/users/{id}", sensitive, h.apiDeleteUser),
-		h.api(post, api+"/users/{id}/suspend", sensitive, h.apiSuspend),
-		h.api(post, api+"/users/{id}/unsuspend", sensitive, h.apiUnsuspend),
-		h.api(post, api+"/users/{id}/reenroll", sensitive, h.apiReenroll),
-		h.api(post, api+"/users/{id}/revoke-sessions", routine, h.apiRevokeSessions),
-		h.api(post, api+"/users/{id}/reset-totp", routine, h.apiResetTOTP),
-		h.api(put, api+"/users/{id}/admin", sensitive, h.apiSetAdmin),
-		h.api(del, api+"/users/{id}/sessions/{sid}", routine, h.apiRevokeSession),
-		h.api(post, api+"/users/{id}/keys/{credID}/rename", routine, h.apiRenameKey),
-		h.api(post, api+"/users/{id}/keys/{credID}/revoke", sensitive, h.apiRevokeKey),
-		h.api(get, api+"/clients", routine, h.apiListClients),
-		h.api(post, api+"/clients", sensitive, h.apiRegisterClient),
-		h.api(get, api+"/clients/{id}", routine, h.apiGetClient),
-		h.api(put, api+"/clients/{id}", sensitive, h.apiUpdateClient),
-		h.api(del, api+"/clients/{id}", sensitive, h.apiDeleteClient),
-		h.api(post, api+"/clients/{id}/rotate-secret", sensitive, h.apiRotateSecret),
-		h.api(post, api+"/clients/{id}/disable", sensitive, h.apiDisableClient),
-		h.api(post, api+"/clients/{id}/enable", sensitive, h.apiEnableClient),
-		h.api(get, api+"/audit", routine, h.apiAudit),
+		h.api(get, api+"/users", readUsers, routine, h.apiListUsers),
+		h.api(post, api+"/users", supportUsers, sensitive, h.apiCreateUser),
+		h.api(get, api+"/users/{id}", readUsers, routine, h.apiGetUser),
+		h.api(del, api+"/users/{id}", deleteUsers, sensitive, h.apiDeleteUser),
+		h.api(post, api+"/users/{id}/suspend", supportUsers, sensitive, h.apiSuspend),
+		h.api(post, api+"/users/{id}/unsuspend", supportUsers, sensitive, h.apiUnsuspend),
+		h.api(post, api+"/users/{id}/reenroll", supportUsers, sensitive, h.apiReenroll),
+		h.api(post, api+"/users/{id}/revoke-sessions", supportUsers, routine, h.apiRevokeSessions),
+		h.api(post, api+"/users/{id}/reset-totp", supportUsers, routine, h.apiResetTOTP),
+		h.api(put, api+"/users/{id}/role", setRoles, sensitive, h.apiSetRole),
+		h.api(put, api+"/users/{id}/admin", setRoles, sensitive, h.apiSetAdmin),
+		h.api(del, api+"/users/{id}/sessions/{sid}", supportUsers, routine, h.apiRevokeSession),
+		h.api(post, api+"/users/{id}/keys/{credID}/rename", supportUsers, routine, h.apiRenameKey),
+		h.api(post, api+"/users/{id}/keys/{credID}/revoke", supportUsers, sensitive, h.apiRevokeKey),
+		h.api(get, api+"/groups", readGroups, routine, h.apiListGroups),
+		h.api(post, api+"/groups", editGroups, sensitive, h.apiCreateGroup),
+		h.api(get, api+"/groups/{id}", readGroups, routine, h.apiGetGroup),
+		h.api(put, api+"/groups/{id}", editGroups, sensitive, h.apiUpdateGroup),
+		h.api(del, api+"/groups/{id}", editGroups, sensitive, h.apiDeleteGroup),
+		h.api(post, api+"/groups/{id}/members", editMembers, sensitive, h.apiAddMembers),
+		h.api(del, api+"/groups/{id}/members/{userID}", editMembers, sensitive, h.apiRemoveMember),
+		h.api(get, api+"/clients", readApps, routine, h.apiListClients),
+		h.api(post, api+"/clients", editApps, sensitive, h.apiRegisterClient),
+		h.api(get, api+"/clients/{id}", readApps, routine, h.apiGetClient),
+		h.api(put, api+"/clients/{id}", editApps, sensitive, h.apiUpdateClient),
+		h.api(del, api+"/clients/{id}", editApps, sensitive, h.apiDeleteClient),
+		h.api(post, api+"/clients/{id}/rotate-secret", editApps, sensitive, h.apiRotateSecret),
+		h.api(post, api+"/clients/{id}/disable", editApps, sensitive, h.apiDisableClient),
+		h.api(post, api+"/clients/{id}/enable", editApps, sensitive, h.apiEnableClient),
+		h.api(get, api+"/audit", readAuditLog, routine, h.apiAudit),
 	}
 }
 

@@ -34,12 +34,19 @@ var fuzzRoutes = []struct{ method, path string }{
 	{http.MethodPut, "clients/{id}"},
 	{http.MethodPost, "clients/{id}/rotate-secret"},
 	{http.MethodGet, "audit"},
+	{http.MethodPut, "users/{id}/role"},
+	{http.MethodGet, "groups"},
+	{http.MethodPost, "groups"},
+	{http.MethodGet, "groups/{id}"},
+	{http.MethodPut, "groups/{id}"},
+	{http.MethodPost, "groups/{id}/members"},
+	{http.MethodDelete, "groups/{id}/members/{cred}"},
 }
 
 // FuzzAdminAPI drives the admin JSON API as a signed-in administrator with
 // hostile path ids, query strings and bodies: whatever comes in, the
 // answer is never a server error, and every body it sends is JSON.
-// useReal swaps the input's id for a real user's (or app's), so the
+// useReal swaps the input's id for a real user's (app's, group's), so the
 // handlers are reached past their lookups.
 func FuzzAdminAPI(f *testing.F) {
 	in := servertest.Start(f, func(c *server.Config) { c.Admin.FreshKeyTap = 24 * time.Hour })
@@ -57,14 +64,21 @@ func FuzzAdminAPI(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	group, err := m.CreateGroup(f.Context(), manage.GroupSpec{Name: "support"})
+	if err != nil {
+		f.Fatal(err)
+	}
 	b := in.Mint(f, session.Auth{UserID: admin.User.ID, ACR: session.ACRPhr, AMR: []string{"pwd", "hwk"}, AuthTime: time.Now()})
 
 	f.Fuzz(func(t *testing.T, route uint8, useReal bool, id, cred, query string, body []byte) {
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		if useReal {
 			id = user.User.ID
-			if strings.HasPrefix(rt.path, "clients") {
+			switch {
+			case strings.HasPrefix(rt.path, "clients"):
 				id = app.Client.ID
+			case strings.HasPrefix(rt.path, "groups"):
+				id = group.ID
 			}
 		}
 		path := strings.NewReplacer("{id}", url.PathEscape(id), "{cred}", url.PathEscape(cred)).Replace(rt.path)

@@ -39,7 +39,7 @@ func TestAPIWithABrowserSession(t *testing.T) {
 		t.Errorf("duplicate: %v, want 409 conflict", r)
 	}
 	if r := in.call(t, &adm, "", http.MethodPost, v1+"/users", map[string]any{"email": "x@example.com", "role": "god"}); r.Status != http.StatusBadRequest {
-		t.Errorf("unknown field: %v, want 400", r)
+		t.Errorf("an unknown role: %v, want 400", r)
 	}
 
 	r = in.call(t, &adm, "", http.MethodGet, v1+"/users?q=api", nil)

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +23,9 @@ type AppsData struct {
 type AppRow struct {
 	ID, Name, Grants, MinACR, Created string
 	Public, Disabled, AdminAPI        bool
+	// Groups are the names of the groups allowed to use the app; none
+	// means every enrolled user.
+	Groups []string
 }
 
 // AppForm is the register and edit form.
@@ -33,6 +37,8 @@ type AppForm struct {
 	MaxAuthAge, AccessTokenTTL, RefreshTokenTTL     string
 	BackchannelLogoutURI                            string
 	ACRs                                            []Option
+	// Groups are every group, the app's allowed ones selected.
+	Groups []Option
 }
 
 // Option is one choice of a select.
@@ -52,12 +58,51 @@ func acrOptions(selected string) []Option {
 	}
 }
 
-func appRow(c storage.Client) AppRow {
-	return AppRow{ID: c.ID, Name: c.Name, Grants: strings.Join(c.GrantTypes, ", "), MinACR: c.MinACR,
+// appRow describes c; names maps group ids to names (nil: leave the
+// groups out).
+func appRow(c storage.Client, names map[string]string) AppRow {
+	row := AppRow{ID: c.ID, Name: c.Name, Grants: strings.Join(c.GrantTypes, ", "), MinACR: c.MinACR,
 		Created: when(c.CreatedAt), Public: c.Public, Disabled: c.Disabled, AdminAPI: hasAdminAPI(c)}
+	if names != nil {
+		row.Groups = groupNames(c.AllowedGroups, names)
+	}
+	return row
 }
 
-func formOf(c storage.Client) AppForm {
+// groupNames turns group ids into names, in the order given.
+func groupNames(ids []string, names map[string]string) []string {
+	out := []string{}
+	for _, id := range ids {
+		if n, ok := names[id]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// groupIndex maps every group's id to its name, and lists the groups.
+func (h *Handler) groupIndex(ctx context.Context) (map[string]string, []storage.Group, error) {
+	groups, err := h.d.Store.ListGroups(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make(map[string]string, len(groups))
+	for _, g := range groups {
+		names[g.ID] = g.Name
+	}
+	return names, groups, nil
+}
+
+// groupChoices are the app form's group checkboxes.
+func groupChoices(groups []storage.Group, allowed []string) []Option {
+	var out []Option
+	for _, g := range groups {
+		out = append(out, Option{Value: g.Name, Label: g.Name, Selected: slices.Contains(allowed, g.ID)})
+	}
+	return out
+}
+
+func formOf(c storage.Client, groups []storage.Group) AppForm {
 	return AppForm{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
 		PostLogoutURIs:         strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		Audience:               strings.Join(c.Audience, "\n"),
@@ -67,7 +112,7 @@ func formOf(c storage.Client) AppForm {
 		Public:                 c.Public, AdminAPI: hasAdminAPI(c), DenyRisky: c.DenyRisky, JWT: c.TokenFormat == "jwt", MinACR: c.MinACR,
 		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
 		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
-		ACRs: acrOptions(c.MinACR)}
+		ACRs: acrOptions(c.MinACR), Groups: groupChoices(groups, c.AllowedGroups)}
 }
 
 // specFromForm reads the register or edit form.
@@ -88,7 +133,7 @@ func specFromForm(r *http.Request) clientSpec {
 		AccessTokenTTL: f.Get("access_token_ttl"), RefreshTokenTTL: f.Get("refresh_token_ttl"),
 		BackchannelLogoutURI: f.Get("backchannel_logout_uri"), AdminAPI: f.Get("admin_api") != "",
 		TokenFormat: tokenFormat(f.Get("jwt") != ""), DenyRisky: f.Get("deny_risky") != "",
-		Audience: lines(f.Get("audience"))}
+		Audience: lines(f.Get("audience")), AllowedGroups: nonNil(f["allowed_group"])}
 }
 
 func (h *Handler) appsPage(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -96,10 +141,14 @@ func (h *Handler) appsPage(w http.ResponseWriter, r *http.Request, p *principal)
 	if err != nil {
 		return err
 	}
+	names, groups, err := h.groupIndex(r.Context())
+	if err != nil {
+		return err
+	}
 	data := AppsData{Base: h.base(r, p, "apps"),
-		Form: AppForm{GrantCode: true, GrantRefresh: true, MinACR: "mfa", ACRs: acrOptions("mfa")}}
+		Form: AppForm{GrantCode: true, GrantRefresh: true, MinACR: "mfa", ACRs: acrOptions("mfa"), Groups: groupChoices(groups, nil)}}
 	for _, c := range clients {
-		data.Apps = append(data.Apps, appRow(c))
+		data.Apps = append(data.Apps, appRow(c, names))
 	}
 	return h.render(w, r, p, http.StatusOK, render.PageAdminApps, "Apps", data)
 }
@@ -146,7 +195,11 @@ func (h *Handler) appPage(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	data := AppData{Base: h.base(r, p, "apps"), App: appRow(c), Form: formOf(c), RedirectURIs: c.RedirectURIs,
+	names, groups, err := h.groupIndex(r.Context())
+	if err != nil {
+		return err
+	}
+	data := AppData{Base: h.base(r, p, "apps"), App: appRow(c, names), Form: formOf(c, groups), RedirectURIs: c.RedirectURIs,
 		HasSecret: !c.Public}
 	if len(c.PreviousSecretHash) > 0 && c.PreviousSecretExpiresAt.After(h.d.Now()) {
 		data.PreviousExpires = when(c.PreviousSecretExpiresAt)
@@ -164,11 +217,7 @@ func backToApp(w http.ResponseWriter, r *http.Request, id, notice string) error 
 
 func (h *Handler) updateAppPage(w http.ResponseWriter, r *http.Request, p *principal) error {
 	id := r.PathValue("id")
-	spec, err := specFromForm(r).spec()
-	if err != nil {
-		return err
-	}
-	if err := h.manager(r, p).UpdateClient(r.Context(), id, spec); err != nil {
+	if err := h.updateClient(r, p, id, specFromForm(r)); err != nil {
 		return err
 	}
 	return backToApp(w, r, id, "app-updated")

@@ -124,9 +124,10 @@ type ProblemData struct {
 	RequestID string
 }
 
-// problem is the console's httpx.ErrorRenderer: the message and a way
-// back to the page the action came from.
-func (h *Handler) problem(w http.ResponseWriter, r *http.Request, status int, public string) {
+// problem renders the console's error page for p (nil when the guard
+// turned the request away): the message and a way back to the page the
+// action came from.
+func (h *Handler) problem(w http.ResponseWriter, r *http.Request, p *principal, status int, public string) {
 	back := formPage(r.URL.Path)
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
@@ -135,6 +136,9 @@ func (h *Handler) problem(w http.ResponseWriter, r *http.Request, status int, pu
 			back = "/" + parts[0] + "/" + parts[1]
 		}
 	}
-	h.d.Render.Page(w, r, status, render.PageAdminProblem, http.StatusText(status), ProblemData{
-		Status: status, Message: public, Back: back, RequestID: httpx.RequestIDFrom(r.Context())})
+	data := ProblemData{Status: status, Message: public, Back: back, RequestID: httpx.RequestIDFrom(r.Context())}
+	if p != nil {
+		data.Base = Base{Me: p.User.Email, MyRole: p.User.Role, Can: p.can()}
+	}
+	h.d.Render.Page(w, r, status, render.PageAdminProblem, http.StatusText(status), data)
 }

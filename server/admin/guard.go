@@ -12,8 +12,8 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
-// principal is who is calling: an administrator through a browser session,
-// or a service client through a bearer token.
+// principal is who is calling: a user with a console role through a
+// browser session, or a service client through a bearer token.
 type principal struct {
 	Actor    string // the user id, or "client:<id>"
 	User     storage.User
@@ -49,8 +49,8 @@ type refusal int
 const (
 	allowed   refusal = iota
 	signIn            // nobody (or a user who no longer exists) is signed in
-	stepUp            // an administrator below phr
-	forbidden         // signed in, but not an active administrator
+	stepUp            // a user with a role, below phr
+	forbidden         // signed in, but without a role or suspended
 )
 
 // sessionPrincipal decides whether the browser session's user may use the
@@ -67,13 +67,40 @@ func (h *Handler) sessionPrincipal(r *http.Request, sess *session.Session) (*pri
 	if err != nil {
 		return nil, signIn, err
 	}
-	if !user.IsAdmin() || user.Suspended() {
+	if user.Role == "" || user.Suspended() {
 		return nil, forbidden, nil
 	}
 	if session.ACRRank(auth.ACR) < session.ACRRank(session.ACRPhr) {
 		return nil, stepUp, nil
 	}
 	return &principal{Actor: user.ID, User: user, Auth: auth, Session: sess}, allowed, nil
+}
+
+const msgNoRole = "The admin console is only for active users with a console role (admin, helpdesk or auditor)."
+
+// authorize decides whether p may use a route that needs need: the role
+// must grant it, and the user lifecycle (supportUsers) reaches users with
+// a role only for those who may set roles — otherwise helpdesk could issue
+// an administrator's enrolment link and sign in as them, or suspend the
+// administrators. It returns why not, or "".
+func (h *Handler) authorize(r *http.Request, p *principal, need permission) (string, error) {
+	if !p.may(need) {
+		return "Your role (" + p.User.Role + ") does not allow this.", nil
+	}
+	id := r.PathValue("id")
+	if need != supportUsers || id == "" || p.may(setRoles) {
+		return "", nil
+	}
+	target, err := h.d.Store.GetUser(r.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return "", nil // the handler answers 404
+	case err != nil:
+		return "", err
+	case target.Role != "":
+		return "Only an administrator may change an account that has a console role.", nil
+	}
+	return "", nil
 }
 
 // forgeable reports whether r changes state and carries cookies: what
@@ -112,7 +139,7 @@ func stepUpURL(returnTo string) string {
 func formPage(path string) string {
 	parts := strings.Split(strings.Trim(path, "/"), "/") // admin, users, {id}, ...
 	switch {
-	case len(parts) >= 3 && (parts[1] == "users" || parts[1] == "apps"):
+	case len(parts) >= 3 && (parts[1] == "users" || parts[1] == "apps" || parts[1] == "groups"):
 		return "/" + strings.Join(parts[:3], "/")
 	case len(parts) >= 2:
 		return "/" + strings.Join(parts[:2], "/")
@@ -127,8 +154,11 @@ func withNotice(path, code string) string {
 // page guards a console page. A GET that is refused is sent to sign in and
 // comes back to the same URL; a refused POST cannot be replayed through a
 // redirect, so it comes back to the page its form is on, with a notice.
-func (h *Handler) page(method, pattern string, sensitive bool, f handlerFunc) httpx.Route {
-	guarded := func(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) page(method, pattern string, need permission, sensitive bool, f handlerFunc) httpx.Route {
+	mustPermission(pattern, need)
+	// who is the principal, once the guard knows it, so that an error
+	// page shows the navigation of the caller's role.
+	guarded := func(w http.ResponseWriter, r *http.Request, who **principal) error {
 		readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead
 		back := r.URL.RequestURI()
 		if !readOnly {
@@ -156,8 +186,14 @@ func (h *Handler) page(method, pattern string, sensitive bool, f handlerFunc) ht
 			http.Redirect(w, r, stepUpURL(back), http.StatusSeeOther)
 			return nil
 		case forbidden:
-			h.d.Render.Error(w, r, http.StatusForbidden, "The admin console is for active administrators only.")
+			h.d.Render.Error(w, r, http.StatusForbidden, msgNoRole)
 			return nil
+		}
+		if refused, err := h.authorize(r, p, need); err != nil || refused != "" {
+			if err == nil {
+				h.d.Render.Error(w, r, http.StatusForbidden, refused)
+			}
+			return err
 		}
 		if sensitive && !h.fresh(p) {
 			// Nothing has changed: the administrator taps a key, lands
@@ -165,11 +201,18 @@ func (h *Handler) page(method, pattern string, sensitive bool, f handlerFunc) ht
 			http.Redirect(w, r, stepUpURL(withNotice(back, noticeStale)), http.StatusSeeOther)
 			return nil
 		}
+		*who = p
 		return f(w, r, p)
 	}
 	return httpx.Route{Method: method, Pattern: pattern, Guard: httpx.GuardAdmin,
-		Handler: httpx.Adapt(h.problem, h.d.Logger, func(w http.ResponseWriter, r *http.Request) error {
-			return pageError(guarded(w, r))
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var who *principal
+			problem := func(w http.ResponseWriter, r *http.Request, status int, public string) {
+				h.problem(w, r, who, status, public)
+			}
+			httpx.Adapt(problem, h.d.Logger, func(w http.ResponseWriter, r *http.Request) error {
+				return pageError(guarded(w, r, &who))
+			}).ServeHTTP(w, r)
 		})}
 }
 
@@ -178,36 +221,18 @@ func (h *Handler) page(method, pattern string, sensitive bool, f handlerFunc) ht
 // other site can make a browser send an Authorization header); otherwise
 // the browser session must pass the console's checks, and a state-changing
 // request must carry the session's CSRF token in X-CSRF-Token.
-func (h *Handler) api(method, pattern string, sensitive bool, f handlerFunc) httpx.Route {
+func (h *Handler) api(method, pattern string, need permission, sensitive bool, f handlerFunc) httpx.Route {
+	mustPermission(pattern, need)
 	guarded := func(w http.ResponseWriter, r *http.Request) error {
-		if authz := r.Header.Get("Authorization"); authz != "" {
-			p, err := h.bearerPrincipal(r, authz)
-			if err != nil {
-				return err
+		p, err := h.apiPrincipal(w, r)
+		if err != nil {
+			return err
+		}
+		if refused, err := h.authorize(r, p, need); err != nil || refused != "" {
+			if err == nil {
+				err = apiErr(http.StatusForbidden, "forbidden", refused)
 			}
-			return f(w, r, p)
-		}
-		sess, err := h.d.Sessions.Load(r)
-		if err != nil {
 			return err
-		}
-		if forgeable(r) && !sess.ValidCSRF(r.Header.Get("X-CSRF-Token")) {
-			return apiErr(http.StatusForbidden, "invalid_csrf_token", "Send the session's CSRF token in the X-CSRF-Token header.")
-		}
-		p, why, err := h.sessionPrincipal(r, sess)
-		if err != nil {
-			return err
-		}
-		switch why {
-		case signIn:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="keygate admin API"`)
-			return apiErr(http.StatusUnauthorized, "unauthorized",
-				"Sign in as an administrator, or send a bearer token with scope "+manage.ScopeAdmin+".")
-		case stepUp:
-			return apiErr(http.StatusForbidden, "step_up_required",
-				"The admin API needs a phishing-resistant sign-in (a security key or passkey).")
-		case forbidden:
-			return apiErr(http.StatusForbidden, "forbidden", "The admin API is for active administrators only.")
 		}
 		if sensitive && !h.fresh(p) {
 			return apiErr(http.StatusForbidden, "fresh_key_tap_required",
@@ -223,6 +248,37 @@ func (h *Handler) api(method, pattern string, sensitive bool, f handlerFunc) htt
 			}
 			return err
 		})}
+}
+
+// apiPrincipal is who calls the API: the bearer token's client, or the
+// browser session's user, who must pass the console's checks.
+func (h *Handler) apiPrincipal(w http.ResponseWriter, r *http.Request) (*principal, error) {
+	if authz := r.Header.Get("Authorization"); authz != "" {
+		return h.bearerPrincipal(r, authz)
+	}
+	sess, err := h.d.Sessions.Load(r)
+	if err != nil {
+		return nil, err
+	}
+	if forgeable(r) && !sess.ValidCSRF(r.Header.Get("X-CSRF-Token")) {
+		return nil, apiErr(http.StatusForbidden, "invalid_csrf_token", "Send the session's CSRF token in the X-CSRF-Token header.")
+	}
+	p, why, err := h.sessionPrincipal(r, sess)
+	if err != nil {
+		return nil, err
+	}
+	switch why {
+	case signIn:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="keygate admin API"`)
+		return nil, apiErr(http.StatusUnauthorized, "unauthorized",
+			"Sign in with a console role, or send a bearer token with scope "+manage.ScopeAdmin+".")
+	case stepUp:
+		return nil, apiErr(http.StatusForbidden, "step_up_required",
+			"The admin API needs a phishing-resistant sign-in (a security key or passkey).")
+	case forbidden:
+		return nil, apiErr(http.StatusForbidden, "forbidden", msgNoRole)
+	}
+	return p, nil
 }
 
 // bearerPrincipal checks an "Authorization: Bearer" admin token. The

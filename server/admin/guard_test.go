@@ -33,7 +33,7 @@ func fill(pattern string, ids map[string]string) string {
 		}
 		name := strings.Trim(s, "{}.")
 		if name == "id" && i > 0 {
-			name = parts[i-1] + "." + name // users.id, apps.id, clients.id
+			name = parts[i-1] + "." + name // users.id, groups.id, apps.id, clients.id
 		}
 		v, ok := ids[name]
 		if !ok {
@@ -47,7 +47,7 @@ func fill(pattern string, ids map[string]string) string {
 // formPage is where a refused POST to path sends the browser back to.
 func formPage(path string) string {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	if len(parts) >= 3 && (parts[1] == "users" || parts[1] == "apps") {
+	if len(parts) >= 3 && (parts[1] == "users" || parts[1] == "apps" || parts[1] == "groups") {
 		return "/" + strings.Join(parts[:3], "/")
 	}
 	return "/" + strings.Join(parts[:min(2, len(parts))], "/")
@@ -58,109 +58,6 @@ func methodOf(rt httpx.Route) string {
 		return http.MethodGet
 	}
 	return rt.Method
-}
-
-// TestEveryConsoleRouteIsGuarded walks the server's whole surface, so a
-// route added later cannot be forgotten.
-func TestEveryConsoleRouteIsGuarded(t *testing.T) {
-	in := start(t)
-	adminUser := in.newUser(t, "admin@example.com", true)
-	plain := in.newUser(t, "plain@example.com", false)
-	suspended := in.newUser(t, "gone@example.com", true)
-	suspendedAdmin := in.key(t, suspended.ID)
-	// The flag alone: a suspension also ends the user's sessions, so this
-	// tests the guard's own check, which stands behind that.
-	if err := in.DB.UpdateUser(t.Context(), suspended.ID, func(u *storage.User) error { u.SuspendedAt = time.Now(); return nil }); err != nil {
-		t.Fatal(err)
-	}
-
-	anonymous := in.Mint(t, session.Auth{})
-	nonAdmin := in.key(t, plain.ID)
-	mfaOnly := in.Mint(t, session.Auth{UserID: adminUser.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: time.Now()})
-	ids := map[string]string{"users.id": plain.ID}
-
-	var pages, apis int
-	for _, rt := range in.Srv.Routes() {
-		if !isConsole(rt.Pattern) {
-			if strings.Contains(rt.Pattern, "admin") {
-				t.Errorf("%s looks like an admin route but is outside /admin and /api/admin", rt)
-			}
-			continue
-		}
-		if rt.Guard != httpx.GuardAdmin {
-			t.Errorf("%s has guard %q, want admin", rt, rt.Guard)
-		}
-		method, path := methodOf(rt), fill(rt.Pattern, ids)
-		api := isAPI(rt.Pattern)
-		if api {
-			apis++
-		} else {
-			pages++
-		}
-		readOnly := method == http.MethodGet
-		// What a refused page request is sent back to after signing in.
-		back := path
-		if !readOnly {
-			back = formPage(path)
-		}
-		send := func(b *sessiontest.Browser) servertest.Reply {
-			if api {
-				return in.call(t, b, "", method, path, nil)
-			}
-			if readOnly {
-				return in.get(t, b, path)
-			}
-			return in.form(t, b, path, url.Values{"csrf_token": {b.CSRF}})
-		}
-
-		t.Run(rt.String(), func(t *testing.T) {
-			t.Run("anonymous", func(t *testing.T) {
-				r := send(&anonymous)
-				if api {
-					if r.Status != http.StatusUnauthorized || servertest.Decode[map[string]string](t, r)["error"] == "" {
-						t.Errorf("%v, want 401 with a JSON error", r)
-					}
-					return
-				}
-				if r.Status != http.StatusSeeOther || r.Location() != stepUpTo(back) {
-					t.Errorf("status %d to %q, want 303 to %q", r.Status, r.Location(), stepUpTo(back))
-				}
-			})
-			t.Run("signed-in non-administrator", func(t *testing.T) {
-				if r := send(&nonAdmin); r.Status != http.StatusForbidden {
-					t.Errorf("%v, want 403", r)
-				}
-			})
-			t.Run("suspended administrator", func(t *testing.T) {
-				if r := send(&suspendedAdmin); r.Status != http.StatusForbidden {
-					t.Errorf("%v, want 403", r)
-				}
-			})
-			t.Run("administrator without a key tap (mfa)", func(t *testing.T) {
-				r := send(&mfaOnly)
-				if api {
-					if r.Status != http.StatusForbidden || servertest.Decode[map[string]string](t, r)["error"] != "step_up_required" {
-						t.Errorf("%v, want 403 step_up_required", r)
-					}
-					return
-				}
-				want := back
-				if !readOnly {
-					want += "?notice=step-up"
-				}
-				if r.Status != http.StatusSeeOther || r.Location() != stepUpTo(want) {
-					t.Errorf("status %d to %q, want 303 to %q", r.Status, r.Location(), stepUpTo(want))
-				}
-			})
-		})
-	}
-	if pages < 20 || apis < 20 {
-		t.Errorf("walked %d pages and %d API routes; is the console mounted?", pages, apis)
-	}
-	// And an administrator with a key tap gets in.
-	if r := in.get(t, ptr(in.key(t, adminUser.ID)), "/admin/users"); r.Status != http.StatusOK {
-		t.Errorf("an administrator's fresh phr session: %v", r)
-	}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -175,6 +72,7 @@ type fixture struct {
 	sid          string
 	app          manage.NewClient // confidential, client_credentials
 	disabledApp  manage.NewClient
+	group        storage.Group // target is its member
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -211,6 +109,12 @@ func newFixture(t *testing.T) *fixture {
 	if err := m.SetClientDisabled(ctx, f.disabledApp.Client.ID, true); err != nil {
 		t.Fatal(err)
 	}
+	if f.group, err = m.CreateGroup(ctx, manage.GroupSpec{Name: "support"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddMembers(ctx, f.group.ID, []string{f.target.Email}); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -220,40 +124,64 @@ func (f *fixture) credID() string { return base64.RawURLEncoding.EncodeToString(
 type state struct {
 	Users    []storage.User
 	Clients  []storage.Client
-	Keys     []storage.WebAuthnCredential
-	Sessions []storage.BrowserSession
+	Groups   []storage.Group
+	Members  map[string][]storage.User
+	Keys     map[string][]storage.WebAuthnCredential
+	Sessions map[string][]string // the ids of live sessions (reads touch their last-seen time)
 }
 
-func (f *fixture) state(t *testing.T) state {
+func stateOf(t *testing.T, in *instance) state {
 	t.Helper()
 	ctx := t.Context()
-	var s state
+	s := state{Members: map[string][]storage.User{}, Keys: map[string][]storage.WebAuthnCredential{},
+		Sessions: map[string][]string{}}
 	var err error
-	if s.Users, err = f.in.DB.ListUsers(ctx); err != nil {
+	if s.Users, err = in.DB.ListUsers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s.Clients, err = f.in.DB.ListClients(ctx); err != nil {
+	if s.Clients, err = in.DB.ListClients(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s.Keys, err = f.in.DB.ListWebAuthnCredentials(ctx, f.target.ID); err != nil {
+	if s.Groups, err = in.DB.ListGroups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s.Sessions, err = f.in.DB.ListUserSessions(ctx, f.target.ID); err != nil {
-		t.Fatal(err)
+	for _, g := range s.Groups {
+		if s.Members[g.ID], err = in.DB.ListGroupMembers(ctx, g.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range s.Users {
+		if s.Keys[u.ID], err = in.DB.ListWebAuthnCredentials(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		sessions, err := in.DB.ListUserSessions(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range sessions {
+			s.Sessions[u.ID] = append(s.Sessions[u.ID], x.SID)
+		}
 	}
 	return s
 }
 
+func (f *fixture) state(t *testing.T) state { t.Helper(); return stateOf(t, f.in) }
+
 // unchanged fails unless nothing changed since before and no audit event
 // was written after mark.
-func (f *fixture) unchanged(t *testing.T, before state, mark int64) {
+func unchanged(t *testing.T, in *instance, before state, mark int64) {
 	t.Helper()
-	if after := f.state(t); !reflect.DeepEqual(before, after) {
+	if after := stateOf(t, in); !reflect.DeepEqual(before, after) {
 		t.Errorf("state changed:\nbefore %+v\nafter  %+v", before, after)
 	}
-	if ev := f.in.Events(t, mark, ""); len(ev) != 0 {
+	if ev := in.Events(t, mark, ""); len(ev) != 0 {
 		t.Errorf("%d audit events written, e.g. %s", len(ev), ev[0].Type)
 	}
+}
+
+func (f *fixture) unchanged(t *testing.T, before state, mark int64) {
+	t.Helper()
+	unchanged(t, f.in, before, mark)
 }
 
 // action is one sensitive action, as a form and as an API call.
@@ -269,6 +197,7 @@ type action struct {
 func (f *fixture) sensitive() []action {
 	u, s, o := "/admin/users/"+f.target.ID, "/admin/users/"+f.suspended.ID, "/admin/users/"+f.other.ID
 	a, d := "/admin/apps/"+f.app.Client.ID, "/admin/apps/"+f.disabledApp.Client.ID
+	g := "/admin/groups/" + f.group.ID
 	const v1 = "/api/admin/v1"
 	appForm := url.Values{"name": {"Renamed"}, "grant": {"client_credentials"}}
 	appJSON := map[string]any{"name": "Renamed", "grant_types": []string{"client_credentials"}}
@@ -279,21 +208,46 @@ func (f *fixture) sensitive() []action {
 		{"suspend", u + "/suspend", yes, http.MethodPost, v1 + "/users/" + f.target.ID + "/suspend", nil, u},
 		{"unsuspend", s + "/unsuspend", nil, http.MethodPost, v1 + "/users/" + f.suspended.ID + "/unsuspend", nil, s},
 		{"delete a user", u + "/delete", yes, http.MethodDelete, v1 + "/users/" + f.target.ID, nil, u},
-		{"make administrator", u + "/admin", url.Values{"admin": {"true"}}, http.MethodPut, v1 + "/users/" + f.target.ID + "/admin",
+		{"grant a role", u + "/role", url.Values{"role": {"helpdesk"}}, http.MethodPut, v1 + "/users/" + f.target.ID + "/role",
+			map[string]string{"role": "helpdesk"}, u},
+		{"make administrator", u + "/role", url.Values{"role": {"admin"}}, http.MethodPut, v1 + "/users/" + f.target.ID + "/admin",
 			map[string]bool{"admin": true}, u},
-		{"unmake administrator", o + "/admin", url.Values{"admin": {"false"}, "confirm": {"yes"}}, http.MethodPut,
-			v1 + "/users/" + f.other.ID + "/admin", map[string]bool{"admin": false}, o},
+		{"unmake administrator", o + "/role", url.Values{"role": {"none"}, "confirm": {"yes"}}, http.MethodPut,
+			v1 + "/users/" + f.other.ID + "/role", map[string]string{"role": "none"}, o},
+		{"add to a group from the user's page", o + "/groups", url.Values{"group": {"support"}}, http.MethodPost,
+			v1 + "/groups/" + f.group.ID + "/members", map[string][]string{"emails": {f.other.Email}}, o},
+		{"remove from a group from the user's page", u + "/groups/" + f.group.ID + "/remove", yes, http.MethodDelete,
+			v1 + "/groups/" + f.group.ID + "/members/" + f.target.ID, nil, u},
+		{"create a group", "/admin/groups", url.Values{"name": {"new"}}, http.MethodPost, v1 + "/groups",
+			map[string]string{"name": "new"}, "/admin/groups"},
+		{"change a group's minimum level", g, url.Values{"name": {"support"}, "min_acr": {"phrh"}}, http.MethodPut,
+			v1 + "/groups/" + f.group.ID, map[string]string{"name": "support", "min_acr": "phrh"}, g},
+		{"add a member", g + "/members", url.Values{"emails": {f.other.Email}}, http.MethodPost,
+			v1 + "/groups/" + f.group.ID + "/members", map[string][]string{"emails": {f.other.Email}}, g},
+		{"remove a member", g + "/members/" + f.target.ID + "/remove", yes, http.MethodDelete,
+			v1 + "/groups/" + f.group.ID + "/members/" + f.target.ID, nil, g},
+		{"delete a group", g + "/delete", yes, http.MethodDelete, v1 + "/groups/" + f.group.ID, nil, g},
 		{"re-issue the enrolment link", u + "/reenroll", nil, http.MethodPost, v1 + "/users/" + f.target.ID + "/reenroll", nil, u},
 		{"revoke a key", u + "/keys/" + f.credID() + "/revoke", yes, http.MethodPost,
 			v1 + "/users/" + f.target.ID + "/keys/" + f.credID() + "/revoke", nil, u},
 		{"register an app", "/admin/apps", appForm, http.MethodPost, v1 + "/clients", appJSON, "/admin/apps"},
 		{"edit an app", a, appForm, http.MethodPut, v1 + "/clients/" + f.app.Client.ID, appJSON, a},
+		{"narrow an app to a group", a, withField(appForm, "allowed_group", "support"), http.MethodPut, v1 + "/clients/" + f.app.Client.ID,
+			map[string]any{"name": "Backend", "grant_types": []string{"client_credentials"}, "allowed_groups": []string{"support"}}, a},
 		{"rotate a secret", a + "/rotate-secret", url.Values{"overlap": {"0"}, "confirm": {"yes"}}, http.MethodPost,
 			v1 + "/clients/" + f.app.Client.ID + "/rotate-secret", map[string]string{"overlap": "0"}, a},
 		{"disable an app", a + "/disable", yes, http.MethodPost, v1 + "/clients/" + f.app.Client.ID + "/disable", nil, a},
 		{"enable an app", d + "/enable", nil, http.MethodPost, v1 + "/clients/" + f.disabledApp.Client.ID + "/enable", nil, d},
 		{"delete an app", a + "/delete", yes, http.MethodDelete, v1 + "/clients/" + f.app.Client.ID, nil, a},
 	}
+}
+
+func withField(v url.Values, k, x string) url.Values {
+	out := url.Values{k: {x}}
+	for key, vals := range v {
+		out[key] = vals
+	}
+	return out
 }
 
 func TestStaleKeyTapIsSentToReverify(t *testing.T) {
@@ -344,10 +298,10 @@ func TestCSRF(t *testing.T) {
 	browsers := map[string]sessiontest.Browser{"administrator": adm, "anonymous": in.Mint(t, session.Auth{}),
 		"non-administrator": in.key(t, f.target.ID)}
 	ids := map[string]string{"users.id": f.target.ID, "apps.id": f.app.Client.ID, "clients.id": f.app.Client.ID,
-		"credID": f.credID(), "sid": f.sid}
+		"credID": f.credID(), "sid": f.sid, "groups.id": f.group.ID, "groupID": f.group.ID, "userID": f.target.ID}
 	before, mark := f.state(t), in.AuditMark(t)
-	body := url.Values{"confirm": {"yes"}, "admin": {"true"}, "name": {"X"}, "email": {"csrf@example.com"},
-		"overlap": {"0"}, "grant": {"client_credentials"}}
+	body := url.Values{"confirm": {"yes"}, "role": {"admin"}, "name": {"X"}, "email": {"csrf@example.com"},
+		"overlap": {"0"}, "grant": {"client_credentials"}, "emails": {f.admin.Email}, "group": {"support"}}
 
 	n := 0
 	for _, rt := range in.Srv.Routes() {
@@ -369,7 +323,7 @@ func TestCSRF(t *testing.T) {
 						if token != "" {
 							h.Set("X-CSRF-Token", token)
 						}
-						r = in.send(t, &b, method, path, "application/json", []byte(`{"admin":true,"name":"X","email":"csrf@example.com"}`), h)
+						r = in.send(t, &b, method, path, "application/json", []byte(`{"admin":true,"role":"admin","name":"X","email":"csrf@example.com","emails":["admin@example.com"]}`), h)
 						if r.Status == http.StatusForbidden && servertest.Decode[map[string]string](t, r)["error"] != "invalid_csrf_token" {
 							t.Errorf("%s, token %q: %s, want invalid_csrf_token", who, token, r.Body)
 						}

@@ -40,6 +40,16 @@ func (in *instance) newUser(t *testing.T, email string, admin bool) storage.User
 	return nu.User
 }
 
+// withRole is a new user with a console role.
+func (in *instance) withRole(t *testing.T, email, role string) storage.User {
+	t.Helper()
+	nu, err := in.Manager().CreateUser(t.Context(), manage.UserSpec{Email: email, Role: role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nu.User
+}
+
 func (in *instance) user(t *testing.T, id string) storage.User {
 	t.Helper()
 	u, err := in.DB.GetUser(t.Context(), id)

@@ -27,6 +27,7 @@ type userDetail struct {
 	Devices       []storage.Device
 	Sessions      []storage.BrowserSession // live ones only
 	SignIns       []storage.SignInRecord
+	Groups        []storage.Group
 }
 
 // recentSignIns is how many sign-ins the user page lists.
@@ -75,6 +76,9 @@ func (h *Handler) loadUser(r *http.Request, p *principal, id string) (userDetail
 	if d.SignIns, err = h.d.Store.RecentSignIns(ctx, id, recentSignIns); err != nil {
 		return d, err
 	}
+	if d.Groups, err = h.d.Store.ListUserGroups(ctx, id); err != nil {
+		return d, err
+	}
 	return d, nil
 }
 
@@ -91,17 +95,21 @@ func (d userDetail) totpStatus() string {
 }
 
 // createUser refuses a taken email as a conflict before asking manage
-// (which would report it as invalid input).
-func (h *Handler) createUser(r *http.Request, p *principal, email, name string, admin bool) (manage.NewUser, error) {
-	email = strings.TrimSpace(email)
-	if _, err := h.d.Store.GetUserByEmail(r.Context(), strings.ToLower(email)); err == nil {
-		return manage.NewUser{}, httpx.Errorf(http.StatusConflict, "A user with email "+strings.ToLower(email)+" already exists.", nil)
+// (which would report it as invalid input). Creating a user with a role
+// grants it, and with groups changes who gets into which app: each needs
+// the permission its own route would.
+func (h *Handler) createUser(r *http.Request, p *principal, spec manage.UserSpec) (manage.NewUser, error) {
+	switch {
+	case spec.Role != "" && !p.may(setRoles):
+		return manage.NewUser{}, httpx.Errorf(http.StatusForbidden, "Your role ("+p.User.Role+") may not grant roles.", nil)
+	case len(spec.Groups) > 0 && !p.may(editMembers):
+		return manage.NewUser{}, httpx.Errorf(http.StatusForbidden, "Your role ("+p.User.Role+") may not add users to groups.", nil)
+	}
+	spec.Email, spec.Name = strings.TrimSpace(spec.Email), strings.TrimSpace(spec.Name)
+	if _, err := h.d.Store.GetUserByEmail(r.Context(), strings.ToLower(spec.Email)); err == nil {
+		return manage.NewUser{}, httpx.Errorf(http.StatusConflict, "A user with email "+strings.ToLower(spec.Email)+" already exists.", nil)
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return manage.NewUser{}, err
-	}
-	spec := manage.UserSpec{Email: email, Name: strings.TrimSpace(name)}
-	if admin {
-		spec.Role = storage.RoleAdmin
 	}
 	return h.manager(r, p).CreateUser(r.Context(), spec)
 }
@@ -175,13 +183,16 @@ type clientSpec struct {
 	TokenFormat            string
 	DenyRisky              bool
 	Audience               []string
+	// AllowedGroups are group names; nil keeps an app's current ones
+	// (the API's PUT without the field), empty means none.
+	AllowedGroups []string
 }
 
 func (s clientSpec) spec() (manage.ClientSpec, error) {
 	out := manage.ClientSpec{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		GrantTypes: s.GrantTypes, Public: s.Public, MinACR: s.MinACR,
 		BackchannelLogoutURI: strings.TrimSpace(s.BackchannelLogoutURI), AdminAPI: s.AdminAPI,
-		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky, Audience: s.Audience}
+		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky, Audience: s.Audience, AllowedGroups: s.AllowedGroups}
 	for _, f := range []struct {
 		name, value string
 		to          *time.Duration
@@ -198,6 +209,31 @@ func (s clientSpec) spec() (manage.ClientSpec, error) {
 		*f.to = d
 	}
 	return out, nil
+}
+
+// updateClient saves an app's settings. Allowed groups not given (nil)
+// stay as they are: read in the same transaction as the update, so a
+// client of the API that does not know the field cannot open an app to
+// everyone by leaving it out.
+func (h *Handler) updateClient(r *http.Request, p *principal, id string, cs clientSpec) error {
+	spec, err := cs.spec()
+	if err != nil {
+		return err
+	}
+	return h.d.Store.InTx(r.Context(), func(ctx context.Context) error {
+		if spec.AllowedGroups == nil {
+			c, err := h.getClient(ctx, id)
+			if err != nil {
+				return err
+			}
+			names, _, err := h.groupIndex(ctx)
+			if err != nil {
+				return err
+			}
+			spec.AllowedGroups = groupNames(c.AllowedGroups, names)
+		}
+		return h.manager(r, p).UpdateClient(ctx, id, spec)
+	})
 }
 
 // overlaps are the rotation overlaps the console offers.
@@ -220,7 +256,7 @@ func (h *Handler) getClient(ctx context.Context, id string) (storage.Client, err
 	return c, err
 }
 
-// roleOf is the role the console's administrator switch means.
+// roleOf is the role PUT users/{id}/admin means: admin, or none.
 func roleOf(admin bool) string {
 	if admin {
 		return storage.RoleAdmin

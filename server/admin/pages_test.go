@@ -174,7 +174,8 @@ func TestUsersThroughThePages(t *testing.T) {
 			path string
 			form url.Values
 		}{
-			{"/admin/users/" + me.ID + "/admin", url.Values{"admin": {"false"}, "confirm": {"yes"}}},
+			{"/admin/users/" + me.ID + "/role", url.Values{"role": {"none"}, "confirm": {"yes"}}},
+			{"/admin/users/" + me.ID + "/role", url.Values{"role": {"helpdesk"}, "confirm": {"yes"}}},
 			{"/admin/users/" + me.ID + "/delete", url.Values{"confirm": {"yes"}}},
 		} {
 			r := in.form(t, &adm, c.path, c.form)
@@ -185,12 +186,24 @@ func TestUsersThroughThePages(t *testing.T) {
 		if u := in.user(t, me.ID); !u.IsAdmin() {
 			t.Error("the last administrator was demoted")
 		}
-		r := in.call(t, &adm, "", http.MethodPut, "/api/admin/v1/users/"+me.ID+"/admin", map[string]bool{"admin": false})
-		if e := servertest.Decode[map[string]string](t, r); r.Status != http.StatusBadRequest || e["error"] != "invalid_request" ||
-			!strings.Contains(e["error_description"], "last active administrator") {
-			t.Errorf("API: %v", r)
+		for _, c := range []struct {
+			path string
+			body any
+		}{
+			{"/admin", map[string]bool{"admin": false}},
+			{"/role", map[string]string{"role": "none"}},
+			{"/role", map[string]string{"role": "auditor"}},
+		} {
+			r := in.call(t, &adm, "", http.MethodPut, "/api/admin/v1/users/"+me.ID+c.path, c.body)
+			if e := servertest.Decode[map[string]string](t, r); r.Status != http.StatusBadRequest || e["error"] != "invalid_request" ||
+				!strings.Contains(e["error_description"], "last active administrator") {
+				t.Errorf("API %s %v: %v", c.path, c.body, r)
+			}
 		}
-		r = in.call(t, &adm, "", http.MethodDelete, "/api/admin/v1/users/"+me.ID, nil)
+		if u := in.user(t, me.ID); u.Role != "admin" {
+			t.Errorf("the last administrator has role %q", u.Role)
+		}
+		r := in.call(t, &adm, "", http.MethodDelete, "/api/admin/v1/users/"+me.ID, nil)
 		if r.Status != http.StatusBadRequest {
 			t.Errorf("API delete: %v", r)
 		}
@@ -202,10 +215,13 @@ func TestUsersThroughThePages(t *testing.T) {
 
 	t.Run("promoting, then demoting and deleting", func(t *testing.T) {
 		id := created.ID
-		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"true"}}); r.Status != http.StatusSeeOther || !in.user(t, id).IsAdmin() {
+		if r := in.form(t, &adm, "/admin/users/"+id+"/role", url.Values{"role": {"admin"}}); r.Status != http.StatusSeeOther || !in.user(t, id).IsAdmin() {
 			t.Errorf("promote: %v", r)
 		}
-		if r := in.form(t, &adm, "/admin/users/"+id+"/admin", url.Values{"admin": {"false"}, "confirm": {"yes"}}); r.Status != http.StatusSeeOther || in.user(t, id).IsAdmin() {
+		if r := in.form(t, &adm, "/admin/users/"+id+"/role", url.Values{"role": {"none"}}); r.Status != http.StatusBadRequest || !in.user(t, id).IsAdmin() {
+			t.Errorf("demote without the confirmation: %v, want 400", r)
+		}
+		if r := in.form(t, &adm, "/admin/users/"+id+"/role", url.Values{"role": {"none"}, "confirm": {"yes"}}); r.Status != http.StatusSeeOther || in.user(t, id).IsAdmin() {
 			t.Errorf("demote: %v", r)
 		}
 		if r := in.form(t, &adm, "/admin/users/"+id+"/delete", url.Values{"confirm": {"yes"}}); r.Status != http.StatusSeeOther || r.Location() != "/admin/users?notice=deleted" {

@@ -7,13 +7,14 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/render"
 )
 
 // usersPerPage is the page size of the user list.
 const usersPerPage = 25
 
-// UsersData is the user list.
+// UsersData is the user list and the form to create one.
 type UsersData struct {
 	Base
 	Query            string
@@ -21,12 +22,14 @@ type UsersData struct {
 	Total            int
 	Page, Pages      int
 	PrevURL, NextURL string
+	Roles            []Option // shown to those who may set roles
+	Groups           []Option // shown to those who may change members
 }
 
 // UserRow is one user in a list.
 type UserRow struct {
-	ID, Email, Name, Created   string
-	Admin, Suspended, Enrolled bool
+	ID, Email, Name, Created, Role string
+	Suspended, Enrolled            bool
 }
 
 func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -46,7 +49,15 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, p *principal
 		Pages: max(1, (total+usersPerPage-1)/usersPerPage)}
 	for _, u := range users {
 		data.Users = append(data.Users, UserRow{ID: u.ID, Email: u.Email, Name: u.Name, Created: when(u.CreatedAt),
-			Admin: u.IsAdmin(), Suspended: u.Suspended(), Enrolled: u.Enrolled()})
+			Role: u.Role, Suspended: u.Suspended(), Enrolled: u.Enrolled()})
+	}
+	if data.Can.Roles {
+		data.Roles = roleOptions("")
+	}
+	if data.Can.Members {
+		if data.Groups, err = h.groupOptions(r.Context(), nil); err != nil {
+			return err
+		}
 	}
 	link := func(n int) string {
 		v := url.Values{"page": {strconv.Itoa(n)}}
@@ -86,7 +97,15 @@ type LinkData struct {
 }
 
 func (h *Handler) createUserPage(w http.ResponseWriter, r *http.Request, p *principal) error {
-	nu, err := h.createUser(r, p, r.PostFormValue("email"), r.PostFormValue("name"), r.PostFormValue("admin") != "")
+	if err := r.ParseForm(); err != nil {
+		return httpx.Errorf(http.StatusBadRequest, "The form could not be read.", err)
+	}
+	role, ok := parseRole(r.PostForm.Get("role"))
+	if !ok {
+		return httpx.Errorf(http.StatusBadRequest, "Choose none, auditor, helpdesk or admin as the role.", nil)
+	}
+	nu, err := h.createUser(r, p, manage.UserSpec{Email: r.PostForm.Get("email"), Name: r.PostForm.Get("name"),
+		Role: role, Groups: r.PostForm["group"]})
 	if err != nil {
 		return err
 	}
@@ -109,7 +128,11 @@ func (h *Handler) reenrollPage(w http.ResponseWriter, r *http.Request, p *princi
 type UserData struct {
 	Base
 	ID, Email, Name, Created, Updated, SuspendedAt string
-	Admin, Suspended, Enrolled, Self               bool
+	Role                                           string
+	Suspended, Enrolled, Self                      bool
+	Roles                                          []Option
+	Groups                                         []GroupRef
+	JoinGroups                                     []Option // groups the user is not in
 	Keys                                           []KeyRow
 	TOTP                                           string
 	TOTPConfirmed                                  string
@@ -117,6 +140,9 @@ type UserData struct {
 	Devices                                        []DeviceRow
 	Sessions                                       []SessionRow
 	SignIns                                        []SignInRow
+	// Protected: the user has a role, so only those who may set roles
+	// may change the account (helpdesk sees it without the forms).
+	Protected bool
 }
 
 // KeyRow is a security key or passkey.
@@ -150,8 +176,17 @@ func (h *Handler) userPage(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	u := d.User
 	data := UserData{Base: h.base(r, p, "users"), ID: u.ID, Email: u.Email, Name: u.Name, Created: when(u.CreatedAt),
-		Updated: when(u.UpdatedAt), Admin: u.IsAdmin(), Suspended: u.Suspended(), SuspendedAt: when(u.SuspendedAt),
-		Enrolled: u.Enrolled(), Self: u.ID == p.User.ID, TOTP: d.totpStatus(), RecoveryCodes: d.RecoveryCodes}
+		Updated: when(u.UpdatedAt), Role: u.Role, Suspended: u.Suspended(), SuspendedAt: when(u.SuspendedAt),
+		Enrolled: u.Enrolled(), Self: u.ID == p.User.ID, TOTP: d.totpStatus(), RecoveryCodes: d.RecoveryCodes,
+		Protected: u.Role != "" && !p.may(setRoles), Roles: roleOptions(u.Role)}
+	for _, g := range d.Groups {
+		data.Groups = append(data.Groups, GroupRef{ID: g.ID, Name: g.Name, MinACR: g.MinACR})
+	}
+	if data.Can.Members {
+		if data.JoinGroups, err = h.groupOptions(r.Context(), d.Groups); err != nil {
+			return err
+		}
+	}
 	if d.HasTOTP {
 		data.TOTPConfirmed = when(d.TOTP.ConfirmedAt)
 	}
@@ -228,26 +263,31 @@ func (h *Handler) deleteUserPage(w http.ResponseWriter, r *http.Request, p *prin
 	return nil
 }
 
-func (h *Handler) setAdminPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+// setRolePage gives the user the chosen role. Changing or removing a role
+// someone has takes something away, so it needs the confirmation;
+// granting one to a user without needs only the fresh key tap.
+func (h *Handler) setRolePage(w http.ResponseWriter, r *http.Request, p *principal) error {
 	id := r.PathValue("id")
-	var admin bool
-	switch r.PostFormValue("admin") {
-	case "true":
-		admin = true
-	case "false":
+	role, ok := parseRole(r.PostFormValue("role"))
+	if !ok {
+		return httpx.Errorf(http.StatusBadRequest, "Choose none, auditor, helpdesk or admin as the role.", nil)
+	}
+	u, err := h.d.Store.GetUser(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if u.Role != "" && u.Role != role {
 		if err := confirmed(r); err != nil {
 			return err
 		}
-	default:
-		return httpx.Errorf(http.StatusBadRequest, "Say whether the user should be an administrator.", nil)
 	}
-	if err := h.manager(r, p).SetRole(r.Context(), id, roleOf(admin)); err != nil {
+	if err := h.manager(r, p).SetRole(r.Context(), id, role); err != nil {
 		return err
 	}
-	if admin {
-		return backToUser(w, r, id, "admin-granted")
+	if role == "" {
+		return backToUser(w, r, id, "role-removed")
 	}
-	return backToUser(w, r, id, "admin-revoked")
+	return backToUser(w, r, id, "role-set")
 }
 
 func (h *Handler) resetTOTPPage(w http.ResponseWriter, r *http.Request, p *principal) error {

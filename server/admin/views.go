@@ -12,11 +12,14 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
-// Base is what every console page has: the form token, who is signed in,
-// which section is open and a notice from the previous step.
+// Base is what every console page has: the form token, who is signed in
+// with which role and what it may do, which section is open and a notice
+// from the previous step.
 type Base struct {
 	CSRF    string
-	Me      string
+	Me      string // the signed-in user's email
+	MyRole  string
+	Can     Can
 	Section string
 	Notice  string
 	// Freshness is how recent a key tap sensitive actions need, in words.
@@ -34,8 +37,15 @@ var notices = map[string]string{
 	"suspended":        "The user is suspended: their sessions ended and their tokens were revoked.",
 	"unsuspended":      "The user can sign in again.",
 	"deleted":          "The user was deleted.",
-	"admin-granted":    "The user is now an administrator.",
-	"admin-revoked":    "The user is no longer an administrator.",
+	"role-set":         "The user's role was changed; it applies to their next request.",
+	"role-removed":     "The user no longer has a console role.",
+	"group-joined":     "The user was added to the group.",
+	"group-left":       "The user was removed from the group: apps only it allowed lost them at once.",
+	"group-created":    "The group was created.",
+	"group-updated":    "The group was saved.",
+	"group-deleted":    "The group was deleted: apps only it allowed lost its members at once.",
+	"members-added":    "The members were added.",
+	"member-removed":   "The member was removed: apps only the group allowed lost them at once.",
 	"totp-reset":       "The authenticator app was removed. Send the user an enrolment link to set up a new one.",
 	"sessions-revoked": "Every session of the user ended and their tokens were revoked.",
 	"session-revoked":  "The session ended and its tokens were revoked.",
@@ -48,7 +58,7 @@ var notices = map[string]string{
 }
 
 func (h *Handler) base(r *http.Request, p *principal, section string) Base {
-	b := Base{Me: p.User.Email, Section: section, Freshness: words(h.d.Freshness)}
+	b := Base{Me: p.User.Email, MyRole: p.User.Role, Can: p.can(), Section: section, Freshness: words(h.d.Freshness)}
 	if p.Session != nil {
 		b.CSRF = p.Session.CSRFToken()
 	}

@@ -40,6 +40,8 @@ const (
 	PageAdminUsers   = "admin/users"
 	PageAdminUser    = "admin/user"
 	PageAdminLink    = "admin/link"
+	PageAdminGroups  = "admin/groups"
+	PageAdminGroup   = "admin/group"
 	PageAdminApps    = "admin/apps"
 	PageAdminApp     = "admin/app"
 	PageAdminSecret  = "admin/secret"
@@ -48,8 +50,8 @@ const (
 	PageAdminProblem = "admin/problem"
 )
 
-var adminPages = []string{PageAdminUsers, PageAdminUser, PageAdminLink, PageAdminApps, PageAdminApp,
-	PageAdminSecret, PageAdminAudit, PageAdminVerify, PageAdminProblem}
+var adminPages = []string{PageAdminUsers, PageAdminUser, PageAdminLink, PageAdminGroups, PageAdminGroup,
+	PageAdminApps, PageAdminApp, PageAdminSecret, PageAdminAudit, PageAdminVerify, PageAdminProblem}
 
 // Renderer writes parsed pages.
 type Renderer struct {
