@@ -76,7 +76,7 @@ func TestEnrolmentHasNoDeadEnds(t *testing.T) {
 		if p.url.Path != "/mfa/enroll" {
 			t.Fatalf("after the password: %s (%d)", p.url, p.status)
 		}
-		if !strings.Contains(p.body, "You are an administrator") || strings.Contains(p.body, `href="/mfa/totp/enroll"`) {
+		if !strings.Contains(p.body, "admin console (admin)") || strings.Contains(p.body, `href="/mfa/totp/enroll"`) {
 			t.Errorf("the factor page for an administrator: %s", tail(p.body, 800))
 		}
 		if p := b.get(kg.issuer + "/mfa/totp/enroll"); p.url.Path != "/mfa/enroll" {

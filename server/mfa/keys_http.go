@@ -17,9 +17,9 @@ import (
 type EnrollFactorData struct {
 	CSRF      string
 	AllowTOTP bool
-	// Admin: the user administers keygate, whose console takes a
-	// security key or passkey and nothing else.
-	Admin bool
+	// Role: the user's role in keygate's admin console ("" for none),
+	// which takes a security key or passkey and nothing else.
+	Role string
 }
 
 // showEnrollFactor offers a security key first and an authenticator app
@@ -37,7 +37,7 @@ func (h *Handler) showEnrollFactor(w http.ResponseWriter, r *http.Request) error
 		http.Redirect(w, r, "/mfa/totp/enroll", http.StatusSeeOther)
 		return nil
 	}
-	data := EnrollFactorData{CSRF: sess.CSRFToken(), AllowTOTP: h.mayEnrollTOTP(user), Admin: user.IsAdmin()}
+	data := EnrollFactorData{CSRF: sess.CSRFToken(), AllowTOTP: h.mayEnrollTOTP(user), Role: user.Role}
 	if err := sess.Save(w); err != nil {
 		return err
 	}

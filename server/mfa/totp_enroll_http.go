@@ -68,14 +68,15 @@ func (h *Handler) enrollingUser(r *http.Request, sess *session.Session) (storage
 	return h.d.Store.GetUser(r.Context(), uid)
 }
 
-// mayEnrollTOTP: an administrator enrols with a security key or passkey,
-// the only factor the admin console accepts — enrolled with an
-// authenticator app alone, they could not reach it. Where keygate cannot
+// mayEnrollTOTP: a user with a console role (admin, helpdesk, auditor)
+// enrols with a security key or passkey, the only factor the admin console
+// accepts — enrolled with an authenticator app alone, they could not
+// reach it. Where keygate cannot
 // offer keys at all (an issuer at an IP address) the app is all there is.
 func (h *Handler) mayEnrollTOTP(u storage.User) bool { return u.Role == "" || h.d.Passkeys == nil }
 
 var errAdminNeedsKey = httpx.Errorf(http.StatusForbidden,
-	"As an administrator you enrol with a security key or passkey: the admin console accepts nothing else, because a phishing page cannot use one.", nil)
+	"With a role in the admin console you enrol with a security key or passkey: the console accepts nothing else, because a phishing page cannot use one.", nil)
 
 // errEnrollmentGone: the link that admitted this browser expired, or was
 // used by another browser, while the user was setting up their factor.
