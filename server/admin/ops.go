@@ -241,7 +241,7 @@ var overlaps = []struct {
 	Value, Label string
 	D            time.Duration
 }{
-	{"0", "None: the old secret stops now", 0},
+	{"0", "None: the old secret stops now, with the service tokens it obtained (for a leaked secret)", 0},
 	{"1h", "1 hour", time.Hour},
 	{"24h", "24 hours", 24 * time.Hour},
 	{"7d", "7 days", 7 * 24 * time.Hour},
