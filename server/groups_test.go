@@ -115,9 +115,9 @@ func (w *groupWorld) token(t *testing.T, app manage.NewClient, form url.Values) 
 	return tok
 }
 
-// claims reads a JWT's payload (its signature is go-oidc's business in
+// jwtClaims reads a JWT's payload (its signature is go-oidc's business in
 // the end-to-end tests).
-func claims(t *testing.T, jwt string) map[string]any {
+func jwtClaims(t *testing.T, jwt string) map[string]any {
 	t.Helper()
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
@@ -132,16 +132,6 @@ func claims(t *testing.T, jwt string) map[string]any {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func names(v any) []string {
-	var out []string
-	list, _ := v.([]any)
-	for _, x := range list {
-		s, _ := x.(string)
-		out = append(out, s)
-	}
-	return out
 }
 
 func TestGroupsDecideWhoMayUseAnApp(t *testing.T) {
@@ -179,12 +169,12 @@ func TestGroupsDecideWhoMayUseAnApp(t *testing.T) {
 		if tok.AccessToken == "" || tok.RefreshToken == "" {
 			t.Fatalf("tokens %+v", tok)
 		}
-		c := claims(t, tok.IDToken)
-		if g := names(c["groups"]); !slices.Equal(g, []string{"ops", "support"}) || c["preferred_username"] != "agent@example.com" {
+		c := jwtClaims(t, tok.IDToken)
+		if g := claimStrings(c["groups"]); !slices.Equal(g, []string{"ops", "support"}) || c["preferred_username"] != "agent@example.com" {
 			t.Errorf("ID token groups %v, preferred_username %v", c["groups"], c["preferred_username"])
 		}
 		in := introspectAs(t, w.instance, w.crm, tok.AccessToken)
-		if in["active"] != true || !slices.Equal(names(in["groups"]), []string{"ops", "support"}) {
+		if in["active"] != true || !slices.Equal(claimStrings(in["groups"]), []string{"ops", "support"}) {
 			t.Errorf("introspection %v", in)
 		}
 		queued := outboxCount(t, w.instance)
@@ -209,7 +199,7 @@ func TestGroupsDecideWhoMayUseAnApp(t *testing.T) {
 	t.Run("a refresh names the groups of now, in the ID token and the JWT access token", func(t *testing.T) {
 		u, b := w.member(t, "grower@example.com", session.ACRPhr, "ops")
 		tok := w.exchange(t, w.wiki, w.authorize(t, b, w.wiki, nil))
-		if g := names(claims(t, tok.AccessToken)["groups"]); !slices.Equal(g, []string{"ops"}) {
+		if g := claimStrings(jwtClaims(t, tok.AccessToken)["groups"]); !slices.Equal(g, []string{"ops"}) {
 			t.Fatalf("JWT access token groups %v", g)
 		}
 		if err := w.Manager().AddMembers(t.Context(), w.support.ID, []string{u.Email}); err != nil {
@@ -220,7 +210,7 @@ func TestGroupsDecideWhoMayUseAnApp(t *testing.T) {
 			t.Fatalf("refresh: %+v", next)
 		}
 		for what, jwt := range map[string]string{"ID token": next.IDToken, "access token": next.AccessToken} {
-			if g := names(claims(t, jwt)["groups"]); !slices.Equal(g, []string{"ops", "support"}) {
+			if g := claimStrings(jwtClaims(t, jwt)["groups"]); !slices.Equal(g, []string{"ops", "support"}) {
 				t.Errorf("refreshed %s groups %v", what, g)
 			}
 		}

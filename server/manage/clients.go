@@ -275,11 +275,7 @@ func (m *Manager) revokeOutsiders(ctx context.Context, c storage.Client) error {
 		if c.Allows(groups) {
 			continue
 		}
-		sids, err := m.Store.RevokeUserClient(ctx, userID, c.ID)
-		if err != nil {
-			return err
-		}
-		if err := m.queueBackchannelLogoutTo(ctx, c, userID, sids); err != nil {
+		if err := m.takeApp(ctx, c, userID); err != nil {
 			return err
 		}
 	}

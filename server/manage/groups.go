@@ -234,13 +234,19 @@ func (m *Manager) revokeLostApps(ctx context.Context, userID string) error {
 		if c.Allows(groups) {
 			continue
 		}
-		sids, err := m.Store.RevokeUserClient(ctx, userID, c.ID)
-		if err != nil {
-			return err
-		}
-		if err := m.queueBackchannelLogoutTo(ctx, c, userID, sids); err != nil {
+		if err := m.takeApp(ctx, c, userID); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// takeApp revokes the app's tokens for a user who may no longer use it,
+// and tells the app which of the user's sessions they came from.
+func (m *Manager) takeApp(ctx context.Context, c storage.Client, userID string) error {
+	sids, err := m.Store.RevokeUserClient(ctx, userID, c.ID)
+	if err != nil {
+		return err
+	}
+	return m.queueBackchannelLogoutTo(ctx, c, userID, sids)
 }

@@ -105,21 +105,8 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) ([]string
 		// An empty id would match every session not yet signed in.
 		return nil, wrapErr(op, errEmptyUser)
 	}
-	rows, err := s.w(ctx).QueryContext(ctx,
-		`DELETE FROM browser_session WHERE user_id = ? RETURNING sid`, userID)
-	if err != nil {
-		return nil, wrapErr(op, err)
-	}
-	defer rows.Close()
-	var sids []string
-	for rows.Next() {
-		var sid string
-		if err := rows.Scan(&sid); err != nil {
-			return nil, wrapErr(op, err)
-		}
-		sids = append(sids, sid)
-	}
-	return sids, wrapErr(op, rows.Err())
+	sids, err := queryStrings(ctx, s.w(ctx), `DELETE FROM browser_session WHERE user_id = ? RETURNING sid`, userID)
+	return sids, wrapErr(op, err)
 }
 
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {

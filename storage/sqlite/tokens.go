@@ -129,23 +129,10 @@ var errEmptyClient = errors.New("empty client id")
 // ClientSubjects reads the client's active tokens through the client_id
 // index (migration 0007).
 func (s *Store) ClientSubjects(ctx context.Context, clientID string) ([]string, error) {
-	const op = "client subjects"
-	rows, err := s.r(ctx).QueryContext(ctx, `
+	out, err := queryStrings(ctx, s.r(ctx), `
 		SELECT DISTINCT subject FROM token
 		WHERE client_id = ? AND active = 1 AND subject != '' ORDER BY subject`, clientID)
-	if err != nil {
-		return nil, wrapErr(op, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, wrapErr(op, err)
-		}
-		out = append(out, s)
-	}
-	return out, wrapErr(op, rows.Err())
+	return out, wrapErr("client subjects", err)
 }
 
 // RevokeUserClient deactivates the client's tokens for the user (the
@@ -155,25 +142,17 @@ func (s *Store) RevokeUserClient(ctx context.Context, subject, clientID string) 
 	if subject == "" || clientID == "" {
 		return nil, wrapErr(op, errEmptySubject)
 	}
-	rows, err := s.w(ctx).QueryContext(ctx, `
+	all, err := queryStrings(ctx, s.w(ctx), `
 		UPDATE token SET active = 0
 		WHERE subject = ? AND subject != '' AND client_id = ? AND active = 1
 		RETURNING sid`, subject, clientID)
-	if err != nil {
-		return nil, wrapErr(op, err)
-	}
-	defer rows.Close()
 	var sids []string
-	for rows.Next() {
-		var sid string
-		if err := rows.Scan(&sid); err != nil {
-			return nil, wrapErr(op, err)
-		}
+	for _, sid := range all {
 		if sid != "" && !slices.Contains(sids, sid) {
 			sids = append(sids, sid)
 		}
 	}
-	return sids, wrapErr(op, rows.Err())
+	return sids, wrapErr(op, err)
 }
 
 // DeleteExpiredTokens deletes records expired at now; a zero ExpiresAt
