@@ -56,12 +56,12 @@ func TestGroupsOnTheCommandLine(t *testing.T) {
 	})
 	t.Run("bad groups are usage errors", func(t *testing.T) {
 		for _, args := range [][]string{
-			{"group", "add", "Support"},                     // taken, in another case
-			{"group", "add", "two words"},                   // a space
-			{"group", "add", "x", "--min-acr", "strong"},    // not an acr
-			{"group", "delete", "nobody"},                   // unknown
-			{"group", "member", "add", "support"},           // no email
-			{"group", "member", "add", "nobody", "a@b.c"},   // unknown group
+			{"group", "add", "Support"},                   // taken, in another case
+			{"group", "add", "two words"},                 // a space
+			{"group", "add", "x", "--min-acr", "strong"},  // not an acr
+			{"group", "delete", "nobody"},                 // unknown
+			{"group", "member", "add", "support"},         // no email
+			{"group", "member", "add", "nobody", "a@b.c"}, // unknown group
 			{"user", "add", "x@example.com", "--group", "nobody"},
 			{"user", "add", "x@example.com", "--role", "root"},
 			{"user", "add", "x@example.com", "--admin", "--role", "auditor"},

@@ -105,7 +105,13 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	case password != confirm:
 		return fail("The two passwords differ.")
 	}
-	hash, err := HashPassword(password)
+	var hash string
+	if gerr := h.gate.do(ctx, func() { hash, err = HashPassword(password) }); gerr != nil {
+		if errors.Is(gerr, errBusy) {
+			w.Header().Set("Retry-After", "2")
+		}
+		return gerr
+	}
 	if err != nil {
 		return err
 	}

@@ -33,16 +33,22 @@ type Deps struct {
 	Risk     risk.Policy
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// PasswordChecks bounds the password checks (argon2id) in flight; 0 is
+	// one per core. PasswordQueue may wait for a turn (0: 8 per check).
+	PasswordChecks, PasswordQueue int
 }
 
 // Handler runs the first factor and the dispatcher of the sign-in flow.
-type Handler struct{ d Deps }
+type Handler struct {
+	d    Deps
+	gate *gate
+}
 
 func New(d Deps) *Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Handler{d: d}
+	return &Handler{d: d, gate: newGate(d.PasswordChecks, d.PasswordQueue, 0)}
 }
 
 func (h *Handler) Routes() []httpx.Route {
@@ -192,7 +198,16 @@ func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if hash == "" {
 		hash = dummyHash()
 	}
-	ok, err := VerifyPassword(hash, password)
+	var ok bool
+	if gerr := h.gate.do(ctx, func() { ok, err = VerifyPassword(hash, password) }); gerr != nil {
+		// Not a failed attempt: nothing was checked.
+		if !errors.Is(gerr, errBusy) {
+			return gerr
+		}
+		h.d.Metrics.SignIn("busy")
+		w.Header().Set("Retry-After", "2")
+		return h.renderLogin(w, r, sess, flow, email, errBusy.Public, http.StatusServiceUnavailable)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,84 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestGate(t *testing.T) {
+	t.Run("no more than its slots run at once, and the queue gets its turn", func(t *testing.T) {
+		g := newGate(2, 100, time.Minute)
+		var running, most atomic.Int32
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 12 {
+			wg.Go(func() {
+				if err := g.do(t.Context(), func() {
+					n := running.Add(1)
+					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+					}
+					<-release
+					running.Add(-1)
+				}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		// Both slots fill and the other ten queue up before any is let go.
+		for running.Load() != 2 || g.waiting.Load() != 10 {
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+		wg.Wait()
+		if m := most.Load(); m != 2 {
+			t.Errorf("%d ran at once, want 2", m)
+		}
+		if n := g.waiting.Load(); n != 0 {
+			t.Errorf("%d still counted as waiting", n)
+		}
+	})
+
+	t.Run("beyond the queue it answers busy at once, and after the wait too", func(t *testing.T) {
+		g := newGate(1, 1, 50*time.Millisecond)
+		hold := make(chan struct{})
+		holding := make(chan struct{})
+		go func() { _ = g.do(context.Background(), func() { close(holding); <-hold }) }()
+		<-holding
+		waited := make(chan error, 1)
+		go func() { waited <- g.do(context.Background(), func() {}) }()
+		// The queue's one place is taken once the second caller waits.
+		for g.waiting.Load() != 1 {
+			time.Sleep(time.Millisecond)
+		}
+		if err := g.do(context.Background(), func() { t.Error("ran past a full queue") }); !errors.Is(err, errBusy) {
+			t.Errorf("past a full queue: %v, want errBusy", err)
+		}
+		if err := <-waited; !errors.Is(err, errBusy) {
+			t.Errorf("after the wait: %v, want errBusy", err)
+		}
+		close(hold)
+	})
+
+	t.Run("a caller that goes away stops waiting", func(t *testing.T) {
+		g := newGate(1, 4, time.Minute)
+		hold := make(chan struct{})
+		holding := make(chan struct{})
+		go func() { _ = g.do(context.Background(), func() { close(holding); <-hold }) }()
+		<-holding
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- g.do(ctx, func() { t.Error("ran after the caller left") }) }()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("err %v, want context.Canceled", err)
+		}
+		close(hold)
+		if n := g.waiting.Load(); n != 0 {
+			t.Errorf("%d still counted as waiting", n)
+		}
+	})
+}
