@@ -13,11 +13,11 @@ import (
 	"github.com/keygate/keygate/storage/postgres/pgtest"
 )
 
-// replicas opens n stores on one new database: n pools, as n processes
+// replicas opens n stores on one new schema: n pools, as n processes
 // would have.
 func replicas(t *testing.T, n int) []*Store {
 	t.Helper()
-	dsn := pgtest.Fresh(t, "migrated", migrated)
+	dsn := pgtest.Schema(t)
 	out := make([]*Store, n)
 	for i := range out {
 		out[i] = openDSN(t, dsn)

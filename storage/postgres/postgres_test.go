@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"testing"
 
 	"github.com/keygate/keygate/storage"
@@ -11,20 +10,11 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// migrated fills a template database with the schema.
-func migrated(ctx context.Context, dsn string) error {
-	s, err := Open(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	return s.Close()
-}
-
-// openFresh opens a store on a new database of its own, migrated, closed
-// and dropped when t ends.
+// openFresh opens a store on a new schema of its own, which Open
+// migrates; it is closed and dropped when t ends.
 func openFresh(t testing.TB) *Store {
 	t.Helper()
-	return openDSN(t, pgtest.Fresh(t, "migrated", migrated))
+	return openDSN(t, pgtest.Schema(t))
 }
 
 func openDSN(t testing.TB, dsn string) *Store {
