@@ -8,7 +8,7 @@
 # directory (as the postgres user when running as root, since initdb
 # refuses root), a server listening only on a Unix socket in that
 # directory, without fsync; it is stopped and removed when the calling
-# shell exits. The tests give each test a database of its own on it.
+# shell exits. The tests give each test a schema of its own on it.
 
 if [ -z "${KEYGATE_TEST_POSTGRES:-}" ]; then
   keygate_pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
