@@ -27,6 +27,7 @@ go vet ./...
 # and oauth2-proxy (both kept in caches outside the repository).
 KEYGATE_E2E_NODE=$(./scripts/e2e-node.sh); export KEYGATE_E2E_NODE
 . ./scripts/e2e-tools.sh
+. ./scripts/postgres.sh
 go test -count=1 ./...
 # The packages where goroutines share state (group commit, checkpointing,
 # caches, the fosite adapter) once more under the race detector.

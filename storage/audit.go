@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -64,4 +65,40 @@ func (v *ChainVerifier) Check(e AuditEvent) error {
 	v.prev, v.seq = e.Hash, e.Seq
 	v.Count++
 	return nil
+}
+
+// PrepareAudit readies e for AppendAudit: it returns e as it will read
+// back, and the JSON text to store for its Details ("" for none). A backend
+// hashes the returned event, so the hash still verifies after the round
+// trip: Time is set to now if zero and kept in UTC to the microsecond, and
+// Details go through their JSON encoding, which would otherwise quietly
+// replace invalid UTF-8 in a user-supplied value after hashing.
+func PrepareAudit(e AuditEvent, now time.Time) (AuditEvent, string, error) {
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	e.Time = time.UnixMicro(e.Time.UnixMicro()).UTC()
+	if len(e.Details) == 0 {
+		e.Details = nil
+		return e, "", nil
+	}
+	b, err := json.Marshal(e.Details)
+	if err != nil {
+		return e, "", err
+	}
+	details, err := DecodeAuditDetails(string(b))
+	e.Details = details
+	return e, string(b), err
+}
+
+// DecodeAuditDetails reads back what PrepareAudit encoded; "" is none.
+func DecodeAuditDetails(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

@@ -45,6 +45,8 @@ var rules = []rule{
 		why: "storage is the vocabulary every other package speaks; it depends on nothing of ours, and not on fosite"},
 	{pkg: "storage/sqlite", forbid: []string{anyModulePackage, "github.com/ory/fosite"}, except: []string{"storage"},
 		why: "a backend implements storage and knows nothing else of keygate"},
+	{pkg: "storage/postgres", forbid: []string{anyModulePackage, "github.com/ory/fosite"}, except: []string{"storage"},
+		why: "a backend implements storage and knows nothing else of keygate"},
 	{pkg: "keys", forbid: []string{anyModulePackage}, except: []string{"storage"},
 		why: "key handling sits below the server and depends only on storage"},
 	{pkg: "storage", forbid: []string{module + "/server"}, why: "storage never reaches up into the server"},
@@ -58,6 +60,8 @@ var rules = []rule{
 		why: "the end-to-end suite drives the built binary from outside, as a user would (geotest only writes test MMDB files)"},
 	{pkg: "web", forbid: []string{anyModulePackage},
 		why: "web holds templates and static files only"},
+	{pkg: "storage/postgres/pgtest", forbid: []string{anyModulePackage},
+		why: "the PostgreSQL test helper deals in servers and databases only, so storage/postgres's own tests can use it"},
 	{pkg: "storage/sqlite/sqlitetest", forbid: []string{anyModulePackage}, except: []string{"storage", "storage/sqlite"},
 		why: "the SQLite test helper sits as low as the backend, so the tests of storage packages can use it"},
 	{pkg: "internal/clocktest", forbid: []string{anyNonStd},
@@ -81,6 +85,7 @@ var testHelpers = []string{
 	"server/servertest",
 	"server/session/sessiontest",
 	"storage/conformance",
+	"storage/postgres/pgtest",
 	"storage/sqlite/sqlitetest",
 }
 

@@ -64,15 +64,15 @@ func scanAudit(sc rowScanner) (storage.AuditEvent, error) {
 // otherwise quietly replace invalid UTF-8 in a user-supplied value.
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (storage.AuditEvent, error) {
 	const op = "append audit"
-	if e.Time.IsZero() {
-		e.Time = time.Now()
-	}
-	e.Time = normTime(e.Time)
-	details := mapJSON(e.Details)
-	if err := (mapCol{&e.Details}).Scan(details); err != nil {
+	e, text, err := storage.PrepareAudit(e, time.Now())
+	if err != nil {
 		return storage.AuditEvent{}, wrapErr(op, err)
 	}
-	err := s.InTx(ctx, func(ctx context.Context) error {
+	var details any // NULL when there are none
+	if text != "" {
+		details = text
+	}
+	err = s.InTx(ctx, func(ctx context.Context) error {
 		q := s.w(ctx)
 		// Guess the predecessor from the last append, and insert only if
 		// it is still the newest event: one statement instead of two.
@@ -119,11 +119,6 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (storage.
 	return e, nil
 }
 
-const (
-	defaultAuditLimit = 100
-	maxAuditLimit     = 1000
-)
-
 // ListAudit returns the newest events matching f, newest first. Since is
 // inclusive and Until exclusive; AfterSeq and BeforeSeq are exclusive, so
 // the next older page is BeforeSeq set to the last Seq of this one. Limit
@@ -159,13 +154,7 @@ func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage
 	if f.BeforeSeq > 0 {
 		add("seq < ?", f.BeforeSeq)
 	}
-	limit := f.Limit
-	switch {
-	case limit <= 0:
-		limit = defaultAuditLimit
-	case limit > maxAuditLimit:
-		limit = maxAuditLimit
-	}
+	limit := storage.PageLimit(f.Limit, storage.AuditPageDefault, storage.AuditPageMax)
 
 	q := `SELECT ` + auditColumns + ` FROM audit_event`
 	if len(where) > 0 {

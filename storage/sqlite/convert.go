@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/keygate/keygate/storage"
 )
 
 // micros is how a time is stored: unix microseconds, 0 for the zero time.
@@ -22,13 +24,6 @@ func fromMicros(us int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(us).UTC()
-}
-
-// normTime is t as it will read back: UTC, microsecond precision. Values
-// that are hashed (audit events) are normalised before hashing so the hash
-// still matches after the round trip.
-func normTime(t time.Time) time.Time {
-	return fromMicros(micros(t))
 }
 
 // timeCol scans a microsecond column into a time.Time.
@@ -77,15 +72,6 @@ func (c listCol) Scan(v any) error {
 	return json.Unmarshal([]byte(s), c.l)
 }
 
-// mapJSON encodes a string map; an empty map is stored as NULL.
-func mapJSON(m map[string]string) any {
-	if len(m) == 0 {
-		return nil
-	}
-	b, _ := json.Marshal(m) // a map[string]string always marshals
-	return string(b)
-}
-
 // mapCol scans a JSON object column; NULL reads back as nil.
 type mapCol struct{ m *map[string]string }
 
@@ -102,10 +88,9 @@ func (c mapCol) Scan(v any) error {
 	default:
 		return fmt.Errorf("map column holds %T", v)
 	}
-	if s == "" {
-		return nil
-	}
-	return json.Unmarshal([]byte(s), c.m)
+	m, err := storage.DecodeAuditDetails(s)
+	*c.m = m
+	return err
 }
 
 // placeholders returns "?, ?, ?" for n arguments.

@@ -5,12 +5,9 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/keygate/keygate/storage"
 )
 
 // migrationFiles holds the schema history, one numbered SQL file per step
@@ -21,40 +18,11 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
+type migration = storage.Migration
 
-// migrations returns the embedded migrations in version order, checking
-// that the numbering has neither duplicates nor gaps.
+// migrations returns the embedded migrations in version order.
 func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name does not start with a version number", base)
-		}
-		body, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
+	return storage.ReadMigrations(migrationFiles, "migrations/*.sql")
 }
 
 // migrate brings the schema up to date. Each migration runs in its own
@@ -90,7 +58,7 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 		return fmt.Errorf("migrate: the database is at schema version %d but this keygate only knows up to %d; run a newer keygate or restore a backup", current, latest)
 	}
 	for _, m := range ms {
-		if m.version <= current {
+		if m.Version <= current {
 			continue
 		}
 		err := s.InTx(ctx, func(ctx context.Context) error {
@@ -98,19 +66,19 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 			// Another process may have migrated while this one waited
 			// for the write lock; the transaction now sees its work.
 			v, err := s.schemaVersion(ctx, q)
-			if err != nil || v >= m.version {
+			if err != nil || v >= m.Version {
 				return err
 			}
-			if _, err := q.ExecContext(ctx, m.sql); err != nil {
+			if _, err := q.ExecContext(ctx, m.SQL); err != nil {
 				return err
 			}
 			_, err = q.ExecContext(ctx,
 				`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-				m.version, time.Now().UnixMicro())
+				m.Version, time.Now().UnixMicro())
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
+			return fmt.Errorf("migrate: apply %s: %w", m.Name, err)
 		}
 	}
 	return nil

@@ -23,11 +23,11 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m storage.OutboxMessage) (int
 }
 
 // DueOutbox lists undelivered messages due at now, earliest first; limit
-// <= 0 means 100.
+// <= 0 means storage.DueOutboxDefault.
 func (s *Store) DueOutbox(ctx context.Context, now time.Time, limit int) ([]storage.OutboxMessage, error) {
 	const op = "due outbox"
 	if limit <= 0 {
-		limit = 100
+		limit = storage.DueOutboxDefault
 	}
 	// "delivered_at = 0" matches the partial index outbox_message_due.
 	rows, err := s.r(ctx).QueryContext(ctx, `

@@ -102,22 +102,12 @@ func (s *Store) RecordSignIn(ctx context.Context, r storage.SignInRecord) (int64
 	return id, wrapErr("record sign-in", err)
 }
 
-// How many sign-ins RecentSignIns returns: the default for a limit <= 0,
-// and the most it returns whatever the limit.
-const (
-	recentSignInsDefault = 20
-	recentSignInsMax     = 500
-)
-
 // RecentSignIns returns the user's sign-ins newest first, the later
 // recorded first among those at the same time. A limit <= 0 means 20, and
 // no call returns more than 500.
 func (s *Store) RecentSignIns(ctx context.Context, userID string, limit int) ([]storage.SignInRecord, error) {
 	const op = "recent sign-ins"
-	if limit <= 0 {
-		limit = recentSignInsDefault
-	}
-	limit = min(limit, recentSignInsMax)
+	limit = storage.PageLimit(limit, storage.RecentSignInsDefault, storage.RecentSignInsMax)
 	// Walks signin_user_id_time backwards: no sort.
 	rows, err := s.r(ctx).QueryContext(ctx, `
 		SELECT `+signInColumns+` FROM signin

@@ -133,19 +133,19 @@ func TestTouchDevice(t *testing.T) {
 func TestRecentSignInsLimits(t *testing.T) {
 	s := riskStore(t)
 	ctx := t.Context()
-	times := make([]time.Time, recentSignInsMax+50)
+	times := make([]time.Time, storage.RecentSignInsMax+50)
 	for i := range times {
 		times[i] = t0.Add(time.Duration(i) * time.Second)
 	}
 	recordSignIns(t, s, "u", times...)
 
 	for _, tc := range []struct{ limit, want int }{
-		{0, recentSignInsDefault},
-		{-5, recentSignInsDefault},
+		{0, storage.RecentSignInsDefault},
+		{-5, storage.RecentSignInsDefault},
 		{7, 7},
-		{recentSignInsMax, recentSignInsMax},
-		{recentSignInsMax + 1, recentSignInsMax},
-		{1 << 30, recentSignInsMax},
+		{storage.RecentSignInsMax, storage.RecentSignInsMax},
+		{storage.RecentSignInsMax + 1, storage.RecentSignInsMax},
+		{1 << 30, storage.RecentSignInsMax},
 	} {
 		rs, err := s.RecentSignIns(ctx, "u", tc.limit)
 		if err != nil || len(rs) != tc.want {

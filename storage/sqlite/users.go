@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"strings"
 
 	"github.com/keygate/keygate/storage"
 )
@@ -16,11 +15,8 @@ func scanUser(sc rowScanner) (storage.User, error) {
 	return u, err
 }
 
-// normEmail is how an email is stored and looked up. Lower-casing in Go
-// rather than with SQL's lower() covers non-ASCII letters too.
-func normEmail(email string) string {
-	return strings.ToLower(email)
-}
+// normEmail is how an email is stored and looked up (storage.NormalizeEmail).
+var normEmail = storage.NormalizeEmail
 
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	_, err := s.w(ctx).ExecContext(ctx, `
@@ -61,24 +57,9 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 	return us, wrapErr("list users", rows.Err())
 }
 
-const (
-	defaultSearchLimit = 50
-	maxSearchLimit     = 500
-)
-
-// likeLiteral makes a string match itself inside a LIKE pattern that has
-// ESCAPE '\': it escapes the wildcards and the escape character itself,
-// in one pass.
-var likeLiteral = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
 // searchWhere selects the users SearchUsers matches; both patterns come
-// from containsPattern.
+// from storage.ContainsPattern.
 const searchWhere = ` WHERE email LIKE ? ESCAPE '\' OR name LIKE ? ESCAPE '\'`
-
-// containsPattern is a LIKE pattern matching any string that contains s.
-func containsPattern(s string) string {
-	return "%" + likeLiteral.Replace(s) + "%"
-}
 
 // SearchUsers returns a page of the users whose email or name contains
 // query, ordered by email, and how many match in all. limit defaults to
@@ -92,19 +73,14 @@ func containsPattern(s string) string {
 // come from one statement, so they agree even while users are added.
 func (s *Store) SearchUsers(ctx context.Context, query string, limit, offset int) ([]storage.User, int, error) {
 	const op = "search users"
-	switch {
-	case limit <= 0:
-		limit = defaultSearchLimit
-	case limit > maxSearchLimit:
-		limit = maxSearchLimit
-	}
+	limit = storage.PageLimit(limit, storage.SearchUsersDefault, storage.SearchUsersMax)
 	offset = max(offset, 0)
 
 	where := ``
 	var args []any
 	if query != "" {
 		where = searchWhere
-		args = append(args, containsPattern(normEmail(query)), containsPattern(query))
+		args = append(args, storage.ContainsPattern(normEmail(query)), storage.ContainsPattern(query))
 	}
 	// count(*) OVER () is the number of matches before LIMIT and OFFSET.
 	rows, err := s.r(ctx).QueryContext(ctx,

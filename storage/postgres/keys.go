@@ -1,0 +1,50 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/keygate/keygate/storage"
+)
+
+func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
+	tag, err := s.q(ctx).Exec(ctx, `
+		INSERT INTO signing_key (kid, alg, sealed, public_jwk, created_at, retired_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT DO NOTHING`,
+		k.KID, k.Alg, k.Sealed, k.PublicJWK, ts(k.CreatedAt), ts(k.RetiredAt))
+	return inserted("create signing key", tag, err)
+}
+
+// ListSigningKeys lists every key, oldest first.
+func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	const op = "list signing keys"
+	rows, err := s.q(ctx).Query(ctx, `
+		SELECT kid, alg, sealed, public_jwk, created_at, retired_at
+		FROM signing_key ORDER BY created_at NULLS FIRST, kid COLLATE "C"`)
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	defer rows.Close()
+	var out []storage.SigningKey
+	for rows.Next() {
+		var k storage.SigningKey
+		if err := rows.Scan(&k.KID, &k.Alg, &k.Sealed, &k.PublicJWK,
+			tsCol{&k.CreatedAt}, tsCol{&k.RetiredAt}); err != nil {
+			return nil, wrapErr(op, err)
+		}
+		out = append(out, k)
+	}
+	return out, wrapErr(op, rows.Err())
+}
+
+func (s *Store) RetireSigningKeys(ctx context.Context, alg string, at time.Time) error {
+	_, err := s.q(ctx).Exec(ctx,
+		`UPDATE signing_key SET retired_at = $2 WHERE alg = $1 AND retired_at IS NULL`, alg, ts(at))
+	return wrapErr("retire signing keys", err)
+}
+
+func (s *Store) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) (int, error) {
+	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM signing_key WHERE retired_at < $1`, ts(t))
+	return count("delete retired signing keys", tag, err)
+}
