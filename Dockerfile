@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 # Build: cgo is needed for SQLite (mattn/go-sqlite3).
 FROM golang:1.26-bookworm AS build
-# The Go release keygate is built with, whatever 1.26 the image has: go.mod
-# asks for at least this one, and the go command fetches it from the module
-# proxy (the image's own setting, GOTOOLCHAIN=local, would refuse an older one).
+# The Go release keygate is built with, whatever 1.26 the image has: the go
+# command fetches it from the module proxy (the image's own setting,
+# GOTOOLCHAIN=local, would build with the image's Go, whatever go.mod's
+# toolchain line says).
 ENV GOTOOLCHAIN=go1.26.10
 WORKDIR /src
 COPY go.mod go.sum ./

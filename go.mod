@@ -1,6 +1,8 @@
 module github.com/keygate/keygate
 
-go 1.26.10
+go 1.26.0
+
+toolchain go1.26.10
 
 require (
 	github.com/chromedp/cdproto v0.159.0

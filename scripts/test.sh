@@ -18,8 +18,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 export CGO_ENABLED=1
-# The Go release go.mod asks for; the go command fetches it from the module
-# proxy when the machine's own Go is older (see README).
+# The Go release go.mod's toolchain line names; the go command fetches it
+# from the module proxy even where the machine's Go is set to build with
+# itself (GOTOOLCHAIN=local; see README).
 export GOTOOLCHAIN=go1.26.10
 go vet ./...
 ./scripts/vulncheck.sh

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goversion "go/version"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -72,8 +74,28 @@ func tuneGC() {
 	}
 }
 
+// patchedGo is the first Go release whose standard library has none of
+// the vulnerabilities keygate's code reaches (govulncheck). go.mod's
+// toolchain line asks for it, but a Go set to GOTOOLCHAIN=local builds with
+// whatever it is, so serve says so rather than run on a known hole quietly.
+const patchedGo = "go1.26.10"
+
+// unpatchedGo is whether a Go release (as runtime.Version names it) is
+// older than patchedGo; a development build is not judged.
+func unpatchedGo(v string) bool {
+	return goversion.IsValid(v) && goversion.Compare(v, patchedGo) < 0
+}
+
+func warnOldGo(logger *slog.Logger) {
+	if v := runtime.Version(); unpatchedGo(v) {
+		logger.Warn("built with a Go release whose standard library has known vulnerabilities; rebuild with GOTOOLCHAIN="+patchedGo,
+			"go", v, "want", patchedGo)
+	}
+}
+
 func serve(ctx context.Context, s settings, cfg server.Config, adminEmail string, logger *slog.Logger) error {
 	tuneGC()
+	warnOldGo(logger)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	store, master, err := openData(ctx, s)
