@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 
 	"github.com/keygate/keygate/storage"
 )
@@ -19,28 +18,20 @@ func scanDevice(sc rowScanner) (storage.Device, error) {
 	return d, err
 }
 
-// errNoDeviceID refuses a touch without a device id. A browser that sent
-// no device cookie has no device; storing one under "" would make every
-// such browser a device the user is known to sign in from.
-var errNoDeviceID = errors.New("empty device id")
-
 // TouchDevice is one upsert: of concurrent sign-ins from one device, each
 // counts and none is lost (the conflicting insert waits for the row and
 // updates it as the last writer left it). A new row takes d's times, with
-// LastSeen for a zero FirstSeen, and counts one sign-in; d.SignIns is
-// ignored. On an existing row FirstSeen stays and SignIns grows by one;
-// LastSeen, LastIP, LastCountry and UserAgent only move forward: a touch
-// older than the row's LastSeen is counted but does not roll the last
-// sighting back. An unknown user is ErrNotFound, answered without an error
-// in the database.
+// LastSeen for a zero FirstSeen (storage.PrepareDevice), and counts one
+// sign-in; d.SignIns is ignored. On an existing row FirstSeen stays and
+// SignIns grows by one; LastSeen, LastIP, LastCountry and UserAgent only
+// move forward: a touch older than the row's LastSeen is counted but does
+// not roll the last sighting back. An unknown user is ErrNotFound,
+// answered without an error in the database.
 func (s *Store) TouchDevice(ctx context.Context, d storage.Device) error {
 	const op = "touch device"
-	if d.ID == "" {
-		return wrapErr(op, errNoDeviceID)
-	}
-	first := d.FirstSeen
-	if first.IsZero() {
-		first = d.LastSeen
+	d, err := storage.PrepareDevice(d)
+	if err != nil {
+		return wrapErr(op, err)
 	}
 	// The SET expressions all read the row as it was before the update.
 	// A NULL (zero) time is before every other, as 0 is in SQLite.
@@ -53,7 +44,7 @@ func (s *Store) TouchDevice(ctx context.Context, d storage.Device) error {
 			last_ip      = CASE WHEN `+movesForward+` THEN excluded.last_ip ELSE device.last_ip END,
 			last_country = CASE WHEN `+movesForward+` THEN excluded.last_country ELSE device.last_country END,
 			user_agent   = CASE WHEN `+movesForward+` THEN excluded.user_agent ELSE device.user_agent END`,
-		d.UserID, d.ID, d.UserAgent, ts(first), ts(d.LastSeen), d.LastIP, d.LastCountry)
+		d.UserID, d.ID, d.UserAgent, ts(d.FirstSeen), ts(d.LastSeen), d.LastIP, d.LastCountry)
 	if err != nil || tag.RowsAffected() > 0 {
 		return wrapErr(op, err)
 	}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,11 +44,6 @@ func scanWebAuthns(op string, rows pgx.Rows, err error) ([]storage.WebAuthnCrede
 	}
 	return out, wrapErr(op, rows.Err())
 }
-
-// errZeroTime refuses a disablement at the zero time, which would be
-// stored as NULL, the value that means "usable": the write would succeed
-// and leave the credential enabled.
-var errZeroTime = errors.New("zero time")
 
 // CreateWebAuthnCredential inserts if the user exists and the id is free
 // (across all users); otherwise it answers ErrNotFound or ErrAlreadyExists
@@ -115,7 +109,7 @@ func (s *Store) RenameWebAuthnCredential(ctx context.Context, id []byte, name st
 func (s *Store) DisableWebAuthnCredential(ctx context.Context, id []byte, reason string, at time.Time) error {
 	const op = "disable webauthn credential"
 	if at.IsZero() {
-		return wrapErr(op, errZeroTime)
+		return wrapErr(op, storage.ErrZeroTime)
 	}
 	q := s.q(ctx)
 	tag, err := q.Exec(ctx, `
@@ -136,7 +130,7 @@ func (s *Store) DisableWebAuthnCredential(ctx context.Context, id []byte, reason
 func (s *Store) DisableWebAuthnByAAGUID(ctx context.Context, aaguid []byte, reason string, at time.Time) ([]storage.WebAuthnCredential, error) {
 	const op = "disable webauthn credentials by aaguid"
 	if at.IsZero() {
-		return nil, wrapErr(op, errZeroTime)
+		return nil, wrapErr(op, storage.ErrZeroTime)
 	}
 	rows, err := s.q(ctx).Query(ctx, `
 		WITH disabled AS (

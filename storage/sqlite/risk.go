@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/keygate/keygate/storage"
@@ -21,30 +20,23 @@ func scanDevice(sc rowScanner) (storage.Device, error) {
 	return d, err
 }
 
-// errNoDeviceID refuses a touch without a device id. A browser that sent
-// no device cookie has no device; storing one under "" would make every
-// such browser a device the user is known to sign in from.
-var errNoDeviceID = errors.New("empty device id")
-
 // TouchDevice is one upsert, so concurrent sign-ins from one device each
 // count and neither is lost. A new row takes d's times, with LastSeen for
-// a zero FirstSeen, and counts one sign-in; d.SignIns is ignored. On an
-// existing row FirstSeen stays and SignIns grows by one; LastSeen,
-// LastIP, LastCountry and UserAgent only move forward: a touch older than
-// the row's LastSeen (a sign-in that committed late) is counted but does
-// not roll the last sighting back. An unknown user is ErrNotFound.
+// a zero FirstSeen (storage.PrepareDevice), and counts one sign-in;
+// d.SignIns is ignored. On an existing row FirstSeen stays and SignIns
+// grows by one; LastSeen, LastIP, LastCountry and UserAgent only move
+// forward: a touch older than the row's LastSeen (a sign-in that committed
+// late) is counted but does not roll the last sighting back. An unknown
+// user is ErrNotFound.
 func (s *Store) TouchDevice(ctx context.Context, d storage.Device) error {
 	const op = "touch device"
-	if d.ID == "" {
-		return wrapErr(op, errNoDeviceID)
-	}
-	first := d.FirstSeen
-	if first.IsZero() {
-		first = d.LastSeen
+	d, err := storage.PrepareDevice(d)
+	if err != nil {
+		return wrapErr(op, err)
 	}
 	// The SET expressions all read the row as it was before the update,
 	// so the order of the assignments does not matter.
-	_, err := s.w(ctx).ExecContext(ctx, `
+	_, err = s.w(ctx).ExecContext(ctx, `
 		INSERT INTO device (`+deviceColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT (user_id, id) DO UPDATE SET
@@ -53,7 +45,7 @@ func (s *Store) TouchDevice(ctx context.Context, d storage.Device) error {
 			last_ip      = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_ip ELSE last_ip END,
 			last_country = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_country ELSE last_country END,
 			user_agent   = CASE WHEN excluded.last_seen >= last_seen THEN excluded.user_agent ELSE user_agent END`,
-		d.ID, d.UserID, d.UserAgent, micros(first), micros(d.LastSeen), d.LastIP, d.LastCountry)
+		d.ID, d.UserID, d.UserAgent, micros(d.FirstSeen), micros(d.LastSeen), d.LastIP, d.LastCountry)
 	return wrapErr(op, err)
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"slices"
 	"time"
 
@@ -42,11 +41,6 @@ func scanWebAuthns(op string, rows *sql.Rows) ([]storage.WebAuthnCredential, err
 	}
 	return out, wrapErr(op, rows.Err())
 }
-
-// errZeroTime refuses a disablement at the zero time, which would be
-// stored as 0, the value that means "usable": the write would succeed and
-// leave the credential enabled.
-var errZeroTime = errors.New("zero time")
 
 func (s *Store) CreateWebAuthnCredential(ctx context.Context, c storage.WebAuthnCredential) error {
 	_, err := s.w(ctx).ExecContext(ctx, `
@@ -103,7 +97,7 @@ func (s *Store) RenameWebAuthnCredential(ctx context.Context, id []byte, name st
 func (s *Store) DisableWebAuthnCredential(ctx context.Context, id []byte, reason string, at time.Time) error {
 	const op = "disable webauthn credential"
 	if at.IsZero() {
-		return wrapErr(op, errZeroTime)
+		return wrapErr(op, storage.ErrZeroTime)
 	}
 	q := s.w(ctx)
 	res, err := q.ExecContext(ctx, `
@@ -125,7 +119,7 @@ func (s *Store) DisableWebAuthnCredential(ctx context.Context, id []byte, reason
 func (s *Store) DisableWebAuthnByAAGUID(ctx context.Context, aaguid []byte, reason string, at time.Time) ([]storage.WebAuthnCredential, error) {
 	const op = "disable webauthn credentials by aaguid"
 	if at.IsZero() {
-		return nil, wrapErr(op, errZeroTime)
+		return nil, wrapErr(op, storage.ErrZeroTime)
 	}
 	rows, err := s.w(ctx).QueryContext(ctx, `
 		UPDATE webauthn_credential SET disabled_at = ?, disabled_reason = ?
