@@ -14,6 +14,19 @@ var (
 	// DisabledAt means usable, so the write would succeed and leave the
 	// credential enabled.
 	ErrZeroTime = errors.New("zero time")
+	// ErrEmptySID refuses a session id of "" (DeleteSessionBySID,
+	// RevokeSession): it names no session, and would match every session
+	// saved without one and every token not issued from one.
+	ErrEmptySID = errors.New("empty session id")
+	// ErrEmptyUserID refuses DeleteUserSessions for "": it would match
+	// every session not yet signed in.
+	ErrEmptyUserID = errors.New("empty user id")
+	// ErrEmptySubject refuses a subject of "" (RevokeSubject, and
+	// RevokeUserClient without a subject or a client): it would match every
+	// client_credentials token.
+	ErrEmptySubject = errors.New("empty subject")
+	// ErrEmptyClientID refuses RevokeClient for "": it names no client.
+	ErrEmptyClientID = errors.New("empty client id")
 )
 
 // PrepareDevice readies d for TouchDevice: ErrNoDeviceID without an ID,

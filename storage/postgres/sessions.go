@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/keygate/keygate/storage"
@@ -77,11 +76,6 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	return affected("delete session", tag, err)
 }
 
-var (
-	errEmptySID  = errors.New("empty session id")
-	errEmptyUser = errors.New("empty user id")
-)
-
 // DeleteSessionBySID deletes the sessions with this public id and returns
 // a user of theirs ("" for a session not signed in), in one statement
 // that the index on sid serves. SIDs are random, so there is at most one.
@@ -89,7 +83,7 @@ func (s *Store) DeleteSessionBySID(ctx context.Context, sid string) (string, err
 	const op = "delete session by sid"
 	if sid == "" {
 		// An empty sid names no session; it would match any saved without one.
-		return "", wrapErr(op, errEmptySID)
+		return "", wrapErr(op, storage.ErrEmptySID)
 	}
 	var userID string
 	err := s.q(ctx).QueryRow(ctx, `
@@ -129,7 +123,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) ([]string
 	const op = "delete user sessions"
 	if userID == "" {
 		// An empty id would match every session not yet signed in.
-		return nil, wrapErr(op, errEmptyUser)
+		return nil, wrapErr(op, storage.ErrEmptyUserID)
 	}
 	sids, err := s.queryStrings(ctx, `DELETE FROM browser_session WHERE user_id = $1 RETURNING sid`, userID)
 	return sids, wrapErr(op, err)

@@ -158,16 +158,11 @@ func (s *Store) RevokeRequest(ctx context.Context, requestID string, kinds ...st
 	return err
 }
 
-var (
-	errEmptySubject = errors.New("empty subject")
-	errEmptyClient  = errors.New("empty client id")
-)
-
 // RevokeSubject deactivates the user's active tokens and counts them.
 func (s *Store) RevokeSubject(ctx context.Context, subject string) (int, error) {
 	if subject == "" {
 		// An empty subject would match every client_credentials token.
-		return 0, wrapErr("revoke subject", errEmptySubject)
+		return 0, wrapErr("revoke subject", storage.ErrEmptySubject)
 	}
 	return s.revokeCount(ctx, "revoke subject", lockKey("subject", subject),
 		`UPDATE token SET active = false WHERE subject = $1 AND subject <> '' AND active`, subject)
@@ -177,7 +172,7 @@ func (s *Store) RevokeSubject(ctx context.Context, subject string) (int, error) 
 func (s *Store) RevokeSession(ctx context.Context, sid string) (int, error) {
 	if sid == "" {
 		// An empty sid would match every token not issued from a session.
-		return 0, wrapErr("revoke session", errEmptySID)
+		return 0, wrapErr("revoke session", storage.ErrEmptySID)
 	}
 	return s.revokeCount(ctx, "revoke session", lockKey("sid", sid),
 		`UPDATE token SET active = false WHERE sid = $1 AND sid <> '' AND active`, sid)
@@ -187,7 +182,7 @@ func (s *Store) RevokeSession(ctx context.Context, sid string) (int, error) {
 // (client_credentials, no subject) only, or withUsers all of them.
 func (s *Store) RevokeClient(ctx context.Context, clientID string, withUsers bool) (int, error) {
 	if clientID == "" {
-		return 0, wrapErr("revoke client", errEmptyClient)
+		return 0, wrapErr("revoke client", storage.ErrEmptyClientID)
 	}
 	q := `UPDATE token SET active = false WHERE client_id = $1 AND active`
 	if !withUsers {
@@ -210,7 +205,7 @@ func (s *Store) ClientSubjects(ctx context.Context, clientID string) ([]string, 
 func (s *Store) RevokeUserClient(ctx context.Context, subject, clientID string) ([]string, error) {
 	const op = "revoke user client"
 	if subject == "" || clientID == "" {
-		return nil, wrapErr(op, errEmptySubject)
+		return nil, wrapErr(op, storage.ErrEmptySubject)
 	}
 	var sids []string
 	err := s.revoke(ctx, lockKey("subject", subject), func(br pgx.BatchResults) error {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/keygate/keygate/storage"
@@ -63,7 +62,7 @@ func (s *Store) DeleteSessionBySID(ctx context.Context, sid string) (string, err
 	const op = "delete session by sid"
 	if sid == "" {
 		// An empty sid names no session; it would match any saved without one.
-		return "", wrapErr(op, errEmptySID)
+		return "", wrapErr(op, storage.ErrEmptySID)
 	}
 	var userID string
 	err := s.w(ctx).QueryRowContext(ctx,
@@ -95,15 +94,13 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.
 	return out, wrapErr("list user sessions", rows.Err())
 }
 
-var errEmptyUser = errors.New("empty user id")
-
 // DeleteUserSessions deletes and reports in one statement, so a session
 // created meanwhile is either deleted and reported or left alone.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string) ([]string, error) {
 	const op = "delete user sessions"
 	if userID == "" {
 		// An empty id would match every session not yet signed in.
-		return nil, wrapErr(op, errEmptyUser)
+		return nil, wrapErr(op, storage.ErrEmptyUserID)
 	}
 	sids, err := queryStrings(ctx, s.w(ctx), `DELETE FROM browser_session WHERE user_id = ? RETURNING sid`, userID)
 	return sids, wrapErr(op, err)

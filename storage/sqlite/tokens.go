@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -84,26 +83,22 @@ func (s *Store) RevokeRequest(ctx context.Context, requestID string, kinds ...st
 	return wrapErr("revoke request", err)
 }
 
-var errEmptySubject = errors.New("empty subject")
-
 // RevokeSubject deactivates the user's active tokens and counts them.
 func (s *Store) RevokeSubject(ctx context.Context, subject string) (int, error) {
 	if subject == "" {
 		// An empty subject would match every client_credentials token.
-		return 0, wrapErr("revoke subject", errEmptySubject)
+		return 0, wrapErr("revoke subject", storage.ErrEmptySubject)
 	}
 	res, err := s.w(ctx).ExecContext(ctx,
 		revokeSubjectSQL, subject)
 	return count("revoke subject", res, err)
 }
 
-var errEmptySID = errors.New("empty session id")
-
 // RevokeSession deactivates the active tokens issued from session sid.
 func (s *Store) RevokeSession(ctx context.Context, sid string) (int, error) {
 	if sid == "" {
 		// An empty sid would match every token not issued from a session.
-		return 0, wrapErr("revoke session", errEmptySID)
+		return 0, wrapErr("revoke session", storage.ErrEmptySID)
 	}
 	res, err := s.w(ctx).ExecContext(ctx,
 		revokeSessionSQL, sid)
@@ -114,7 +109,7 @@ func (s *Store) RevokeSession(ctx context.Context, sid string) (int, error) {
 // (client_credentials, no subject) only, or withUsers all of them.
 func (s *Store) RevokeClient(ctx context.Context, clientID string, withUsers bool) (int, error) {
 	if clientID == "" {
-		return 0, wrapErr("revoke client", errEmptyClient)
+		return 0, wrapErr("revoke client", storage.ErrEmptyClientID)
 	}
 	q := revokeClientSQL
 	if !withUsers {
@@ -123,8 +118,6 @@ func (s *Store) RevokeClient(ctx context.Context, clientID string, withUsers boo
 	res, err := s.w(ctx).ExecContext(ctx, q, clientID)
 	return count("revoke client", res, err)
 }
-
-var errEmptyClient = errors.New("empty client id")
 
 // ClientSubjects reads the client's active tokens through the client_id
 // index (migration 0007).
@@ -140,7 +133,7 @@ func (s *Store) ClientSubjects(ctx context.Context, clientID string) ([]string, 
 func (s *Store) RevokeUserClient(ctx context.Context, subject, clientID string) ([]string, error) {
 	const op = "revoke user client"
 	if subject == "" || clientID == "" {
-		return nil, wrapErr(op, errEmptySubject)
+		return nil, wrapErr(op, storage.ErrEmptySubject)
 	}
 	all, err := queryStrings(ctx, s.w(ctx), `
 		UPDATE token SET active = 0
