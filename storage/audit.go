@@ -102,3 +102,46 @@ func DecodeAuditDetails(s string) (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// AuditConditions are the conditions of the WHERE clause, to be joined with
+// AND, that select the events f matches, and their arguments: each
+// condition has exactly one ? placeholder, whose argument is args at the
+// same index, so a backend with numbered placeholders renumbers them in
+// order. timeArg converts Since and Until to the backend's time argument.
+// Shared so that every backend reads a filter alike: Since inclusive,
+// Until, AfterSeq and BeforeSeq exclusive, zero fields matching all. The
+// conditions use only audit_event's columns, named alike in every schema.
+// A UserID filter also says that user_id is not empty, which lets the
+// partial index audit_event_user_id (migration 0006 of each backend)
+// serve it.
+func AuditConditions(f AuditFilter, timeArg func(time.Time) any) (conds []string, args []any) {
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if f.UserID != "" {
+		add("user_id = ? AND user_id <> ''", f.UserID)
+	}
+	if f.ClientID != "" {
+		add("client_id = ?", f.ClientID)
+	}
+	if f.Type != "" {
+		add("type = ?", f.Type)
+	}
+	if f.Result != "" {
+		add("result = ?", f.Result)
+	}
+	if !f.Since.IsZero() {
+		add("time >= ?", timeArg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("time < ?", timeArg(f.Until))
+	}
+	if f.AfterSeq > 0 {
+		add("seq > ?", f.AfterSeq)
+	}
+	if f.BeforeSeq > 0 {
+		add("seq < ?", f.BeforeSeq)
+	}
+	return conds, args
+}

@@ -76,35 +76,9 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) (storage.
 // the next older page is BeforeSeq set to the last Seq of this one. See
 // storage.PageLimit for the limit.
 func (s *Store) ListAudit(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEvent, error) {
-	var where []string
-	var args []any
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+itoa(len(args))))
-	}
-	if f.UserID != "" {
-		add("user_id = ? AND user_id <> ''", f.UserID)
-	}
-	if f.ClientID != "" {
-		add("client_id = ?", f.ClientID)
-	}
-	if f.Type != "" {
-		add("type = ?", f.Type)
-	}
-	if f.Result != "" {
-		add("result = ?", f.Result)
-	}
-	if !f.Since.IsZero() {
-		add("time >= ?", ts(f.Since))
-	}
-	if !f.Until.IsZero() {
-		add("time < ?", ts(f.Until))
-	}
-	if f.AfterSeq > 0 {
-		add("seq > ?", f.AfterSeq)
-	}
-	if f.BeforeSeq > 0 {
-		add("seq < ?", f.BeforeSeq)
+	where, args := storage.AuditConditions(f, func(t time.Time) any { return ts(t) })
+	for i := range where {
+		where[i] = strings.Replace(where[i], "?", "$"+itoa(i+1), 1)
 	}
 	limit := storage.PageLimit(f.Limit, storage.AuditPageDefault, storage.AuditPageMax)
 	q := `SELECT ` + auditColumns + ` FROM audit_event`
