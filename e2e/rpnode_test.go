@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -82,7 +83,7 @@ var nodeModules struct {
 
 // nodeModulesDir is where openid-client is installed: KEYGATE_E2E_NODE as
 // scripts/test.sh sets it, or else what scripts/e2e-node.sh installs now
-// (it needs Node.js 20 or newer, and npm or apt to get the packages).
+// (it finds or installs Node.js 20 or newer and the packages).
 func nodeModulesDir(t *testing.T) string {
 	t.Helper()
 	nodeModules.once.Do(func() {
@@ -115,7 +116,13 @@ func startNodeRP(t *testing.T, caFile string) *nodeRP {
 	t.Helper()
 	dir := nodeModulesDir(t)
 	n := &nodeRP{lines: make(chan string, 16), stderr: &lineBuffer{}}
-	n.cmd = exec.Command("node", "rp-node/rp.mjs")
+	// scripts/e2e-node.sh links the Node.js 20+ it chose into dir; a
+	// directory given by hand may not have one.
+	node := filepath.Join(dir, "node")
+	if _, err := os.Stat(node); err != nil {
+		node = "node"
+	}
+	n.cmd = exec.Command(node, "rp-node/rp.mjs")
 	n.cmd.Env = append(os.Environ(), "KEYGATE_E2E_NODE="+dir, "NODE_EXTRA_CA_CERTS="+caFile)
 	n.cmd.Stderr = n.stderr
 	var err error
