@@ -49,3 +49,13 @@ func ReadMigrations(fsys fs.FS, pattern string) ([]Migration, error) {
 	}
 	return ms, nil
 }
+
+// CheckSchemaVersion refuses a database at schema version current when it
+// is newer than the last of ms: this binary would not know how to read
+// it. Shared so that every backend refuses alike, in the same words.
+func CheckSchemaVersion(current int, ms []Migration) error {
+	if latest := len(ms); current > latest {
+		return fmt.Errorf("the database is at schema version %d but this keygate only knows up to %d; run a newer keygate or restore a backup", current, latest)
+	}
+	return nil
+}

@@ -72,8 +72,8 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 			if err != nil {
 				return err
 			}
-			if current > len(ms) {
-				return fmt.Errorf("the database is at schema version %d but this keygate only knows up to %d; run a newer keygate or restore a backup", current, len(ms))
+			if err := storage.CheckSchemaVersion(current, ms); err != nil {
+				return err
 			}
 			if current == len(ms) {
 				done = true

@@ -54,8 +54,8 @@ func (s *Store) applyMigrations(ctx context.Context, ms []migration) error {
 	if err != nil {
 		return err
 	}
-	if latest := len(ms); current > latest {
-		return fmt.Errorf("migrate: the database is at schema version %d but this keygate only knows up to %d; run a newer keygate or restore a backup", current, latest)
+	if err := storage.CheckSchemaVersion(current, ms); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, m := range ms {
 		if m.Version <= current {
