@@ -438,9 +438,6 @@ func countSchema(t *testing.T, s *Store, typ, name string) int {
 	return n
 }
 
-// openAt creates a database at path with only the migrations ms applied,
-// as an older keygate would have left it. The Store it returns has just
-// the writer; the caller closes it with s.wdb.Close.
 // oldUser inserts a user into a database at an older schema, whose user
 // table may lack today's columns.
 func oldUser(ctx context.Context, s *Store, id, email, name string) error {
@@ -449,6 +446,9 @@ func oldUser(ctx context.Context, s *Store, id, email, name string) error {
 	return err
 }
 
+// openAt creates a database at path with only the migrations ms applied,
+// as an older keygate would have left it. The Store it returns has just
+// the writer; the caller closes it with s.wdb.Close.
 func openAt(t *testing.T, path string, ms []migration) *Store {
 	t.Helper()
 	wdb, err := sql.Open("sqlite3", path+"?_foreign_keys=on&_txlock=immediate")
