@@ -24,12 +24,10 @@ if [ -z "${KEYGATE_TEST_POSTGRES:-}" ]; then
     chown postgres: "$keygate_pg_dir"
     keygate_pg_as=(runuser -u postgres --)
   fi
-  # The server listens on the socket only; a port no one uses on TCP
-  # keeps its name unsurprising.
+  # The server opens no TCP port (listen_addresses=''): the port number
+  # only names its socket file, which lives in this run's own directory,
+  # so a fixed one never collides.
   keygate_pg_port=55432
-  while (exec 3<>"/dev/tcp/127.0.0.1/$keygate_pg_port") 2>/dev/null; do
-    keygate_pg_port=$((keygate_pg_port + 1))
-  done
   keygate_pg_stop() {
     (cd "$keygate_pg_dir" && "${keygate_pg_as[@]}" "$keygate_pg/pg_ctl" -D "$keygate_pg_dir/data" -m immediate -w stop >/dev/null 2>&1)
     rm -rf "$keygate_pg_dir"
