@@ -21,11 +21,11 @@ var (
 	// ErrEmptyUserID refuses DeleteUserSessions for "": it would match
 	// every session not yet signed in.
 	ErrEmptyUserID = errors.New("empty user id")
-	// ErrEmptySubject refuses a subject of "" (RevokeSubject, and
-	// RevokeUserClient without a subject or a client): it would match every
-	// client_credentials token.
+	// ErrEmptySubject refuses a subject of "" (RevokeSubject,
+	// RevokeUserClient): it would match every client_credentials token.
 	ErrEmptySubject = errors.New("empty subject")
-	// ErrEmptyClientID refuses RevokeClient for "": it names no client.
+	// ErrEmptyClientID refuses RevokeClient and RevokeUserClient for "":
+	// it names no client.
 	ErrEmptyClientID = errors.New("empty client id")
 )
 

@@ -299,9 +299,6 @@ type BrowserSession struct {
 	ExpiresAt  time.Time
 }
 
-// Writing a session never brings back one that was ended: a request that
-// loaded a session before a sign-out or a suspension and saves it after
-// finds it gone. Only CreateSession inserts, with an id no session had.
 // Group is a set of users: who may use which apps, and what assurance its
 // members sign in with everywhere. Names are unique, compared
 // case-insensitively.
@@ -342,6 +339,9 @@ type Groups interface {
 	CountGroupMembers(ctx context.Context) (map[string]int, error)
 }
 
+// Writing a session never brings back one that was ended: a request that
+// loaded a session before a sign-out or a suspension and saves it after
+// finds it gone. Only CreateSession inserts, with an id no session had.
 type BrowserSessions interface {
 	// CreateSession stores a new session: ErrAlreadyExists if the IDHash is
 	// taken; ErrNotFound if UserID names a user who does not exist or is

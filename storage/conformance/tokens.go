@@ -253,6 +253,9 @@ func testTokens(t *testing.T, newStore NewStore) {
 		if _, err := st.RevokeUserClient(ctx, "", "app"); err == nil {
 			t.Error("RevokeUserClient with an empty subject succeeded")
 		}
+		if _, err := st.RevokeUserClient(ctx, "v", ""); err == nil {
+			t.Error("RevokeUserClient with an empty client succeeded")
+		}
 		// app holds active tokens for v only now; other-app for u.
 		subjects, err := st.ClientSubjects(ctx, "app")
 		ok(t, err)

@@ -204,8 +204,11 @@ func (s *Store) ClientSubjects(ctx context.Context, clientID string) ([]string, 
 // user's revocation lock) and returns the sessions they came from.
 func (s *Store) RevokeUserClient(ctx context.Context, subject, clientID string) ([]string, error) {
 	const op = "revoke user client"
-	if subject == "" || clientID == "" {
+	switch {
+	case subject == "":
 		return nil, wrapErr(op, storage.ErrEmptySubject)
+	case clientID == "":
+		return nil, wrapErr(op, storage.ErrEmptyClientID)
 	}
 	var sids []string
 	err := s.revoke(ctx, lockKey("subject", subject), func(br pgx.BatchResults) error {
@@ -218,7 +221,7 @@ func (s *Store) RevokeUserClient(ctx context.Context, subject, clientID string) 
 	}, `
 		WITH revoked AS (
 			UPDATE token SET active = false
-			WHERE subject = $1 AND subject <> '' AND client_id = $2 AND active
+			WHERE subject = $1 AND client_id = $2 AND active
 			RETURNING sid)
 		SELECT sid FROM revoked WHERE sid <> '' GROUP BY sid ORDER BY sid COLLATE "C"`, subject, clientID)
 	return sids, wrapErr(op, err)

@@ -104,7 +104,6 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 			return err
 		}
 		c.ID = id // the row's identity; a change by fn is ignored
-		s.invalidateClient(ctx, id)
 		_, err = s.w(ctx).ExecContext(ctx, `
 			UPDATE client SET name = ?, secret_hash = ?, redirect_uris = ?,
 				post_logout_redirect_uris = ?, grant_types = ?, response_types = ?,
@@ -115,20 +114,21 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 				allowed_groups = ?, created_at = ?, updated_at = ?
 			WHERE id = ?`,
 			clientArgs(c)...)
+		s.invalidateClient(ctx, id)
 		return wrapErr("update client", err)
 	})
 }
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	s.invalidateClient(ctx, id)
 	res, err := s.w(ctx).ExecContext(ctx, `DELETE FROM client WHERE id = ?`, id)
+	s.invalidateClient(ctx, id)
 	return affected("delete client", res, err)
 }
 
-// invalidateClient drops the cached client now and again once the
-// transaction ends: until it commits, a read outside it still sees the old
-// row, and must not cache it for after the commit.
+// invalidateClient drops the cached client once the write is visible to
+// other readers: after the statement that made it, or after the commit of
+// the transaction it ran in. The cache's generation keeps a read that
+// began before then from storing the old row afterwards.
 func (s *Store) invalidateClient(ctx context.Context, id string) {
-	s.clients.invalidate(id)
 	s.afterTx(ctx, func() { s.clients.invalidate(id) })
 }

@@ -132,12 +132,15 @@ func (s *Store) ClientSubjects(ctx context.Context, clientID string) ([]string, 
 // subject index serves it) and returns the sessions they came from.
 func (s *Store) RevokeUserClient(ctx context.Context, subject, clientID string) ([]string, error) {
 	const op = "revoke user client"
-	if subject == "" || clientID == "" {
+	switch {
+	case subject == "":
 		return nil, wrapErr(op, storage.ErrEmptySubject)
+	case clientID == "":
+		return nil, wrapErr(op, storage.ErrEmptyClientID)
 	}
 	all, err := queryStrings(ctx, s.w(ctx), `
 		UPDATE token SET active = 0
-		WHERE subject = ? AND subject != '' AND client_id = ? AND active = 1
+		WHERE subject = ? AND client_id = ? AND active = 1
 		RETURNING sid`, subject, clientID)
 	var sids []string
 	for _, sid := range all {

@@ -15,14 +15,11 @@ func scanUser(sc rowScanner) (storage.User, error) {
 	return u, err
 }
 
-// normEmail is how an email is stored and looked up (storage.NormalizeEmail).
-var normEmail = storage.NormalizeEmail
-
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	_, err := s.w(ctx).ExecContext(ctx, `
 		INSERT INTO user (`+userColumns+`, admin)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.ID, normEmail(u.Email), u.Name, u.PasswordHash, u.Role,
+		u.ID, storage.NormalizeEmail(u.Email), u.Name, u.PasswordHash, u.Role,
 		micros(u.SuspendedAt), micros(u.EnrolledAt), micros(u.CreatedAt), micros(u.UpdatedAt), u.IsAdmin())
 	return wrapErr("create user", err)
 }
@@ -35,7 +32,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
 	u, err := scanUser(s.r(ctx).QueryRowContext(ctx,
-		`SELECT `+userColumns+` FROM user WHERE email = ?`, normEmail(email)))
+		`SELECT `+userColumns+` FROM user WHERE email = ?`, storage.NormalizeEmail(email)))
 	return u, wrapErr("get user by email", err)
 }
 
@@ -80,7 +77,7 @@ func (s *Store) SearchUsers(ctx context.Context, query string, limit, offset int
 	var args []any
 	if query != "" {
 		where = searchWhere
-		args = append(args, storage.ContainsPattern(normEmail(query)), storage.ContainsPattern(query))
+		args = append(args, storage.ContainsPattern(storage.NormalizeEmail(query)), storage.ContainsPattern(query))
 	}
 	// count(*) OVER () is the number of matches before LIMIT and OFFSET.
 	rows, err := s.r(ctx).QueryContext(ctx,
@@ -130,7 +127,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *storage.Us
 			UPDATE user SET email = ?, name = ?, password_hash = ?, role = ?, admin = ?,
 				suspended_at = ?, enrolled_at = ?, created_at = ?, updated_at = ?
 			WHERE id = ?`,
-			normEmail(u.Email), u.Name, u.PasswordHash, u.Role, u.IsAdmin(),
+			storage.NormalizeEmail(u.Email), u.Name, u.PasswordHash, u.Role, u.IsAdmin(),
 			micros(u.SuspendedAt), micros(u.EnrolledAt), micros(u.CreatedAt), micros(u.UpdatedAt), id)
 		return wrapErr("update user", err)
 	})
