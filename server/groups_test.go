@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -60,33 +59,16 @@ func (w *groupWorld) member(t *testing.T, email, acr string, groups ...string) (
 	return nu.User, w.Mint(t, session.Auth{UserID: nu.User.ID, ACR: acr, AMR: amr, AuthTime: time.Now().Add(-time.Minute)})
 }
 
-const groupsVerifier = "groups-verifier-0123456789-0123456789-0123456789"
-
 // authorize follows an authorization request of app through keygate with
 // b's cookie, and returns the last reply: a redirect to the app, or the
 // page keygate stopped at.
 func (w *groupWorld) authorize(t *testing.T, b sessiontest.Browser, app manage.NewClient, extra url.Values) servertest.Reply {
 	t.Helper()
-	sum := sha256.Sum256([]byte(groupsVerifier))
-	q := url.Values{"client_id": {app.Client.ID}, "redirect_uri": {groupsRedirect}, "response_type": {"code"},
-		"scope": {"openid profile groups offline_access"}, "state": {"state-0123456789"}, "nonce": {"nonce-0123456789"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	q := authorizeQuery(app.Client.ID, groupsRedirect, "openid", "profile", "groups", "offline_access")
 	for k, v := range extra {
 		q[k] = v
 	}
-	loc := "/oauth2/authorize?" + q.Encode()
-	for range 4 {
-		r := w.Request(t, http.MethodGet, loc, "", nil, nil)
-		r.AddCookie(b.Cookie)
-		reply := servertest.Read(t, w.HTTP, r)
-		loc = reply.Location()
-		if reply.Status != http.StatusSeeOther && reply.Status != http.StatusFound || strings.HasPrefix(loc, groupsRedirect) ||
-			!strings.HasPrefix(loc, "/oauth2/") && !strings.HasPrefix(loc, "/login/continue") {
-			return reply
-		}
-	}
-	t.Fatalf("no end to the redirects at %s", loc)
-	return servertest.Reply{}
+	return followSSO(t, w.HTTP, w.Instance, b.Cookie, "/oauth2/authorize?"+q.Encode())
 }
 
 type groupTokens struct {
@@ -99,12 +81,8 @@ type groupTokens struct {
 // exchange redeems the code a redirect to the app carries.
 func (w *groupWorld) exchange(t *testing.T, app manage.NewClient, reply servertest.Reply) groupTokens {
 	t.Helper()
-	u, err := url.Parse(reply.Location())
-	if err != nil || u.Query().Get("code") == "" {
-		t.Fatalf("no code: %v", reply)
-	}
-	return w.token(t, app, url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")},
-		"redirect_uri": {groupsRedirect}, "code_verifier": {groupsVerifier}})
+	return w.token(t, app, url.Values{"grant_type": {"authorization_code"}, "code": {redirectCode(t, reply, groupsRedirect)},
+		"redirect_uri": {groupsRedirect}, "code_verifier": {pkceVerifier}})
 }
 
 func (w *groupWorld) token(t *testing.T, app manage.NewClient, form url.Values) groupTokens {

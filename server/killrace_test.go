@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,16 +35,7 @@ import (
 // KEYGATE_RACE_ROUNDS sets how many times each action is tried (default 2;
 // each round lands the kill at a different moment of ~25 busy loops).
 
-// One PKCE pair serves every code of the race.
-const (
-	raceVerifier = "race-verifier-0123456789-0123456789-0123456789"
-	raceRedirect = "https://app.example/cb"
-)
-
-var raceChallenge = func() string {
-	sum := sha256.Sum256([]byte(raceVerifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}()
+const raceRedirect = "https://app.example/cb"
 
 const (
 	raceSessions = 3 // signed-in browsers of the user
@@ -283,29 +272,14 @@ func (w *raceWorld) token(t *testing.T, app manage.NewClient, form url.Values) (
 // code runs single sign-on for browser b and app and returns the code.
 func (w *raceWorld) code(t *testing.T, b sessiontest.Browser, app manage.NewClient) string {
 	t.Helper()
-	q := url.Values{"client_id": {app.Client.ID}, "redirect_uri": {raceRedirect}, "response_type": {"code"},
-		"scope": {"openid offline_access"}, "state": {"state-0123456789"}, "nonce": {"nonce-0123456789"},
-		"audience": {w.probe.Client.ID}, "code_challenge": {raceChallenge}, "code_challenge_method": {"S256"}}
-	loc := "/oauth2/authorize?" + q.Encode()
-	for range 3 {
-		r := w.in.Request(t, http.MethodGet, loc, "", nil, nil)
-		r.AddCookie(b.Cookie)
-		reply := w.do(t, r)
-		if reply.Status != http.StatusSeeOther && reply.Status != http.StatusFound {
-			t.Fatalf("GET %s: %v", loc, reply)
-		}
-		loc = reply.Location()
-	}
-	u, err := url.Parse(loc)
-	if err != nil || u.Query().Get("code") == "" {
-		t.Fatalf("single sign-on ended at %q", loc)
-	}
-	return u.Query().Get("code")
+	q := authorizeQuery(app.Client.ID, raceRedirect, "openid", "offline_access")
+	q.Set("audience", w.probe.Client.ID)
+	return redirectCode(t, followSSO(t, w.hc, w.in, b.Cookie, "/oauth2/authorize?"+q.Encode()), raceRedirect)
 }
 
 func (w *raceWorld) exchange(t *testing.T, app manage.NewClient, code string) (raceTokens, bool) {
 	return w.token(t, app, url.Values{"grant_type": {"authorization_code"}, "code": {code},
-		"redirect_uri": {raceRedirect}, "code_verifier": {raceVerifier}})
+		"redirect_uri": {raceRedirect}, "code_verifier": {pkceVerifier}})
 }
 
 // active is whether the probe API sees token as active.

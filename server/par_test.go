@@ -1,8 +1,6 @@
 package server_test
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -26,12 +24,8 @@ func TestPushedAuthorizationRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := in.Mint(t, session.Auth{UserID: u.User.ID, ACR: session.ACRPhr, AMR: []string{"pwd", "hwk"}, AuthTime: time.Now().Add(-time.Minute)})
-	verifier := "par-verifier-0123456789-0123456789-0123456789"
-	sum := sha256.Sum256([]byte(verifier))
 
-	pushed := url.Values{"response_type": {"code"}, "client_id": {app.Client.ID}, "redirect_uri": {redirect},
-		"scope": {"openid email"}, "state": {"state-0123456789"}, "nonce": {"nonce-0123456789"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	pushed := authorizeQuery(app.Client.ID, redirect, "openid", "email")
 	resp := in.postForm(t, "/oauth2/par", pushed, []string{app.Client.ID, app.Secret})
 	var par struct {
 		RequestURI string `json:"request_uri"`
@@ -42,28 +36,18 @@ func TestPushedAuthorizationRequest(t *testing.T) {
 		t.Fatalf("PAR: status %d, %+v", resp.StatusCode, par)
 	}
 
-	loc := "/oauth2/authorize?" + url.Values{"client_id": {app.Client.ID}, "request_uri": {par.RequestURI}}.Encode()
-	for hop := 0; !strings.HasPrefix(loc, redirect); hop++ {
-		if hop == 4 {
-			t.Fatalf("no redirect to the app after %d hops; at %s", hop, loc)
-		}
-		r := in.Request(t, http.MethodGet, loc, "", nil, nil)
-		r.AddCookie(b.Cookie)
-		reply := servertest.Read(t, in.HTTP, r)
-		if reply.Status != http.StatusSeeOther && reply.Status != http.StatusFound {
-			t.Fatalf("GET %s: %v", loc, reply)
-		}
-		loc = reply.Location()
-	}
-	back, err := url.Parse(loc)
+	reply := followSSO(t, in.HTTP, in.Instance, b.Cookie,
+		"/oauth2/authorize?"+url.Values{"client_id": {app.Client.ID}, "request_uri": {par.RequestURI}}.Encode())
+	code := redirectCode(t, reply, redirect)
+	back, err := url.Parse(reply.Location())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Query().Get("state") != "state-0123456789" || back.Query().Get("code") == "" {
-		t.Fatalf("the app got %s", loc)
+	if back.Query().Get("state") != authzState || back.Query().Get("code") == "" {
+		t.Fatalf("the app got %s", reply.Location())
 	}
-	resp = in.postForm(t, "/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
-		"redirect_uri": {redirect}, "code_verifier": {verifier}}, []string{app.Client.ID, app.Secret})
+	resp = in.postForm(t, "/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {redirect}, "code_verifier": {pkceVerifier}}, []string{app.Client.ID, app.Secret})
 	var tok map[string]any
 	decodeJSON(t, resp, &tok)
 	if resp.StatusCode != http.StatusOK || tok["id_token"] == nil {

@@ -13,18 +13,7 @@ import (
 	"github.com/keygate/keygate/server/session"
 )
 
-// The RFC 7636 example: the verifier of the challenge below.
-const (
-	pkceVerifier  = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-	pkceChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-	loopbackCB    = "http://127.0.0.1:8400/cb"
-)
-
-func authorizeQuery(clientID, redirect string) url.Values {
-	return url.Values{"client_id": {clientID}, "redirect_uri": {redirect}, "response_type": {"code"},
-		"scope": {"openid"}, "state": {"state-0123456789"}, "nonce": {"nonce-0123456789"},
-		"code_challenge": {pkceChallenge}, "code_challenge_method": {"S256"}}
-}
+const loopbackCB = "http://127.0.0.1:8400/cb"
 
 // Redirect URIs match exactly, except that a public (native) client's
 // loopback URI matches on any port (RFC 8252 §7.3); a confidential
@@ -42,34 +31,19 @@ func TestLoopbackRedirectPortsVaryOnlyForPublicClients(t *testing.T) {
 	browser := in.Mint(t, session.Auth{UserID: nu.User.ID, ACR: session.ACRPhr, AMR: []string{"pwd", "hwk"},
 		AuthTime: time.Now().Add(-time.Minute)})
 
-	get := func(target string) servertest.Reply {
-		r := in.Request(t, http.MethodGet, target, "", nil, nil)
-		r.AddCookie(browser.Cookie)
-		return servertest.Read(t, in.HTTP, r)
-	}
 	// code follows a signed-in browser's single sign-on from authorize to
 	// the app and returns the code, or the reply that was not a redirect
 	// on the way.
-	code := func(clientID, redirect string) (string, servertest.Reply) {
-		r := get("/oauth2/authorize?" + authorizeQuery(clientID, redirect).Encode())
-		for range 3 {
-			if r.Status != http.StatusSeeOther && r.Status != http.StatusFound {
-				return "", r
-			}
-			if strings.HasPrefix(r.Location(), redirect+"?") {
-				loc, err := url.Parse(r.Location())
-				if err != nil {
-					t.Fatal(err)
-				}
-				return loc.Query().Get("code"), r
-			}
-			if !strings.HasPrefix(r.Location(), "/") {
-				t.Fatalf("redirected to %s, asked for %s", r.Location(), redirect)
-			}
-			r = get(r.Location())
+	code := func(t *testing.T, clientID, redirect string) (string, servertest.Reply) {
+		t.Helper()
+		r := followSSO(t, in.HTTP, in.Instance, browser.Cookie, "/oauth2/authorize?"+authorizeQuery(clientID, redirect).Encode())
+		if r.Status != http.StatusSeeOther && r.Status != http.StatusFound {
+			return "", r
 		}
-		t.Fatalf("no code after three redirects: %s", r.Location())
-		return "", r
+		if !strings.HasPrefix(r.Location(), redirect+"?") {
+			t.Fatalf("redirected to %s, asked for %s", r.Location(), redirect)
+		}
+		return redirectCode(t, r, redirect), r
 	}
 
 	t.Run("authorize", func(t *testing.T) {
@@ -93,7 +67,7 @@ func TestLoopbackRedirectPortsVaryOnlyForPublicClients(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				c, r := code(tt.clientID, tt.redirect)
+				c, r := code(t, tt.clientID, tt.redirect)
 				if tt.allowed && c == "" {
 					t.Fatalf("no code: %s (Location %q)", r, r.Location())
 				}
@@ -143,7 +117,7 @@ func TestLoopbackRedirectPortsVaryOnlyForPublicClients(t *testing.T) {
 			_ = json.NewDecoder(resp.Body).Decode(&body)
 			return resp.StatusCode, body.Error
 		}
-		webCode, r := code(web.Client.ID, loopbackCB)
+		webCode, r := code(t, web.Client.ID, loopbackCB)
 		if webCode == "" {
 			t.Fatalf("no code: %s", r)
 		}
@@ -155,7 +129,7 @@ func TestLoopbackRedirectPortsVaryOnlyForPublicClients(t *testing.T) {
 		}
 
 		const port = "http://127.0.0.1:51234/cb"
-		nativeCode, r := code(native.Client.ID, port)
+		nativeCode, r := code(t, native.Client.ID, port)
 		if nativeCode == "" {
 			t.Fatalf("no code: %s", r)
 		}

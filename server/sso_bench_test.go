@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -30,9 +29,7 @@ func BenchmarkSSOAuthorize(b *testing.B) {
 	}
 	br := in.Mint(b, session.Auth{UserID: nu.User.ID, ACR: session.ACRPhr, AMR: []string{"pwd", "hwk"},
 		AuthTime: time.Now().Add(-time.Minute)})
-	q := url.Values{"client_id": {app.Client.ID}, "redirect_uri": {"https://app.example/cb"}, "response_type": {"code"},
-		"scope": {"openid"}, "state": {"state-0123456789"}, "nonce": {"nonce-0123456789"},
-		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+	q := authorizeQuery(app.Client.ID, "https://app.example/cb")
 	get := func(target string) string {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -39,8 +38,6 @@ import (
 const (
 	waPassword = "correct horse battery staple"
 	waApp      = "https://app.example/cb"
-	waState    = "state-0123456789"
-	waVerifier = "verifier-0123456789-0123456789-0123456789-0123456789"
 	waWebhook  = "https://alerts.example/keygate"
 	// replayReason is what finishSignIn audits for a challenge it cannot take.
 	replayReason = "unknown, replayed or expired challenge"
@@ -298,12 +295,7 @@ func (in *instance) newApp(t *testing.T) app {
 
 // authorizeURL is the request the app sends the browser with: PKCE S256.
 func (ap app) authorizeURL() string {
-	sum := sha256.Sum256([]byte(waVerifier))
-	return "/oauth2/authorize?" + url.Values{
-		"response_type": {"code"}, "client_id": {ap.id}, "redirect_uri": {waApp},
-		"scope": {"openid email"}, "state": {waState}, "nonce": {"nonce-0123456789"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
-	}.Encode()
+	return "/oauth2/authorize?" + authorizeQuery(ap.id, waApp, "openid", "email").Encode()
 }
 
 // toLogin follows start (an authorize request, or /login) to the sign-in
@@ -355,11 +347,11 @@ func (a *agent) land(t *testing.T, ap app, next string) map[string]any {
 		t.Fatalf("want a redirect to the app, got %s (Location %q)", r, r.Location())
 	}
 	q := loc.Query()
-	if q.Get("state") != waState || q.Get("code") == "" {
-		t.Fatalf("app redirect %s: want a code and state %s", loc, waState)
+	if q.Get("state") != authzState || q.Get("code") == "" {
+		t.Fatalf("app redirect %s: want a code and state %s", loc, authzState)
 	}
 	resp := a.in.postForm(t, "/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
-		"redirect_uri": {waApp}, "code_verifier": {waVerifier}}, []string{ap.id, ap.secret})
+		"redirect_uri": {waApp}, "code_verifier": {pkceVerifier}}, []string{ap.id, ap.secret})
 	var tok struct {
 		IDToken string `json:"id_token"`
 	}
