@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // The discovery test's checks, one method for each group of members.
@@ -81,7 +83,7 @@ func (tr *truth) codeChallenges(t *testing.T) {
 	tr.d.each(t, "code_challenge_methods_supported", map[string]func(*testing.T){
 		"S256": func(t *testing.T) {
 			a := tr.request(tr.conf, allScopes, nil)
-			other, _ := pkce()
+			other := oauth2.GenerateVerifier()
 			if status, r := clientPost(t, tr.tokenEP, "client_secret_basic", tr.conf.ClientID, tr.conf.ClientSecret, url.Values{"grant_type": {"authorization_code"},
 				"code": {tr.codeFor(t, a)}, "redirect_uri": {truthRedirect}, "code_verifier": {other}}); status != http.StatusBadRequest || r["error"] != "invalid_grant" {
 				t.Errorf("a code redeemed with another verifier: %d %v", status, r)

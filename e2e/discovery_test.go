@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -85,13 +84,6 @@ func (d *discovered) each(t *testing.T, key string, checks map[string]func(t *te
 	}
 }
 
-// pkce is a fresh S256 verifier and its challenge.
-func pkce() (verifier, challenge string) {
-	verifier = oauth2.GenerateVerifier()
-	sum := sha256.Sum256([]byte(verifier))
-	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
 // authorization is one authorization request as an RP makes it.
 type authorization struct {
 	params   url.Values
@@ -101,7 +93,8 @@ type authorization struct {
 // newAuthorization is a code request with PKCE S256, state and nonce for
 // the scopes given; extra parameters replace them ("" removes one).
 func newAuthorization(clientID, redirect, scope string, extra url.Values) authorization {
-	verifier, challenge := pkce()
+	verifier := oauth2.GenerateVerifier()
+	challenge := oauth2.S256ChallengeFromVerifier(verifier)
 	q := url.Values{
 		"client_id": {clientID}, "redirect_uri": {redirect}, "response_type": {"code"}, "scope": {scope},
 		"state": {oauth2.GenerateVerifier()}, "nonce": {oauth2.GenerateVerifier()},
