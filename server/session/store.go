@@ -24,7 +24,9 @@ func init() {
 
 // ErrEnded is Save's answer for a session that was ended (a sign-out
 // elsewhere, a suspension) while the request was in flight: the session is
-// not written back, the cookie is cleared, and the user signs in again.
+// not written back and the user signs in again. The cookie is left as it
+// is (see Store.Save): it names a session that is gone, which loads as a
+// fresh one.
 var ErrEnded = httpx.Errorf(http.StatusUnauthorized, "You were signed out. Sign in again to go on.", nil)
 
 // Config sets the cookie and lifetime of browser sessions.
@@ -149,9 +151,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	}
 	if err := write(r.Context(), row); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			http.SetCookie(w, sessions.NewCookie(sess.Name(), "", &sessions.Options{Path: "/", MaxAge: -1,
-				Secure: sess.Options.Secure, HttpOnly: true, SameSite: http.SameSiteLaxMode}))
-			return ErrEnded
+			return s.ended(r, sess)
 		}
 		return fmt.Errorf("save session: %w", err)
 	}
@@ -160,6 +160,25 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	opts.MaxAge = int(row.ExpiresAt.Sub(now).Seconds())
 	http.SetCookie(w, sessions.NewCookie(sess.Name(), sess.ID, &opts))
 	return nil
+}
+
+// ended answers a Save that found its session ended: its row deleted (a
+// sign-out, an administrator, a sign-in in another tab that renewed the
+// id) or its user suspended or deleted. A row a suspension has not yet
+// deleted is deleted here, so that its cookie no longer loads it.
+//
+// No cookie is sent. The browser may hold a newer session's cookie by now
+// (another tab signed in, which deletes the row this request loaded), and
+// a clearing cookie landing after that tab's response would sign it out.
+// The cookie this request came with names no row any more, and New loads
+// such a cookie as a fresh session: the user is signed out either way.
+func (s *Store) ended(r *http.Request, sess *sessions.Session) error {
+	if !sess.IsNew {
+		if err := s.db.DeleteSession(r.Context(), hashID(sess.ID)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("delete ended session: %w", err)
+		}
+	}
+	return ErrEnded
 }
 
 func (s *Store) options() *sessions.Options {
