@@ -350,20 +350,7 @@ func (tr *truth) logout(t *testing.T) {
 	if p := tr.b.get(tr.kg.issuer + "/account"); p.url.Path != "/login" {
 		t.Errorf("still signed in after logout: %s", p.url)
 	}
-	var got map[string]any
-	eventually(t, 15*time.Second, "a back-channel logout for the session", func() bool {
-		tr.lr.mu.Lock()
-		defer tr.lr.mu.Unlock()
-		if len(tr.lr.errs) > 0 {
-			t.Fatalf("a logout token did not verify: %v", tr.lr.errs[0])
-		}
-		for _, tk := range tr.lr.tokens {
-			if tk["sid"] == tr.claims["sid"] {
-				got = tk
-			}
-		}
-		return got != nil
-	})
+	got, _ := tr.lr.waitFor(t, func(c map[string]any) bool { return c["sid"] == tr.claims["sid"] })
 	if got["sub"] != tr.claims["sub"] || got["aud"] != tr.conf.ClientID || got["iss"] != tr.kg.issuer {
 		t.Errorf("logout token %v", got)
 	}

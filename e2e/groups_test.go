@@ -70,7 +70,7 @@ func TestGroupsDecideAccess(t *testing.T) {
 		if _, err := refresh(t.Context(), crmRP.cfg, tok.RefreshToken); err == nil {
 			t.Error("the refresh token still works after the removal")
 		}
-		got := lr.waitFor(t, func(claims map[string]any) bool { return claims["aud"] == crm.ClientID })
+		_, got := lr.waitFor(t, func(claims map[string]any) bool { return claims["aud"] == crm.ClientID })
 		t.Logf("membership removed: back-channel logout received after %v", got.Sub(removed).Round(time.Millisecond))
 		// Ann is still signed in to keygate: the open app answers at once.
 		a = wikiRP.newRequest()

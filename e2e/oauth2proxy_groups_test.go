@@ -60,7 +60,7 @@ func TestOAuth2ProxyAllowedGroup(t *testing.T) {
 		if body := introspect(t, kg.issuer, app.ClientID, app.ClientSecret, token); body["active"] != false {
 			t.Errorf("the removed member's access token is still active: %v", body)
 		}
-		got := lr.waitFor(t, func(c map[string]any) bool { return c["aud"] == app.ClientID })
+		_, got := lr.waitFor(t, func(c map[string]any) bool { return c["aud"] == app.ClientID })
 		t.Logf("member removed: back-channel logout received after %v", got.Sub(removed).Round(time.Millisecond))
 		eventually(t, 15*time.Second, "oauth2-proxy turning the removed member away", func() bool {
 			return b.visit(proxy.url+"/").body != "upstream: hello "+ada.email

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestOpenIDClientNode runs openid-client 6 (panva's, the OIDC client most
@@ -214,7 +213,8 @@ func TestOpenIDClientNode(t *testing.T) {
 			t.Errorf("a token of the ended session introspects as %v", r)
 		}
 
-		got := lr.waitSID(t, pushed.Claims["sid"], 15*time.Second)
+		sid := pushed.Claims["sid"]
+		got, _ := lr.waitFor(t, func(c map[string]any) bool { return c["sid"] == sid })
 		events, _ := got["events"].(map[string]any)
 		if _, ok := events["http://schemas.openid.net/event/backchannel-logout"]; !ok ||
 			got["iss"] != issuer || !audience(got["aud"], app.ClientID) || got["sub"] != pushed.Claims["sub"] ||
@@ -242,34 +242,6 @@ func TestOpenIDClientNode(t *testing.T) {
 			t.Errorf("callback: ok %v, error %s; want AuthorizationResponseError login_required", r.OK, r.Error)
 		}
 	})
-}
-
-// waitSID waits for a verified logout token naming sid and returns its
-// claims; a token that failed verification fails the test.
-func (lr *logoutReceiver) waitSID(t *testing.T, sid any, within time.Duration) map[string]any {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		lr.mu.Lock()
-		if len(lr.errs) > 0 {
-			err := lr.errs[0]
-			lr.mu.Unlock()
-			t.Fatalf("a logout token did not verify: %v", err)
-		}
-		for _, tk := range lr.tokens {
-			if tk["sid"] == sid {
-				lr.mu.Unlock()
-				return tk
-			}
-		}
-		posted := lr.posted
-		lr.mu.Unlock()
-		select {
-		case <-posted:
-		case <-deadline:
-			t.Fatalf("no back-channel logout for session %v within %v", sid, within)
-		}
-	}
 }
 
 // need fails a step whose earlier one did not get what it needs.

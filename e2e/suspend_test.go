@@ -57,30 +57,48 @@ func newLogoutReceiverVia(t *testing.T, issuer string, client *http.Client) *log
 	return lr
 }
 
+// logoutWait is how long waitFor waits for a back-channel logout: the
+// outbox worker delivers on its own schedule.
+const logoutWait = 15 * time.Second
+
 // waitFor waits for a verified logout token whose claims match, and
-// returns when it arrived; it fails t if none comes within 15 s or one
-// does not verify.
-func (lr *logoutReceiver) waitFor(t *testing.T, match func(claims map[string]any) bool) time.Time {
+// returns its claims and when it arrived; it fails t if none comes within
+// logoutWait, or if a token did not verify.
+func (lr *logoutReceiver) waitFor(t *testing.T, match func(claims map[string]any) bool) (map[string]any, time.Time) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		lr.mu.Lock()
-		if len(lr.errs) > 0 {
-			lr.mu.Unlock()
-			t.Fatalf("a logout token did not verify: %v", lr.errs[0])
+	deadline := time.NewTimer(logoutWait)
+	defer deadline.Stop()
+	for {
+		claims, at, posted, err := lr.find(match)
+		if err != nil {
+			t.Fatalf("a logout token did not verify: %v", err)
 		}
-		for i, tk := range lr.tokens {
-			if match(tk) {
-				at := lr.at[i]
-				lr.mu.Unlock()
-				return at
-			}
+		if claims != nil {
+			return claims, at
 		}
-		lr.mu.Unlock()
-		time.Sleep(20 * time.Millisecond) // the outbox worker delivers on its own schedule
+		select {
+		case <-posted:
+		case <-deadline.C:
+			t.Fatalf("no matching back-channel logout arrived within %v", logoutWait)
+		}
 	}
-	t.Fatal("no matching back-channel logout arrived")
-	return time.Time{}
+}
+
+// find is the first verified logout token whose claims match and when it
+// arrived, or else a channel closed at the next POST; err is the first
+// token that did not verify. It holds lr.mu only while it looks.
+func (lr *logoutReceiver) find(match func(claims map[string]any) bool) (claims map[string]any, at time.Time, posted <-chan struct{}, err error) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	if len(lr.errs) > 0 {
+		return nil, time.Time{}, nil, lr.errs[0]
+	}
+	for i, tk := range lr.tokens {
+		if match(tk) {
+			return tk, lr.at[i], nil, nil
+		}
+	}
+	return nil, time.Time{}, lr.posted, nil
 }
 
 // TestSuspendCutsOffEverywhere suspends a signed-in user from the CLI (for
@@ -115,26 +133,8 @@ func TestSuspendCutsOffEverywhere(t *testing.T) {
 		t.Errorf("the browser session survived: %s", p.url.Path)
 	}
 
-	deadline := time.Now().Add(15 * time.Second)
-	var got map[string]any
-	var gotAt time.Time
-	for time.Now().Before(deadline) && got == nil {
-		lr.mu.Lock()
-		if len(lr.errs) > 0 {
-			t.Fatalf("a logout token did not verify: %v", lr.errs[0])
-		}
-		// One token per ended session: the enrolment browser's and the app's.
-		for i, tk := range lr.tokens {
-			if tk["sid"] == claims.SID {
-				got, gotAt = tk, lr.at[i]
-			}
-		}
-		lr.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got == nil {
-		t.Fatal("no back-channel logout arrived for the app's session")
-	}
+	// One token per ended session: the enrolment browser's and the app's.
+	got, gotAt := lr.waitFor(t, func(c map[string]any) bool { return c["sid"] == claims.SID })
 	events, _ := got["events"].(map[string]any)
 	if got["sub"] != claims.Sub || got["sid"] != claims.SID || got["aud"] != app.ClientID || got["iss"] != kg.issuer || events == nil {
 		t.Errorf("logout token claims %v", got)

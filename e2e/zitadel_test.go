@@ -159,12 +159,18 @@ func newZitadelLogoutReceiver(t *testing.T, issuer string) *zitadelLogoutReceive
 
 // forSession is the verified logout token for session sid, if one came.
 func (lr *zitadelLogoutReceiver) forSession(t *testing.T, sid string) (logoutClaims, bool) {
+	t.Helper()
 	lr.mu.Lock()
-	defer lr.mu.Unlock()
+	var err error
 	if len(lr.errs) > 0 {
-		t.Fatalf("a logout token did not verify: %v", lr.errs[0])
+		err = lr.errs[0]
 	}
-	for _, c := range lr.tokens {
+	tokens := slices.Clone(lr.tokens)
+	lr.mu.Unlock()
+	if err != nil {
+		t.Fatalf("a logout token did not verify: %v", err)
+	}
+	for _, c := range tokens {
 		if c.SessionID == sid {
 			return c, true
 		}
