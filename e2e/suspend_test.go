@@ -224,16 +224,22 @@ func TestSuspendFromTheCLIWhileRefreshesRun(t *testing.T) {
 	loops.Wait()
 
 	end := time.Unix(0, cliEnd.Load())
-	var before, after, succeededAfter int
+	var before, succeededBefore, after, succeededAfter int
 	for _, a := range attempts {
 		if !a.start.After(end) {
 			before++
+			if a.ok {
+				succeededBefore++
+			}
 			continue
 		}
 		after++
 		if a.ok {
 			succeededAfter++
 		}
+	}
+	if succeededBefore == 0 {
+		t.Errorf("none of %d refreshes before the suspension succeeded: the run proves nothing", before)
 	}
 	if succeededAfter > 0 {
 		t.Errorf("%d of %d refreshes that started after the suspension returned succeeded", succeededAfter, after)
@@ -247,6 +253,6 @@ func TestSuspendFromTheCLIWhileRefreshesRun(t *testing.T) {
 	if active > 0 {
 		t.Errorf("%d of %d tokens are still active after the suspension", active, len(issued)+len(refreshTokens))
 	}
-	t.Logf("8 refresh loops: %d refreshes before the CLI returned, %d after (%d succeeded); %d tokens checked, %d active",
-		before, after, succeededAfter, len(issued)+len(refreshTokens), active)
+	t.Logf("8 refresh loops: %d refreshes before the CLI returned (%d succeeded), %d after (%d succeeded); %d tokens checked, %d active",
+		before, succeededBefore, after, succeededAfter, len(issued)+len(refreshTokens), active)
 }
