@@ -49,7 +49,9 @@ type env struct {
 	user     storage.User
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv builds the env; opts may change the handler's Deps (a store
+// that fails, say) before it is made.
+func newEnv(t *testing.T, opts ...func(*Deps)) *env {
 	t.Helper()
 	ctx := t.Context()
 	db := sqlitetest.Open(t)
@@ -75,12 +77,16 @@ func newEnv(t *testing.T) *env {
 	}
 	hasher := keys.NewSecretHasher(master.Derive("client-secret", 32))
 	sessions := session.NewStore(db, session.Config{Lifetime: 12 * time.Hour, Now: clk.Now})
-	h, err := New(Deps{
+	d := Deps{
 		Issuer: issuer, Store: db, Keys: ring, SecretHasher: hasher,
 		HMACSecret: master.Derive("fosite-hmac", 32), Sessions: sessions, Render: renderer,
 		Audit: audit.NewRecorder(db, logger, nil, clk.Now), Metrics: metrics.New(), Logger: logger,
 		Now: clk.Now, SignOut: signOutWith(db, logger, clk.Now),
-	})
+	}
+	for _, opt := range opts {
+		opt(&d)
+	}
+	h, err := New(d)
 	if err != nil {
 		t.Fatal(err)
 	}

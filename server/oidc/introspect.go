@@ -197,6 +197,10 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, err := h.d.Store.GetUser(ctx, ar.GetSession().GetSubject())
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.userinfoFailed(w, r, err)
+		return
+	}
 	if err != nil || user.Suspended() {
 		bearerError(w, "invalid_token", "The access token is not active.")
 		return
@@ -215,12 +219,21 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 	if ar.GetGrantedScopes().Has("groups") {
 		groups, err := h.d.Store.ListUserGroups(ctx, user.ID)
 		if err != nil {
-			bearerError(w, "invalid_token", "The access token is not active.")
+			h.userinfoFailed(w, r, err)
 			return
 		}
 		claims[claimGroups] = groupNames(groups)
 	}
 	httpx.WriteJSON(w, http.StatusOK, claims)
+}
+
+// userinfoFailed answers a userinfo request the server could not serve (a
+// storage error): a server error, never "not active", which would tell
+// the app its token is worthless when it is not.
+func (h *Handler) userinfoFailed(w http.ResponseWriter, r *http.Request, err error) {
+	h.d.Logger.ErrorContext(r.Context(), "userinfo", "err", err)
+	httpx.WriteJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error",
+		"error_description": "The server could not answer the request. Try again later."})
 }
 
 func bearerError(w http.ResponseWriter, code, desc string) {

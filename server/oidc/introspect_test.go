@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -95,5 +96,52 @@ func TestIntrospectRefreshToken(t *testing.T) {
 	exp, _ := in["exp"].(float64)
 	if want := time.Now().Add(DefaultLifetimes.RefreshToken); time.Unix(int64(exp), 0).Sub(want).Abs() > 5*time.Second {
 		t.Errorf("exp %v, want the refresh token's, about %v", time.Unix(int64(exp), 0), want)
+	}
+}
+
+// allowScope lets the test app ask for scope too.
+func (e *env) allowScope(t *testing.T, scope string) {
+	t.Helper()
+	if err := e.db.UpdateClient(t.Context(), e.client.ID, func(c *storage.Client) error {
+		c.Scopes = append(c.Scopes, scope)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// userinfo asks the userinfo endpoint with accessToken.
+func (e *env) userinfo(t *testing.T, accessToken string) (*http.Response, map[string]any) {
+	t.Helper()
+	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/oauth2/userinfo", nil)
+	r.Header.Set("Authorization", "Bearer "+accessToken)
+	resp := e.do(t, r, nil)
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("userinfo: status %d, %v", resp.StatusCode, err)
+	}
+	return resp, body
+}
+
+func TestUserinfoStorageError(t *testing.T) {
+	var spy *spyStore
+	e := newEnv(t, withSpy(&spy))
+	e.allowScope(t, "groups")
+	app := e.signInWithScope(t, "openid groups")
+	for _, read := range []string{"GetUser", "ListUserGroups"} {
+		t.Run("a failed "+read+" is a server error, not an inactive token", func(t *testing.T) {
+			spy.reset(t, read)
+			resp, body := e.userinfo(t, app.accessToken)
+			if resp.StatusCode != http.StatusInternalServerError || body["error"] != "server_error" {
+				t.Errorf("status %d, %v; want 500 server_error", resp.StatusCode, body)
+			}
+			if h := resp.Header.Get("WWW-Authenticate"); h != "" {
+				t.Errorf("WWW-Authenticate %q: the token is not at fault", h)
+			}
+		})
+	}
+	spy.reset(t)
+	if resp, body := e.userinfo(t, app.accessToken); resp.StatusCode != http.StatusOK || body["sub"] != e.user.ID {
+		t.Errorf("once the store answers again: status %d, %v", resp.StatusCode, body)
 	}
 }
