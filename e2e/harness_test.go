@@ -263,6 +263,43 @@ func (b *lineBuffer) jsonLines() []map[string]any {
 	return out
 }
 
+// audited are the audit events of a type that keygate logged to stderr
+// since it last started, oldest first.
+func (in *instance) audited(event string) []map[string]any {
+	var out []map[string]any
+	for _, l := range in.stderr.jsonLines() {
+		if l["msg"] == "audit" && l["event"] == event {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// auditEvents are the audit events of a type that keygate logged for an app.
+func (in *instance) auditEvents(event, clientID string) []map[string]any {
+	var out []map[string]any
+	for _, e := range in.audited(event) {
+		if e["client_id"] == clientID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// logged reports whether keygate logged an audit event of this type.
+func (in *instance) logged(event string) bool { return len(in.audited(event)) > 0 }
+
+// auditDetail is a detail of the last logged audit event of this type.
+func (in *instance) auditDetail(event, key string) string {
+	events := in.audited(event)
+	if len(events) == 0 {
+		return ""
+	}
+	d, _ := events[len(events)-1]["details"].(map[string]any)
+	v, _ := d[key].(string)
+	return v
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]

@@ -126,6 +126,18 @@ func (u *upstream) since(n int) []upstreamHit {
 	return append([]upstreamHit(nil), u.seen[n:]...)
 }
 
+// noTokenSince fails t for each request that reached the upstream after
+// the first n with another access token than token, the last one issued
+// before what (an event that should have stopped any newer one).
+func (u *upstream) noTokenSince(t *testing.T, n int, token, what string) {
+	t.Helper()
+	for _, hit := range u.since(n) {
+		if hit.accessToken != token {
+			t.Errorf("the upstream got a token issued after %s, for %s", what, hit.email)
+		}
+	}
+}
+
 // oauth2Proxy is a running oauth2-proxy process.
 type oauth2Proxy struct {
 	url    string
@@ -193,15 +205,18 @@ func startOAuth2Proxy(t *testing.T, bin string, kg *instance, app registered, po
 	}
 }
 
-// auditEvents are the audit events of a type that keygate logged for an app.
-func (in *instance) auditEvents(event, clientID string) []map[string]any {
-	var out []map[string]any
-	for _, l := range in.stderr.jsonLines() {
-		if l["msg"] == "audit" && l["event"] == event && l["client_id"] == clientID {
-			out = append(out, l)
+// refusedRefresh reports whether, among the token.failed events keygate
+// logged for an app after the first n, is a refresh refused with
+// invalid_grant.
+func (in *instance) refusedRefresh(clientID string, n int) bool {
+	failed := in.auditEvents("token.failed", clientID)
+	for _, e := range failed[min(n, len(failed)):] {
+		d, _ := e["details"].(map[string]any)
+		if d["grant_type"] == "refresh_token" && d["error"] == "invalid_grant" {
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 // TestOAuth2ProxyGuardsAnApp runs oauth2-proxy, as a process, in front of
@@ -311,18 +326,9 @@ func TestOAuth2ProxyGuardsAnApp(t *testing.T) {
 		if !strings.HasPrefix(p.url.String(), kg.issuer+"/login") {
 			t.Errorf("oauth2-proxy answered the suspended user with %d at %s, want keygate's sign-in page", p.status, p.url)
 		}
-		var refused bool
-		for _, e := range kg.auditEvents("token.failed", app.ClientID)[failedBefore:] {
-			d, _ := e["details"].(map[string]any)
-			refused = refused || d["grant_type"] == "refresh_token" && d["error"] == "invalid_grant"
-		}
-		if !refused {
+		if !kg.refusedRefresh(app.ClientID, failedBefore) {
 			t.Error("keygate recorded no refused refresh for the suspended user")
 		}
-		for _, hit := range up.since(seen) {
-			if hit.accessToken != token {
-				t.Errorf("the upstream got a token issued after the suspension, for %s", hit.email)
-			}
-		}
+		up.noTokenSince(t, seen, token, "the suspension")
 	})
 }

@@ -225,25 +225,3 @@ func TestSecurityKeysInChromium(t *testing.T) {
 		}
 	})
 }
-
-// logged reports whether the server logged an audit event of this type.
-func (in *instance) logged(event string) bool {
-	for _, l := range in.stderr.jsonLines() {
-		if l["msg"] == "audit" && l["event"] == event {
-			return true
-		}
-	}
-	return false
-}
-
-// auditDetail is a detail of the last logged audit event of this type.
-func (in *instance) auditDetail(event, key string) string {
-	var v string
-	for _, l := range in.stderr.jsonLines() {
-		if l["msg"] == "audit" && l["event"] == event {
-			d, _ := l["details"].(map[string]any)
-			v, _ = d[key].(string)
-		}
-	}
-	return v
-}
