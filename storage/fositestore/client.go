@@ -1,6 +1,7 @@
 package fositestore
 
 import (
+	"crypto/subtle"
 	"time"
 
 	"github.com/ory/fosite"
@@ -17,6 +18,28 @@ import (
 // private_key_jwt cleanly, which we do not offer.
 type Client struct {
 	storage.Client
+}
+
+// newClient is c as fosite sees it at now. The secret a rotation
+// replaced authenticates only while its overlap lasts: past it, it is
+// dropped, so that neither fosite (GetRotatedHashes) nor the re-check of a
+// token's write (hasSecretHash) accepts it.
+func newClient(c storage.Client, now time.Time) *Client {
+	if !c.PreviousSecretExpiresAt.After(now) {
+		c.PreviousSecretHash = nil
+	}
+	return &Client{Client: c}
+}
+
+// hasSecretHash reports whether hash is a secret that authenticates the
+// client: its own, or the one GetRotatedHashes still offers.
+func (c *Client) hasSecretHash(hash []byte) bool {
+	for _, h := range append([][]byte{c.SecretHash}, c.GetRotatedHashes()...) {
+		if len(h) > 0 && subtle.ConstantTimeCompare(hash, h) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 var (
@@ -53,7 +76,7 @@ func (c *Client) GetResponseModes() []fosite.ResponseModeType {
 }
 
 // GetRotatedHashes offers the secret a rotation replaced while its overlap
-// lasts (GetClient drops it once expired).
+// lasts (newClient drops it once expired).
 func (c *Client) GetRotatedHashes() [][]byte {
 	if len(c.PreviousSecretHash) == 0 {
 		return nil

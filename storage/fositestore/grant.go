@@ -2,10 +2,8 @@ package fositestore
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/keygate/keygate/storage"
 )
@@ -60,7 +58,7 @@ func (s *Store) LiveGrant(ctx context.Context, clientID, subject string) error {
 	case c.Disabled:
 		return fmt.Errorf("%w: the app was disabled", ErrGrantEnded)
 	}
-	if a := ClientAuthFrom(ctx); a != nil && len(a.SecretHash) > 0 && !secretWorks(c, a.SecretHash, s.opts.Now()) {
+	if a := ClientAuthFrom(ctx); a != nil && len(a.SecretHash) > 0 && !newClient(c, s.opts.Now()).hasSecretHash(a.SecretHash) {
 		return fmt.Errorf("%w: the app's secret was rotated", ErrGrantEnded)
 	}
 	if subject == "" {
@@ -90,16 +88,6 @@ func (s *Store) LiveGrant(ctx context.Context, clientID, subject string) error {
 // ErrNotInAllowedGroup: the app names the groups whose members may use it,
 // and the user is in none of them (any more).
 var ErrNotInAllowedGroup = errors.New("the user is in no group allowed to use the app")
-
-// secretWorks reports whether hash is the client's secret, or the one a
-// rotation replaced while its overlap lasts.
-func secretWorks(c storage.Client, hash []byte, now time.Time) bool {
-	if subtle.ConstantTimeCompare(hash, c.SecretHash) == 1 {
-		return true
-	}
-	return len(c.PreviousSecretHash) > 0 && c.PreviousSecretExpiresAt.After(now) &&
-		subtle.ConstantTimeCompare(hash, c.PreviousSecretHash) == 1
-}
 
 // liveRecord checks, inside the write transaction, that the code or
 // refresh token fosite read is still active, and then its grant (LiveGrant).

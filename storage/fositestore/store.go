@@ -72,10 +72,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	if c.Disabled {
 		return nil, fosite.ErrNotFound
 	}
-	if !c.PreviousSecretExpiresAt.After(s.opts.Now()) {
-		c.PreviousSecretHash = nil
-	}
-	return &Client{Client: c}, nil
+	return newClient(c, s.opts.Now()), nil
 }
 
 // ClientAssertionJWTValid and SetClientAssertionJWT serve private_key_jwt,
