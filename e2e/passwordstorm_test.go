@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -65,6 +66,7 @@ throttle:
 			t.Fatal(err)
 		}
 		body := readAll(t, resp.Body)
+		resp.Body.Close()
 		for _, m := range field.FindAllStringSubmatch(body, -1) {
 			a.form.Set(m[1], m[2])
 		}
@@ -87,13 +89,18 @@ throttle:
 			req, _ := http.NewRequest(http.MethodPost, kg.issuer+"/login", strings.NewReader(a.form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("X-Forwarded-For", a.ip)
+			// No t.Fatal here: FailNow belongs to the test's goroutine.
 			resp, err := a.client.Do(req)
 			answer := ""
 			if err != nil {
 				answer = "error: " + err.Error()
 			} else {
-				body := readAll(t, resp.Body)
+				raw, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body := string(raw)
 				switch {
+				case err != nil:
+					answer = fmt.Sprintf("%d, reading the body: %v", resp.StatusCode, err)
 				case resp.StatusCode == http.StatusUnauthorized && strings.Contains(body, "Email or password is incorrect."):
 					answer = "wrong password"
 				case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" &&
