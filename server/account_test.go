@@ -76,27 +76,6 @@ func randomLabel() string {
 	return string(out)
 }
 
-// token stores an active access token of userID issued from session sid.
-func (in *instance) token(t *testing.T, userID, clientID, sid string) string {
-	t.Helper()
-	sig := "sig-" + randomLabel()
-	now := time.Now()
-	if err := in.DB.CreateToken(t.Context(), storage.TokenRecord{Kind: storage.KindAccessToken, Signature: sig, RequestID: "req-" + sig,
-		ClientID: clientID, Subject: userID, SID: sid, Active: true, RequestedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	return sig
-}
-
-func (in *instance) tokenActive(t *testing.T, sig string) bool {
-	t.Helper()
-	tr, err := in.DB.GetToken(t.Context(), storage.KindAccessToken, sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr.Active
-}
-
 func (in *instance) sids(t *testing.T, userID string) map[string]bool {
 	t.Helper()
 	all, err := in.DB.ListUserSessions(t.Context(), userID)
@@ -238,10 +217,10 @@ func TestAccountSignOutSessions(t *testing.T) {
 
 	u := in.accountUser(t, "sessions@example.com", mfaNow())
 	other := in.otherSession(t, u.id, "203.0.113.7", safariIPhone, time.Hour)
-	otherToken := in.token(t, u.id, app.Client.ID, other)
-	currentToken := in.token(t, u.id, app.Client.ID, u.sid)
+	otherToken := in.AccessToken(t, app.Client.ID, u.id, other)
+	currentToken := in.AccessToken(t, app.Client.ID, u.id, u.sid)
 	mallory := in.accountUser(t, "mallory-sessions@example.com", mfaNow())
-	malloryToken := in.token(t, mallory.id, app.Client.ID, mallory.sid)
+	malloryToken := in.AccessToken(t, app.Client.ID, mallory.id, mallory.sid)
 
 	revoke := func(form url.Values) servertest.Reply {
 		return u.agent.form(t, "/account/sessions/revoke", form)
@@ -254,7 +233,7 @@ func TestAccountSignOutSessions(t *testing.T) {
 		if !in.sids(t, mallory.id)[mallory.sid] {
 			t.Error("another user's session ended")
 		}
-		if !in.tokenActive(t, otherToken) || !in.tokenActive(t, currentToken) || !in.tokenActive(t, malloryToken) {
+		if !in.TokenActive(t, otherToken) || !in.TokenActive(t, currentToken) || !in.TokenActive(t, malloryToken) {
 			t.Error("a token was revoked")
 		}
 		if ev := in.Events(t, mark, audit.SessionRevoked); len(ev) != 0 {
@@ -295,10 +274,10 @@ func TestAccountSignOutSessions(t *testing.T) {
 		if s := in.sids(t, u.id); s[other] || !s[u.sid] || len(s) != 1 {
 			t.Errorf("sessions after: %v", s)
 		}
-		if in.tokenActive(t, otherToken) {
+		if in.TokenActive(t, otherToken) {
 			t.Error("the ended session's token is still active")
 		}
-		if !in.tokenActive(t, currentToken) || !in.tokenActive(t, malloryToken) {
+		if !in.TokenActive(t, currentToken) || !in.TokenActive(t, malloryToken) {
 			t.Error("a token of a surviving session was revoked")
 		}
 		ev := in.Events(t, mark, audit.SessionRevoked)
@@ -327,7 +306,7 @@ func TestAccountSignOutSessions(t *testing.T) {
 	t.Run("sign out all other sessions keeps only this one", func(t *testing.T) {
 		a := in.otherSession(t, u.id, "203.0.113.8", firefoxLinux, time.Hour)
 		b := in.otherSession(t, u.id, "203.0.113.9", safariIPhone, 3*time.Hour)
-		ta, tb := in.token(t, u.id, app.Client.ID, a), in.token(t, u.id, app.Client.ID, b)
+		ta, tb := in.AccessToken(t, app.Client.ID, u.id, a), in.AccessToken(t, app.Client.ID, u.id, b)
 		page := u.agent.get(t, "/account")
 		if !strings.Contains(string(page.Body), `action="/account/sessions/revoke-others"`) {
 			t.Fatalf("no sign-out-all form: %s", page)
@@ -340,13 +319,13 @@ func TestAccountSignOutSessions(t *testing.T) {
 		if s := in.sids(t, u.id); len(s) != 1 || !s[u.sid] {
 			t.Errorf("sessions after: %v, want only %s", s, u.sid)
 		}
-		if in.tokenActive(t, ta) || in.tokenActive(t, tb) || !in.tokenActive(t, currentToken) {
+		if in.TokenActive(t, ta) || in.TokenActive(t, tb) || !in.TokenActive(t, currentToken) {
 			t.Error("tokens after signing out all others are wrong")
 		}
 		if ev := in.Events(t, mark, audit.SessionRevoked); len(ev) != 2 {
 			t.Errorf("%d revocation events, want one per session: %+v", len(ev), ev)
 		}
-		if !in.sids(t, mallory.id)[mallory.sid] || !in.tokenActive(t, malloryToken) {
+		if !in.sids(t, mallory.id)[mallory.sid] || !in.TokenActive(t, malloryToken) {
 			t.Error("another user's session or token ended")
 		}
 		page = u.agent.get(t, "/account")

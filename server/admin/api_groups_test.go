@@ -99,11 +99,11 @@ func TestGroupsThroughTheAPI(t *testing.T) {
 			}
 		}
 
-		in.appToken(t, "sig-api-dana", in.appFor(t, "support").Client.ID, dana.ID)
+		danaToken := in.AccessToken(t, in.appFor(t, "support").Client.ID, dana.ID, "")
 		if r := in.call(t, &adm, "", http.MethodDelete, v1+"/groups/"+id+"/members/"+dana.ID, nil); r.Status != http.StatusNoContent {
 			t.Fatalf("remove: %v", r)
 		}
-		if in.tokenActive(t, "sig-api-dana") {
+		if in.TokenActive(t, danaToken) {
 			t.Error("the removed member's token for the group's app is still active")
 		}
 		if r := in.call(t, &adm, "", http.MethodDelete, v1+"/groups/"+id+"/members/"+dana.ID, nil); r.Status != http.StatusNotFound {

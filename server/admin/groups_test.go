@@ -7,10 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keygate/keygate/server/audit"
-	"github.com/keygate/keygate/storage"
 )
 
 // groupLink finds a group's page in a list.
@@ -36,25 +34,6 @@ func (in *instance) memberEmails(t *testing.T, groupID string) []string {
 	return out
 }
 
-// appToken is an active access token the app holds for the user.
-func (in *instance) appToken(t *testing.T, sig, clientID, userID string) {
-	t.Helper()
-	if err := in.DB.CreateToken(t.Context(), storage.TokenRecord{Kind: storage.KindAccessToken, Signature: sig,
-		RequestID: "req-" + sig, ClientID: clientID, Subject: userID, Active: true, Request: []byte("{}"),
-		RequestedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (in *instance) tokenActive(t *testing.T, sig string) bool {
-	t.Helper()
-	tok, err := in.DB.GetToken(t.Context(), storage.KindAccessToken, sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok.Active
-}
-
 func TestGroupsThroughThePages(t *testing.T) {
 	in := start(t)
 	me := in.newUser(t, "admin@example.com", true)
@@ -62,7 +41,7 @@ func TestGroupsThroughThePages(t *testing.T) {
 	dana := in.newUser(t, "dana@example.com", false)
 	lee := in.newUser(t, "lee@example.com", false)
 
-	var id string
+	var id, danaToken string // the group, and a token its member holds for its app
 	t.Run("creating a group", func(t *testing.T) {
 		mark := in.AuditMark(t)
 		r := in.form(t, &adm, "/admin/groups", url.Values{"name": {"support"}, "description": {"Customer support"}, "min_acr": {"phr"}})
@@ -133,12 +112,12 @@ func TestGroupsThroughThePages(t *testing.T) {
 		if !strings.Contains(group, `href="/admin/apps/`+appID+`">Support desk`) {
 			t.Error("the group page does not list the app it may use")
 		}
-		in.appToken(t, "sig-dana", appID, dana.ID)
+		danaToken = in.AccessToken(t, appID, dana.ID, "")
 		r = in.form(t, &adm, "/admin/apps/"+appID, url.Values{"name": {"Support desk"}, "grant": {"client_credentials"}})
 		if r.Status != http.StatusSeeOther || len(in.client(t, appID).AllowedGroups) != 0 {
 			t.Fatalf("open to everyone: %v", r)
 		}
-		if !in.tokenActive(t, "sig-dana") {
+		if !in.TokenActive(t, danaToken) {
 			t.Error("opening an app to everyone revoked a token")
 		}
 		in.form(t, &adm, "/admin/apps/"+appID, url.Values{"name": {"Support desk"}, "grant": {"client_credentials"}, "allowed_group": {"support"}})
@@ -160,7 +139,7 @@ func TestGroupsThroughThePages(t *testing.T) {
 		if got := in.memberEmails(t, id); !slices.Equal(got, []string{"lee@example.com"}) {
 			t.Errorf("members %v", got)
 		}
-		if in.tokenActive(t, "sig-dana") {
+		if in.TokenActive(t, danaToken) {
 			t.Error("the removed member's token for the app is still active")
 		}
 		if ev := in.Events(t, mark, audit.GroupMemberRemoved); len(ev) != 1 || ev[0].UserID != dana.ID || ev[0].Actor != me.ID {

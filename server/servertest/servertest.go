@@ -14,6 +14,7 @@ package servertest
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"html"
 	"io"
@@ -192,6 +193,34 @@ func Scrape(t testing.TB, r Reply, re *regexp.Regexp) string {
 		t.Fatalf("status %d: the page has no %s\n%.1500s", r.Status, re, r.Body)
 	}
 	return html.UnescapeString(string(m[1]))
+}
+
+// ---- tokens ----
+
+// AccessToken stores an active opaque access token that app clientID
+// holds for userID, issued in browser session sid ("": none) and valid for
+// an hour, and returns its signature.
+func (in *Instance) AccessToken(t testing.TB, clientID, userID, sid string) string {
+	t.Helper()
+	sig := "sig-" + rand.Text()
+	now := time.Now()
+	if err := in.DB.CreateToken(t.Context(), storage.TokenRecord{Kind: storage.KindAccessToken, Signature: sig,
+		RequestID: "req-" + sig, ClientID: clientID, Subject: userID, SID: sid, Active: true, Request: []byte("{}"),
+		RequestedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// TokenActive is whether the access token with signature sig is still
+// active.
+func (in *Instance) TokenActive(t testing.TB, sig string) bool {
+	t.Helper()
+	tok, err := in.DB.GetToken(t.Context(), storage.KindAccessToken, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Active
 }
 
 // ---- the audit trail ----
