@@ -189,29 +189,8 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)
 	}
-	user, err := h.d.Store.GetUser(ctx, flow.UserID)
-	if err != nil {
-		return err
-	}
-	if user.Suspended() {
-		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The account is suspended."))
-	}
 	signIn := session.Auth{UserID: flow.UserID, ACR: flow.ACR, AMR: flow.AMR, AuthTime: flow.AuthTime}
-	// Defence in depth: login checks this too, but a token must never
-	// claim less than the request, or the user's groups, required. max_age
-	// counts back from the request, as fosite's check does: a sign-in made
-	// for it is fresh enough however long the redirects took (max_age=0
-	// included).
-	groups, err := h.d.Store.ListUserGroups(ctx, user.ID)
-	if err != nil {
-		return err
-	}
-	groupACR, _ := session.GroupsACR(groups)
-	need := session.Requirement{ACR: session.StrongerACR(flow.RequiredACR, groupACR), MaxAge: flow.MaxAge}
-	if !need.SatisfiedBy(signIn, flow.CreatedAt) {
-		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in did not reach the assurance this app requires."))
-	}
-	return h.issue(w, r, ar, user, signIn, sess, flow.CreatedAt)
+	return h.issue(w, r, ar, flow, signIn, sess)
 }
 
 // refusedFlow answers the app for a sign-in the risk engine refused
@@ -232,10 +211,15 @@ func (h *Handler) refusedFlow(w http.ResponseWriter, r *http.Request, flow stora
 	return h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The sign-in needs the user's interaction."))
 }
 
+// errBelowRequirement: the sign-in does not meet what the request, or the
+// user's groups, require.
+var errBelowRequirement = errors.New("the sign-in is below the requirement")
+
 // issue grants what the client may have of what it asked for and writes
-// the code response. requestedAt is when the request first arrived, which
-// fosite's prompt=login and max_age checks compare auth_time against.
-func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, auth session.Auth, browser *session.Session, requestedAt time.Time) error {
+// the code response for the sign-in auth that flow recorded. The flow's
+// CreatedAt is when the request first arrived, which fosite's
+// prompt=login and max_age checks compare auth_time against.
+func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, flow storage.Flow, auth session.Auth, browser *session.Session) error {
 	ctx := r.Context()
 	client := ar.GetClient()
 	sid := browser.SID()
@@ -247,69 +231,88 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.Author
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
-	extra := map[string]any{"sid": sid}
-	if ar.GetGrantedScopes().Has("email") {
-		extra["email"] = user.Email
-		extra["email_verified"] = true // set by an admin, proven by enrolment
-	}
-	if ar.GetGrantedScopes().Has("profile") {
-		extra["preferred_username"] = user.Email
-		if user.Name != "" {
-			extra["name"] = user.Name
-		}
-	}
-	if ar.GetGrantedScopes().Has("groups") {
-		groups, err := h.d.Store.ListUserGroups(ctx, user.ID)
-		if err != nil {
-			return err
-		}
-		extra[claimGroups] = groupNames(groups)
-	}
-	sess := signedIn(h.d.Issuer, user.ID, sid, auth.ACR, auth.AMR, auth.AuthTime, requestedAt, extra)
 	var resp fosite.AuthorizeResponder
 	err := h.d.Store.InTx(ctx, func(ctx context.Context) error {
 		// The code is written only while the sign-in still stands, checked
 		// in the same transaction: a sign-out or a suspension that commits
 		// first leaves no code behind; one that commits after finds the
-		// code by its user and session and revokes it.
-		if err := h.liveSignIn(ctx, client.GetID(), user.ID, browser.IDHash()); err != nil {
+		// code by its user and session and revokes it. The user and their
+		// groups read for that check serve the rest.
+		user, groups, err := h.liveSignIn(ctx, client.GetID(), auth.UserID, browser.IDHash())
+		if err != nil {
 			return err
 		}
-		var err error
+		// Defence in depth: login checks this too, but a token must never
+		// claim less than the request, or the user's groups, required.
+		// max_age counts back from the request, as fosite's check does: a
+		// sign-in made for it is fresh enough however long the redirects
+		// took (max_age=0 included).
+		groupACR, _ := session.GroupsACR(groups)
+		need := session.Requirement{ACR: session.StrongerACR(flow.RequiredACR, groupACR), MaxAge: flow.MaxAge}
+		if !need.SatisfiedBy(auth, flow.CreatedAt) {
+			return errBelowRequirement
+		}
+		sess := signedIn(h.d.Issuer, user.ID, sid, auth.ACR, auth.AMR, auth.AuthTime, flow.CreatedAt,
+			userClaims(ar.GetGrantedScopes(), user, groups, sid))
 		resp, err = h.provider.NewAuthorizeResponse(ctx, ar, sess)
 		return err
 	})
-	if errors.Is(err, fositestore.ErrNotInAllowedGroup) {
+	switch {
+	case errors.Is(err, fositestore.ErrNotInAllowedGroup):
 		// Reached only without a page (prompt=none): server/login shows
 		// the user a page before it comes to this.
-		if aerr := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.AccessRefused, Actor: user.ID, UserID: user.ID,
+		if aerr := h.d.Audit.RecordRequest(r, storage.AuditEvent{Type: audit.AccessRefused, Actor: auth.UserID, UserID: auth.UserID,
 			ClientID: client.GetID(), Result: audit.Denied, Details: map[string]string{"reason": "not in an allowed group"}}); aerr != nil {
 			return aerr
 		}
 		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user is in no group allowed to use this app.").WithWrap(err))
-	}
-	if errors.Is(err, fositestore.ErrGrantEnded) {
+	case errors.Is(err, fositestore.ErrUserSuspended):
+		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The account is suspended.").WithWrap(err))
+	case errors.Is(err, errBelowRequirement):
+		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in did not reach the assurance this app requires.").WithWrap(err))
+	case errors.Is(err, fositestore.ErrGrantEnded):
 		return h.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The sign-in was ended while the app was being answered.").WithWrap(err))
-	}
-	if err != nil {
+	case err != nil:
 		return h.authorizeError(w, r, ar, err)
 	}
 	h.provider.WriteAuthorizeResponse(ctx, authorizeWriter(w, ar), ar, resp)
 	return nil
 }
 
-// liveSignIn checks, in the transaction that writes a code, that the
-// browser session is still signed in as userID and that user and app may
-// still be used (fositestore.LiveGrant).
-func (h *Handler) liveSignIn(ctx context.Context, clientID, userID string, sessionHash []byte) error {
+// userClaims are the ID token's claims about the user that the granted
+// scopes allow, and the browser session's sid.
+func userClaims(scopes fosite.Arguments, user storage.User, groups []storage.Group, sid string) map[string]any {
+	extra := map[string]any{"sid": sid}
+	if scopes.Has("email") {
+		extra["email"] = user.Email
+		extra["email_verified"] = true // set by an admin, proven by enrolment
+	}
+	if scopes.Has("profile") {
+		extra["preferred_username"] = user.Email
+		if user.Name != "" {
+			extra["name"] = user.Name
+		}
+	}
+	if scopes.Has("groups") {
+		extra[claimGroups] = groupNames(groups)
+	}
+	return extra
+}
+
+// liveSignIn checks, in the transaction that writes a code, that user and
+// app may still be used (fositestore.LiveUser, which returns the user and
+// their groups as it read them) and that the browser session is still
+// signed in as userID.
+func (h *Handler) liveSignIn(ctx context.Context, clientID, userID string, sessionHash []byte) (storage.User, []storage.Group, error) {
+	user, groups, err := h.store.LiveUser(ctx, clientID, userID)
+	if err != nil {
+		return user, groups, err
+	}
 	bs, err := h.d.Store.GetSession(ctx, sessionHash, h.d.Now())
 	if errors.Is(err, storage.ErrNotFound) || err == nil && bs.UserID != userID {
-		return fmt.Errorf("%w: the browser session was ended", fositestore.ErrGrantEnded)
+		return user, groups, fmt.Errorf("%w: the browser session was ended", fositestore.ErrGrantEnded)
 	}
-	if err != nil {
-		return err
-	}
-	return h.store.LiveGrant(ctx, clientID, userID)
+	return user, groups, err
 }
 
 // authorizeError redirects the error to the client only when fosite has

@@ -446,3 +446,58 @@ func signOutWith(db storage.Store, logger *slog.Logger, now func() time.Time) fu
 		return m.As(userID, "", "").SignOut(r.Context(), userID, sid, clientID)
 	}
 }
+
+// joinGroup makes the test user a member of a new group with min acr.
+func (e *env) joinGroup(t *testing.T, id, minACR string) storage.Group {
+	t.Helper()
+	g := storage.Group{ID: id, Name: id, MinACR: minACR, CreatedAt: e.clock.Now(), UpdatedAt: e.clock.Now()}
+	if err := e.db.CreateGroup(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.AddGroupMember(t.Context(), g.ID, e.user.ID, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// A resume reads the user and their groups once, in the transaction that
+// writes the code, for every check and claim that needs them.
+func TestResumeReadsTheUserOnce(t *testing.T) {
+	var spy *spyStore
+	e := newEnv(t, withSpy(&spy))
+	e.allowScope(t, "groups")
+	staff := e.joinGroup(t, "g_staff", session.ACRMFA)
+	if err := e.db.UpdateClient(t.Context(), e.client.ID, func(c *storage.Client) error {
+		c.AllowedGroups = []string{staff.ID}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	created := e.clock.Now()
+	e.clock.Advance(10 * time.Second)
+	auth := session.Auth{UserID: e.user.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: e.clock.Now()}
+	cookie, _ := e.browser(t, auth)
+	if err := e.db.CreateFlow(t.Context(), storage.Flow{
+		ID: "flow-1", SessionHash: sha(cookie.Value), ClientID: "c_app",
+		Query: authorizeQuery(url.Values{"scope": {"openid email groups"}}).Encode(), State: storage.FlowComplete,
+		UserID: e.user.ID, RequiredACR: session.ACRMFA, MaxAge: -1, ACR: auth.ACR, AMR: auth.AMR, AuthTime: auth.AuthTime,
+		CreatedAt: created, ExpiresAt: created.Add(flowLifetime),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	spy.reset(t)
+	q := redirectParams(t, e.get(t, "/oauth2/authorize/resume?flow=flow-1", cookie))
+	if q.Get("code") == "" {
+		t.Fatalf("resume answered %v", q)
+	}
+	if n := spy.count("GetUser"); n != 1 {
+		t.Errorf("the resume read the user %d times, want 1", n)
+	}
+	if n := spy.count("ListUserGroups"); n != 1 {
+		t.Errorf("the resume read the user's groups %d times, want 1", n)
+	}
+	claims := e.idTokenClaims(t, e.exchange(t, q.Get("code")).IDToken)
+	if g, _ := claims["groups"].([]any); !slices.Equal(g, []any{"g_staff"}) || claims["email"] != e.user.Email {
+		t.Errorf("ID token groups %v, email %v", claims["groups"], claims["email"])
+	}
+}

@@ -49,41 +49,63 @@ func ClientAuthFrom(ctx context.Context) *ClientAuth {
 // subject (a user id; "" for client_credentials) exists, is not suspended
 // and is in a group the app allows. It answers ErrGrantEnded, wrapped with the reason, if not.
 func (s *Store) LiveGrant(ctx context.Context, clientID, subject string) error {
+	_, _, err := s.liveGrant(ctx, clientID, subject, false)
+	return err
+}
+
+// LiveUser is LiveGrant for a grant to the user userID whose writer goes
+// on to use the user and their groups (the claims of a code's tokens, the
+// assurance the groups ask for): it returns them as it read them, in the
+// same transaction, so that they are read once.
+func (s *Store) LiveUser(ctx context.Context, clientID, userID string) (storage.User, []storage.Group, error) {
+	if userID == "" {
+		return storage.User{}, nil, errors.New("fositestore: LiveUser without a user")
+	}
+	return s.liveGrant(ctx, clientID, userID, true)
+}
+
+// liveGrant is LiveGrant, returning what it read of the subject: the
+// user, and their groups if wantGroups or the app names allowed groups.
+func (s *Store) liveGrant(ctx context.Context, clientID, subject string, wantGroups bool) (storage.User, []storage.Group, error) {
 	c, err := s.db.GetClient(ctx, clientID) // in a transaction: never cached
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return fmt.Errorf("%w: the app was deleted", ErrGrantEnded)
+		return storage.User{}, nil, fmt.Errorf("%w: the app was deleted", ErrGrantEnded)
 	case err != nil:
-		return err
+		return storage.User{}, nil, err
 	case c.Disabled:
-		return fmt.Errorf("%w: the app was disabled", ErrGrantEnded)
+		return storage.User{}, nil, fmt.Errorf("%w: the app was disabled", ErrGrantEnded)
 	}
 	if a := ClientAuthFrom(ctx); a != nil && len(a.SecretHash) > 0 && !newClient(c, s.opts.Now()).hasSecretHash(a.SecretHash) {
-		return fmt.Errorf("%w: the app's secret was rotated", ErrGrantEnded)
+		return storage.User{}, nil, fmt.Errorf("%w: the app's secret was rotated", ErrGrantEnded)
 	}
 	if subject == "" {
-		return nil
+		return storage.User{}, nil, nil
 	}
 	u, err := s.db.GetUser(ctx, subject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return fmt.Errorf("%w: the user was deleted", ErrGrantEnded)
+		return u, nil, fmt.Errorf("%w: the user was deleted", ErrGrantEnded)
 	case err != nil:
-		return err
+		return u, nil, err
 	case u.Suspended():
-		return fmt.Errorf("%w: the user was suspended", ErrGrantEnded)
+		return u, nil, fmt.Errorf("%w: %w", ErrGrantEnded, ErrUserSuspended)
 	}
-	if len(c.AllowedGroups) > 0 {
-		groups, err := s.db.ListUserGroups(ctx, subject)
-		if err != nil {
-			return err
-		}
-		if !c.Allows(groups) {
-			return fmt.Errorf("%w: %w", ErrGrantEnded, ErrNotInAllowedGroup)
-		}
+	if !wantGroups && len(c.AllowedGroups) == 0 {
+		return u, nil, nil
 	}
-	return nil
+	groups, err := s.db.ListUserGroups(ctx, subject)
+	if err != nil {
+		return u, nil, err
+	}
+	if len(c.AllowedGroups) > 0 && !c.Allows(groups) {
+		return u, groups, fmt.Errorf("%w: %w", ErrGrantEnded, ErrNotInAllowedGroup)
+	}
+	return u, groups, nil
 }
+
+// ErrUserSuspended: the grant's user was suspended.
+var ErrUserSuspended = errors.New("the user was suspended")
 
 // ErrNotInAllowedGroup: the app names the groups whose members may use it,
 // and the user is in none of them (any more).

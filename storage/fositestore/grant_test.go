@@ -138,3 +138,37 @@ func TestWritesRecheckTheGrant(t *testing.T) {
 		}
 	})
 }
+
+// LiveUser makes LiveGrant's checks and returns the user and their groups
+// as it read them.
+func TestLiveUser(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	for _, g := range []storage.Group{{ID: "g_staff", Name: "staff", CreatedAt: t0}, {ID: "g_ops", Name: "ops", CreatedAt: t0}} {
+		if err := f.db.CreateGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.db.AddGroupMember(ctx, "g_staff", "u_alice", t0); err != nil {
+		t.Fatal(err)
+	}
+	u, groups, err := f.fs.LiveUser(ctx, "c_app", "u_alice")
+	if err != nil || u.Email != "alice@example.com" || len(groups) != 1 || groups[0].ID != "g_staff" {
+		t.Fatalf("LiveUser = %+v, %+v, %v; want alice in staff", u, groups, err)
+	}
+	if err := f.db.UpdateClient(ctx, "c_app", func(c *storage.Client) error { c.AllowedGroups = []string{"g_ops"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.fs.LiveUser(ctx, "c_app", "u_alice"); !errors.Is(err, fositestore.ErrNotInAllowedGroup) || !errors.Is(err, fositestore.ErrGrantEnded) {
+		t.Errorf("LiveUser for an app of another group = %v, want ErrGrantEnded and ErrNotInAllowedGroup", err)
+	}
+	if err := f.db.UpdateUser(ctx, "u_alice", func(u *storage.User) error { u.SuspendedAt = t0; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.fs.LiveUser(ctx, "c_app", "u_alice"); !errors.Is(err, fositestore.ErrUserSuspended) || !errors.Is(err, fositestore.ErrGrantEnded) {
+		t.Errorf("LiveUser for a suspended user = %v, want ErrGrantEnded and ErrUserSuspended", err)
+	}
+	if _, _, err := f.fs.LiveUser(ctx, "c_app", ""); err == nil {
+		t.Error("LiveUser without a user succeeded")
+	}
+}
