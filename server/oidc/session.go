@@ -90,13 +90,20 @@ func (s *Session) GetJWTHeader() *jwt.Headers {
 // claimGroups is the claim that names the user's groups (scope groups).
 const claimGroups = "groups"
 
+// hasGroups says whether the session carries the groups claim (its grant
+// has the groups scope).
+func (s *Session) hasGroups() bool {
+	if s == nil || s.DefaultSession == nil || s.Claims == nil {
+		return false
+	}
+	_, ok := s.Claims.Extra[claimGroups]
+	return ok
+}
+
 // setGroups writes the groups claim of a session that has one, so that a
 // refreshed ID token or JWT names the user's groups of now.
 func (s *Session) setGroups(names []string) {
-	if s == nil || s.DefaultSession == nil || s.Claims == nil {
-		return
-	}
-	if _, ok := s.Claims.Extra[claimGroups]; ok {
+	if s.hasGroups() {
 		s.Claims.Extra[claimGroups] = names
 	}
 }

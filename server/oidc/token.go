@@ -191,7 +191,7 @@ func (h *Handler) auditRefreshReuse(ctx context.Context, rec storage.TokenRecord
 // keep a membership that ended.
 func (h *Handler) refreshGroups(ctx context.Context, rec storage.TokenRecord, s fosite.Session) error {
 	sess, ok := s.(*Session)
-	if !ok || rec.Subject == "" {
+	if !ok || rec.Subject == "" || !sess.hasGroups() {
 		return nil
 	}
 	groups, err := h.d.Store.ListUserGroups(ctx, rec.Subject)

@@ -110,3 +110,40 @@ func TestRefresh(t *testing.T) {
 		}
 	})
 }
+
+// A refresh reads the user's groups only for a grant that carries them.
+func TestRefreshReadsGroupsOnlyForTheGroupsClaim(t *testing.T) {
+	var spy *spyStore
+	e := newEnv(t, withSpy(&spy))
+	e.allowScope(t, "groups")
+	e.joinGroup(t, "g_staff", "")
+	refresh := func(t *testing.T, rt string) tokenResponse {
+		t.Helper()
+		spy.reset(t)
+		tok := e.token(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		if tok.status != http.StatusOK {
+			t.Fatalf("refresh: status %d, %+v", tok.status, tok)
+		}
+		return tok
+	}
+
+	t.Run("without the groups scope", func(t *testing.T) {
+		app := e.signInWithScope(t, "openid offline_access")
+		refresh(t, app.refreshToken)
+		if n := spy.count("ListUserGroups"); n != 0 {
+			t.Errorf("the refresh read the user's groups %d times, want none", n)
+		}
+	})
+
+	t.Run("with the groups scope, the refreshed tokens name the groups of now", func(t *testing.T) {
+		app := e.signInWithScope(t, "openid offline_access groups")
+		e.joinGroup(t, "g_ops", "")
+		tok := refresh(t, app.refreshToken)
+		if n := spy.count("ListUserGroups"); n != 1 {
+			t.Errorf("the refresh read the user's groups %d times, want 1", n)
+		}
+		if g, _ := e.idTokenClaims(t, tok.IDToken)["groups"].([]any); len(g) != 2 {
+			t.Errorf("refreshed ID token groups %v, want g_ops and g_staff", g)
+		}
+	})
+}
