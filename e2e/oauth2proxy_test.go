@@ -15,14 +15,15 @@ import (
 	"time"
 )
 
-// oauth2ProxyVersion is the oauth2-proxy release the suite runs;
-// scripts/e2e-tools.sh installs the same one.
+// oauth2ProxyVersion is the oauth2-proxy release the suite runs: the one
+// place it is pinned.
 const oauth2ProxyVersion = "v7.15.6"
 
 // oauth2ProxyBinary is the oauth2-proxy to run: the one
-// KEYGATE_E2E_OAUTH2_PROXY names (scripts/e2e-tools.sh sets it), or else
-// the one in the tool cache, installed there with `go install` if it is
-// missing. Either way it must be the pinned release.
+// KEYGATE_E2E_OAUTH2_PROXY names, or else the one in the tool cache
+// (KEYGATE_E2E_CACHE, by default keygate-e2e in the user's cache
+// directory), installed there with `go install` if it is missing. Either
+// way it must be the pinned release.
 func oauth2ProxyBinary(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("KEYGATE_E2E_OAUTH2_PROXY")
@@ -54,7 +55,8 @@ func oauth2ProxyBinary(t *testing.T) string {
 }
 
 // installOAuth2Proxy builds the pinned release into dir, through a
-// temporary folder renamed into place, as scripts/e2e-tools.sh does.
+// temporary folder renamed into place, so that an interrupted install is
+// never taken for a finished one.
 func installOAuth2Proxy(t *testing.T, dir string) {
 	t.Helper()
 	t.Logf("installing oauth2-proxy %s into %s", oauth2ProxyVersion, dir)

@@ -24,10 +24,10 @@ export CGO_ENABLED=1
 export GOTOOLCHAIN=go1.26.10
 go vet ./...
 ./scripts/vulncheck.sh
-# The relying parties the end-to-end suite runs: openid-client on Node,
-# and oauth2-proxy (both kept in caches outside the repository).
+# The relying parties the end-to-end suite runs, kept in caches outside
+# the repository: openid-client on Node, which e2e-node.sh provides, and
+# oauth2-proxy, which the suite installs itself (e2e/oauth2proxy_test.go).
 KEYGATE_E2E_NODE=$(./scripts/e2e-node.sh); export KEYGATE_E2E_NODE
-. ./scripts/e2e-tools.sh
 . ./scripts/postgres.sh
 go test -count=1 ./...
 # The packages where goroutines share state (group commit, checkpointing,
