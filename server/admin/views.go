@@ -125,9 +125,19 @@ func aaguid(b []byte) string {
 
 func credID(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-// parseCredID accepts a base64url credential id, padded or not.
+// parseCredID accepts a credential id as credID writes it (base64url
+// without padding) or with its padding, and no other spelling of the same
+// bytes: no stray bits in the last character, no line breaks (which the
+// decoder would skip), no padding but the right one.
 func parseCredID(s string) ([]byte, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, false
+	}
+	enc := base64.RawURLEncoding.Strict()
+	if strings.HasSuffix(s, "=") {
+		enc = base64.URLEncoding.Strict()
+	}
+	b, err := enc.DecodeString(s)
 	return b, err == nil && len(b) > 0
 }
 

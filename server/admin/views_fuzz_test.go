@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"encoding/base64"
 	"testing"
 )
 
@@ -24,7 +25,8 @@ func FuzzDuration(f *testing.F) {
 }
 
 // FuzzCredentialID: a credential id in a URL names the same bytes the
-// console links to it with.
+// console links to it with, and is accepted only as the console spells
+// it (or with its padding): "AA" and "AB" do not both name the byte 0.
 func FuzzCredentialID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		b, ok := parseCredID(s)
@@ -36,6 +38,9 @@ func FuzzCredentialID(f *testing.F) {
 		}
 		if again, ok := parseCredID(credID(b)); !ok || !bytes.Equal(again, b) {
 			t.Fatalf("parseCredID(%q) = %x, but its link %q reads as %x, %v", s, b, credID(b), again, ok)
+		}
+		if s != credID(b) && s != base64.URLEncoding.EncodeToString(b) {
+			t.Fatalf("parseCredID(%q) = %x, which the console spells %q: two spellings name one key", s, b, credID(b))
 		}
 	})
 }
