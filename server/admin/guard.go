@@ -79,16 +79,16 @@ func (h *Handler) sessionPrincipal(r *http.Request, sess *session.Session) (*pri
 const msgNoRole = "The admin console is only for active users with a console role (admin, helpdesk or auditor)."
 
 // authorize decides whether p may use a route that needs need: the role
-// must grant it, and the user lifecycle (supportUsers) reaches users with
-// a role only for those who may set roles — otherwise helpdesk could issue
-// an administrator's enrolment link and sign in as them, or suspend the
-// administrators. It returns why not, or "".
+// must grant it, and the user lifecycle (supportUsers) reaches only the
+// users p may change (mayChange). It returns why not, or "".
 func (h *Handler) authorize(r *http.Request, p *principal, need permission) (string, error) {
 	if !p.may(need) {
 		return "Your role (" + p.User.Role + ") does not allow this.", nil
 	}
 	id := r.PathValue("id")
-	if need != supportUsers || id == "" || p.may(setRoles) {
+	if need != supportUsers || id == "" || p.mayChange(storage.User{Role: storage.RoleAdmin}) {
+		// Not a user's lifecycle, or p may change even an administrator:
+		// no need to read the user.
 		return "", nil
 	}
 	target, err := h.d.Store.GetUser(r.Context(), id)
@@ -97,10 +97,18 @@ func (h *Handler) authorize(r *http.Request, p *principal, need permission) (str
 		return "", nil // the handler answers 404
 	case err != nil:
 		return "", err
-	case target.Role != "":
+	case !p.mayChange(target):
 		return "Only an administrator may change an account that has a console role.", nil
 	}
 	return "", nil
+}
+
+// mayChange reports whether p may change target's account through the
+// user lifecycle: one with a console role only if p may set roles —
+// otherwise helpdesk could issue an administrator's enrolment link and
+// sign in as them, or suspend the administrators.
+func (p *principal) mayChange(target storage.User) bool {
+	return target.Role == "" || p.may(setRoles)
 }
 
 // forgeable reports whether r changes state and carries cookies: what

@@ -140,8 +140,8 @@ type UserData struct {
 	Devices                                        []DeviceRow
 	Sessions                                       []SessionRow
 	SignIns                                        []SignInRow
-	// Protected: the user has a role, so only those who may set roles
-	// may change the account (helpdesk sees it without the forms).
+	// Protected: the signed-in user may not change this account
+	// (principal.mayChange): helpdesk sees it without the forms.
 	Protected bool
 }
 
@@ -178,7 +178,7 @@ func (h *Handler) userPage(w http.ResponseWriter, r *http.Request, p *principal)
 	data := UserData{Base: h.base(r, p, "users"), ID: u.ID, Email: u.Email, Name: u.Name, Created: when(u.CreatedAt),
 		Updated: when(u.UpdatedAt), Role: u.Role, Suspended: u.Suspended(), SuspendedAt: when(u.SuspendedAt),
 		Enrolled: u.Enrolled(), Self: u.ID == p.User.ID, TOTP: d.totpStatus(), RecoveryCodes: d.RecoveryCodes,
-		Protected: u.Role != "" && !p.may(setRoles), Roles: roleOptions(u.Role)}
+		Protected: !p.mayChange(u), Roles: roleOptions(u.Role)}
 	for _, g := range d.Groups {
 		data.Groups = append(data.Groups, GroupRef{ID: g.ID, Name: g.Name, MinACR: g.MinACR})
 	}
