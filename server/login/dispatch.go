@@ -148,7 +148,8 @@ func (h *Handler) sso(w http.ResponseWriter, r *http.Request, sess *session.Sess
 	return nil
 }
 
-// refuse ends a flow the risk engine did not allow, without a page.
+// refuse ends, without a page, a single sign-on that the risk engine did
+// not allow or that is below what the flow requires (the user's groups).
 func (h *Handler) refuse(r *http.Request, flow storage.Flow, a assessment) error {
 	return h.d.Store.InTx(r.Context(), func(ctx context.Context) error {
 		if err := h.d.Store.UpdateFlow(ctx, flow.ID, func(f *storage.Flow) error {
@@ -158,12 +159,17 @@ func (h *Handler) refuse(r *http.Request, flow storage.Flow, a assessment) error
 		}); err != nil {
 			return err
 		}
-		typ := audit.RiskStepUp
-		if a.Outcome == risk.Deny {
+		typ, details := audit.RiskStepUp, riskDetails(a)
+		switch a.Outcome {
+		case risk.Deny:
 			typ = audit.SigninDenied
+		case risk.Allow:
+			// Not the risk engine: the session is below the requirement.
+			typ = audit.SigninFailed
+			details["reason"], details["have"], details["need"] = "assurance too low", flow.ACR, flow.RequiredACR
 		}
 		return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{Type: typ, Actor: flow.UserID,
-			UserID: flow.UserID, ClientID: flow.ClientID, Result: audit.Denied, Details: riskDetails(a)})
+			UserID: flow.UserID, ClientID: flow.ClientID, Result: audit.Denied, Details: details})
 	})
 }
 

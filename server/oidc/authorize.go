@@ -49,18 +49,6 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// A signed-in user's groups may ask more of their members than the app.
-	var reasons []string
-	if auth := sess.Auth(); auth.UserID != "" {
-		groups, err := h.d.Store.ListUserGroups(ctx, auth.UserID)
-		if err != nil {
-			return err
-		}
-		if acr, group := session.GroupsACR(groups); session.ACRRank(acr) > session.ACRRank(req.ACR) {
-			req.ACR = acr
-			reasons = append(reasons, session.GroupReason(acr, group))
-		}
-	}
 	now := h.d.Now()
 	flowID, err := keys.RandomToken(24)
 	if err != nil {
@@ -75,14 +63,15 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		RequiredACR: req.ACR,
 		MaxAge:      req.MaxAge,
 		ForceLogin:  req.ForceLogin,
-		Reasons:     reasons,
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(flowLifetime),
 	}
 	next := "/login"
 	// An existing sign-in is never trusted blindly: the flow starts from it
 	// and server/login asks the risk engine whether it still suffices (sso),
-	// or whether it only needs a stronger factor now (step-up).
+	// or whether it only needs a stronger factor now (step-up). What the
+	// user's groups ask of their members is server/login's to add (sso, and
+	// every step after the password).
 	if auth := sess.Auth(); auth.UserID != "" && !req.ForceLogin && req.FreshEnough(auth, now) {
 		flow.UserID, flow.ACR, flow.AMR, flow.AuthTime = auth.UserID, auth.ACR, auth.AMR, auth.AuthTime
 		flow.State = storage.FlowSecondFactor
@@ -91,8 +80,15 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		}
 		next = "/login/continue"
 	}
-	if flow.State == storage.FlowIdentify && slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
-		return h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user must sign in, and prompt=none forbids asking."))
+	// prompt=none: only a flow that may complete without a page (sso, which
+	// refuses without one too) goes on. OpenID Connect Core 3.1.2.6: with
+	// no sign-in to start from, login_required; with one that needs more
+	// (a stronger factor), interaction_required.
+	if flow.State != storage.FlowSSO && slices.Contains(strings.Fields(ar.GetRequestForm().Get("prompt")), "none") {
+		if flow.State == storage.FlowIdentify {
+			return h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user must sign in, and prompt=none forbids asking."))
+		}
+		return h.authorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The sign-in needs a stronger factor, and prompt=none forbids asking for it."))
 	}
 	if err := h.d.Store.CreateFlow(ctx, flow); err != nil {
 		return err
@@ -193,9 +189,11 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	return h.issue(w, r, ar, flow, signIn, sess)
 }
 
-// refusedFlow answers the app for a sign-in the risk engine refused
-// without a page (prompt=none): login_required, so the app can send the
-// user through an interactive sign-in.
+// refusedFlow answers the app for a single sign-on that could not complete
+// without a page (prompt=none): the risk engine, or the user's groups,
+// asked for more than the session has. The user has a session and must
+// act: interaction_required (OpenID Connect Core 3.1.2.6), so the app can
+// send them through an interactive sign-in.
 func (h *Handler) refusedFlow(w http.ResponseWriter, r *http.Request, flow storage.Flow) error {
 	if err := h.d.Store.DeleteFlow(r.Context(), flow.ID); err != nil {
 		return err
@@ -208,7 +206,7 @@ func (h *Handler) refusedFlow(w http.ResponseWriter, r *http.Request, flow stora
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)
 	}
-	return h.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The sign-in needs the user's interaction."))
+	return h.authorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The sign-in needs the user's interaction."))
 }
 
 // errBelowRequirement: the sign-in does not meet what the request, or the
