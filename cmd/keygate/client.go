@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"cmp"
 	"fmt"
 	"os"
 	"strings"
@@ -30,7 +30,7 @@ func newClient(g *globalOptions) *cobra.Command {
 				}
 				c := nc.Client
 				if asJSON {
-					names, err := groupNamesByID(cmd.Context(), store)
+					names, _, err := manage.GroupIndex(cmd.Context(), store)
 					if err != nil {
 						return err
 					}
@@ -80,7 +80,7 @@ func newClient(g *globalOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				names, err := groupNamesByID(cmd.Context(), store)
+				names, _, err := manage.GroupIndex(cmd.Context(), store)
 				if err != nil {
 					return err
 				}
@@ -98,7 +98,7 @@ func newClient(g *globalOptions) *cobra.Command {
 						kind = "public"
 					}
 					rows = append(rows, []string{c.Name, c.ID, kind, strings.Join(c.GrantTypes, ","), c.MinACR,
-						cmpOr(strings.Join(allowedGroupNames(c, names), ","), "everyone")})
+						cmp.Or(strings.Join(manage.GroupNames(c.AllowedGroups, names), ","), "everyone")})
 				}
 				return printTable(os.Stdout, []string{"NAME", "CLIENT_ID", "TYPE", "GRANTS", "MIN_ACR", "ALLOWED"}, rows)
 			})
@@ -109,35 +109,13 @@ func newClient(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-// groupNamesByID maps each group's id to its name.
-func groupNamesByID(ctx context.Context, store storage.Store) (map[string]string, error) {
-	groups, err := store.ListGroups(ctx)
-	if err != nil {
-		return nil, err
-	}
-	names := map[string]string{}
-	for _, g := range groups {
-		names[g.ID] = g.Name
-	}
-	return names, nil
-}
-
-// allowedGroupNames are the names of the groups allowed to use c.
-func allowedGroupNames(c storage.Client, names map[string]string) []string {
-	out := []string{}
-	for _, id := range c.AllowedGroups {
-		out = append(out, cmpOr(names[id], id))
-	}
-	return out
-}
-
 func clientJSON(c storage.Client, groupNames map[string]string) map[string]any {
 	return map[string]any{
 		"client_id": c.ID, "name": c.Name, "redirect_uris": nonNil(c.RedirectURIs),
 		"post_logout_redirect_uris": nonNil(c.PostLogoutRedirectURIs), "grant_types": nonNil(c.GrantTypes),
 		"public": c.Public, "acr": c.MinACR, "disabled": c.Disabled, "scopes": nonNil(c.Scopes),
 		"max_auth_age": c.MaxAuthAge.String(), "backchannel_logout_uri": c.BackchannelLogoutURI, "deny_risky": c.DenyRisky,
-		"token_format": c.TokenFormat, "audience": nonNil(c.Audience), "allowed_groups": allowedGroupNames(c, groupNames),
+		"token_format": c.TokenFormat, "audience": nonNil(c.Audience), "allowed_groups": manage.GroupNames(c.AllowedGroups, groupNames),
 		"created_at": c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }

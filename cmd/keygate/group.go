@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"strconv"
@@ -69,7 +70,7 @@ func newGroup(g *globalOptions) *cobra.Command {
 				}
 				rows := make([][]string, 0, len(groups))
 				for _, gr := range groups {
-					rows = append(rows, []string{gr.Name, cmpOr(gr.MinACR, "-"), strconv.Itoa(counts[gr.ID]), gr.Description, gr.ID})
+					rows = append(rows, []string{gr.Name, cmp.Or(gr.MinACR, "-"), strconv.Itoa(counts[gr.ID]), gr.Description, gr.ID})
 				}
 				return printTable(os.Stdout, []string{"NAME", "MIN ACR", "MEMBERS", "DESCRIPTION", "ID"}, rows)
 			})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,13 +88,17 @@ func newUser(g *globalOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				groupsOf := map[string][]string{}
+				ids := make([]string, len(users))
+				for i, u := range users {
+					ids[i] = u.ID
+				}
+				groups, err := manage.UserGroups(cmd.Context(), store, ids)
+				if err != nil {
+					return err
+				}
+				groupsOf := make(map[string][]string, len(users))
 				for _, u := range users {
-					gs, err := store.ListUserGroups(cmd.Context(), u.ID)
-					if err != nil {
-						return err
-					}
-					groupsOf[u.ID] = groupNames(gs)
+					groupsOf[u.ID] = groupNames(groups[u.ID])
 				}
 				if listJSON {
 					out := make([]map[string]any, 0, len(users))
@@ -107,8 +112,8 @@ func newUser(g *globalOptions) *cobra.Command {
 				}
 				rows := make([][]string, 0, len(users))
 				for _, u := range users {
-					rows = append(rows, []string{u.Email, u.Name, cmpOr(u.Role, "-"), userStatus(u),
-						cmpOr(strings.Join(groupsOf[u.ID], ","), "-"), u.ID})
+					rows = append(rows, []string{u.Email, u.Name, cmp.Or(u.Role, "-"), userStatus(u),
+						cmp.Or(strings.Join(groupsOf[u.ID], ","), "-"), u.ID})
 				}
 				return printTable(os.Stdout, []string{"EMAIL", "NAME", "ROLE", "STATUS", "GROUPS", "ID"}, rows)
 			})
@@ -201,13 +206,6 @@ func groupNames(gs []storage.Group) []string {
 		out = append(out, g.Name)
 	}
 	return out
-}
-
-func cmpOr(s, or string) string {
-	if s == "" {
-		return or
-	}
-	return s
 }
 
 // exactArgs is cobra.ExactArgs with a usage error (exit code 2).

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -37,7 +38,7 @@ type clientJSON struct {
 
 // toClientJSON describes c; names maps group ids to names.
 func (h *Handler) toClientJSON(c storage.Client, names map[string]string) clientJSON {
-	out := clientJSON{AllowedGroups: groupNames(c.AllowedGroups, names), ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
+	out := clientJSON{AllowedGroups: manage.GroupNames(c.AllowedGroups, names), ID: c.ID, Name: c.Name, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Audience: nonNil(c.Audience), Public: c.Public, MinACR: c.MinACR,
 		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
 		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
@@ -50,7 +51,7 @@ func (h *Handler) toClientJSON(c storage.Client, names map[string]string) client
 
 // clientJSON describes c with its groups' names.
 func (h *Handler) clientJSON(ctx context.Context, c storage.Client) (clientJSON, error) {
-	names, _, err := h.groupIndex(ctx)
+	names, _, err := manage.GroupIndex(ctx, h.d.Store)
 	return h.toClientJSON(c, names), err
 }
 
@@ -93,7 +94,7 @@ func (h *Handler) apiListClients(w http.ResponseWriter, r *http.Request, _ *prin
 	if err != nil {
 		return err
 	}
-	names, _, err := h.groupIndex(r.Context())
+	names, _, err := manage.GroupIndex(r.Context(), h.d.Store)
 	if err != nil {
 		return err
 	}

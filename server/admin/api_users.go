@@ -120,12 +120,16 @@ func (h *Handler) apiListUsers(w http.ResponseWriter, r *http.Request, _ *princi
 		Page    int        `json:"page"`
 		PerPage int        `json:"per_page"`
 	}{Users: []userJSON{}, Total: total, Page: page, PerPage: perPage}
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	groups, err := manage.UserGroups(r.Context(), h.d.Store, ids)
+	if err != nil {
+		return err
+	}
 	for _, u := range users {
-		j, err := h.userJSON(r.Context(), u)
-		if err != nil {
-			return err
-		}
-		out.Users = append(out.Users, j)
+		out.Users = append(out.Users, toUserJSON(u, groups[u.ID]))
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil

@@ -1,13 +1,13 @@
 package admin
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/render"
 	"github.com/keygate/keygate/storage"
 )
@@ -64,33 +64,9 @@ func appRow(c storage.Client, names map[string]string) AppRow {
 	row := AppRow{ID: c.ID, Name: c.Name, Grants: strings.Join(c.GrantTypes, ", "), MinACR: c.MinACR,
 		Created: when(c.CreatedAt), Public: c.Public, Disabled: c.Disabled, AdminAPI: hasAdminAPI(c)}
 	if names != nil {
-		row.Groups = groupNames(c.AllowedGroups, names)
+		row.Groups = manage.GroupNames(c.AllowedGroups, names)
 	}
 	return row
-}
-
-// groupNames turns group ids into names, in the order given.
-func groupNames(ids []string, names map[string]string) []string {
-	out := []string{}
-	for _, id := range ids {
-		if n, ok := names[id]; ok {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// groupIndex maps every group's id to its name, and lists the groups.
-func (h *Handler) groupIndex(ctx context.Context) (map[string]string, []storage.Group, error) {
-	groups, err := h.d.Store.ListGroups(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	names := make(map[string]string, len(groups))
-	for _, g := range groups {
-		names[g.ID] = g.Name
-	}
-	return names, groups, nil
 }
 
 // groupChoices are the app form's group checkboxes.
@@ -141,7 +117,7 @@ func (h *Handler) appsPage(w http.ResponseWriter, r *http.Request, p *principal)
 	if err != nil {
 		return err
 	}
-	names, groups, err := h.groupIndex(r.Context())
+	names, groups, err := manage.GroupIndex(r.Context(), h.d.Store)
 	if err != nil {
 		return err
 	}
@@ -195,7 +171,7 @@ func (h *Handler) appPage(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	names, groups, err := h.groupIndex(r.Context())
+	names, groups, err := manage.GroupIndex(r.Context(), h.d.Store)
 	if err != nil {
 		return err
 	}

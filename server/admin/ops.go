@@ -226,11 +226,11 @@ func (h *Handler) updateClient(r *http.Request, p *principal, id string, cs clie
 			if err != nil {
 				return err
 			}
-			names, _, err := h.groupIndex(ctx)
+			names, _, err := manage.GroupIndex(ctx, h.d.Store)
 			if err != nil {
 				return err
 			}
-			spec.AllowedGroups = groupNames(c.AllowedGroups, names)
+			spec.AllowedGroups = manage.GroupNames(c.AllowedGroups, names)
 		}
 		return h.manager(r, p).UpdateClient(ctx, id, spec)
 	})

@@ -250,3 +250,78 @@ func (m *Manager) takeApp(ctx context.Context, c storage.Client, userID string) 
 	}
 	return m.queueBackchannelLogoutTo(ctx, c, userID, sids)
 }
+
+// GroupIndex reads every group, by name, and maps their ids to their
+// names.
+func GroupIndex(ctx context.Context, s storage.Groups) (map[string]string, []storage.Group, error) {
+	groups, err := s.ListGroups(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make(map[string]string, len(groups))
+	for _, g := range groups {
+		names[g.ID] = g.Name
+	}
+	return names, groups, nil
+}
+
+// GroupNames are the names of the groups with these ids (an app's allowed
+// groups), in the order given and never nil; an id that names no group is
+// shown as it is.
+func GroupNames(ids []string, names map[string]string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if n, ok := names[id]; ok {
+			out = append(out, n)
+		} else {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// UserGroups maps each of these users' ids to their groups, by name (a
+// user in none is left out). It reads the groups, then every group's
+// members when there are fewer groups than users, else each user's
+// groups: one query and the fewer of the two counts.
+func UserGroups(ctx context.Context, s storage.Groups, userIDs []string) (map[string][]storage.Group, error) {
+	out := map[string][]storage.Group{}
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	groups, err := s.ListGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(groups) == 0 {
+		return out, nil
+	}
+	if len(groups) >= len(userIDs) {
+		for _, id := range userIDs {
+			gs, err := s.ListUserGroups(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if len(gs) > 0 {
+				out[id] = gs
+			}
+		}
+		return out, nil
+	}
+	wanted := make(map[string]bool, len(userIDs))
+	for _, id := range userIDs {
+		wanted[id] = true
+	}
+	for _, g := range groups {
+		members, err := s.ListGroupMembers(ctx, g.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range members {
+			if wanted[u.ID] {
+				out[u.ID] = append(out[u.ID], g)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,155 @@
+package manage_test
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/storage"
+)
+
+// countingStore counts the reads and revocations group changes make.
+type countingStore struct {
+	storage.Store
+	userGroups, groupMembers, subjects, revokes atomic.Int32
+}
+
+func (c *countingStore) ListUserGroups(ctx context.Context, userID string) ([]storage.Group, error) {
+	c.userGroups.Add(1)
+	return c.Store.ListUserGroups(ctx, userID)
+}
+
+func (c *countingStore) ListGroupMembers(ctx context.Context, groupID string) ([]storage.User, error) {
+	c.groupMembers.Add(1)
+	return c.Store.ListGroupMembers(ctx, groupID)
+}
+
+func (c *countingStore) ClientSubjects(ctx context.Context, clientID string) ([]string, error) {
+	c.subjects.Add(1)
+	return c.Store.ClientSubjects(ctx, clientID)
+}
+
+func (c *countingStore) RevokeUserClient(ctx context.Context, subject, clientID string) ([]string, error) {
+	c.revokes.Add(1)
+	return c.Store.RevokeUserClient(ctx, subject, clientID)
+}
+
+func (c *countingStore) reset() {
+	c.userGroups.Store(0)
+	c.groupMembers.Store(0)
+	c.subjects.Store(0)
+	c.revokes.Store(0)
+}
+
+// groupWorld is a manager over a counting store with groups, users and
+// apps made by name.
+type groupWorld struct {
+	t     *testing.T
+	m     *manage.Manager
+	store *countingStore
+	users map[string]storage.User
+	apps  map[string]storage.Client
+}
+
+func newGroupWorld(t *testing.T, groups ...string) *groupWorld {
+	t.Helper()
+	m, s := newManager(t)
+	w := &groupWorld{t: t, m: m, store: &countingStore{Store: s}, users: map[string]storage.User{}, apps: map[string]storage.Client{}}
+	m.Store = w.store
+	for _, g := range groups {
+		if _, err := m.CreateGroup(t.Context(), manage.GroupSpec{Name: g}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+func (w *groupWorld) user(name string, groups ...string) storage.User {
+	w.t.Helper()
+	nu, err := w.m.CreateUser(w.t.Context(), manage.UserSpec{Email: name + "@example.com", Groups: groups})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.users[name] = nu.User
+	return nu.User
+}
+
+func (w *groupWorld) app(name string, groups ...string) storage.Client {
+	w.t.Helper()
+	nc, err := w.m.RegisterClient(w.t.Context(), manage.ClientSpec{Name: name, GrantTypes: []string{"client_credentials"},
+		AllowedGroups: groups})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.apps[name] = nc.Client
+	return nc.Client
+}
+
+// token gives the user an active access token of the app, named sig.
+func (w *groupWorld) token(sig, app, user string) {
+	w.t.Helper()
+	if err := w.store.CreateToken(w.t.Context(), storage.TokenRecord{Kind: storage.KindAccessToken, Signature: sig,
+		RequestID: "req-" + sig, ClientID: w.apps[app].ID, Subject: w.users[user].ID, Active: true, Request: []byte("{}"),
+		RequestedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *groupWorld) active(sig string) bool {
+	w.t.Helper()
+	tok, err := w.store.GetToken(w.t.Context(), storage.KindAccessToken, sig)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return tok.Active
+}
+
+func (w *groupWorld) group(name string) storage.Group {
+	w.t.Helper()
+	g, err := w.m.GroupByName(w.t.Context(), name)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return g
+}
+
+func TestUserGroups(t *testing.T) {
+	w := newGroupWorld(t, "a", "b", "c")
+	w.user("ann", "c", "a")
+	w.user("bob", "b")
+	w.user("cat")
+	w.user("dan", "a", "b", "c")
+	all := []string{w.users["ann"].ID, w.users["bob"].ID, w.users["cat"].ID, w.users["dan"].ID}
+	check := func(t *testing.T, ids []string, byGroup bool) {
+		t.Helper()
+		w.store.reset()
+		got, err := manage.UserGroups(t.Context(), w.store, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if byGroup && (w.store.groupMembers.Load() != 3 || w.store.userGroups.Load() != 0) ||
+			!byGroup && (w.store.userGroups.Load() != int32(len(ids)) || w.store.groupMembers.Load() != 0) {
+			t.Errorf("%d users: %d member reads, %d group reads", len(ids), w.store.groupMembers.Load(), w.store.userGroups.Load())
+		}
+		if len(got) > len(ids) {
+			t.Errorf("%d users asked, %d answered", len(ids), len(got))
+		}
+		for _, id := range ids {
+			want, err := w.store.Store.ListUserGroups(t.Context(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(got[id], want, func(a, b storage.Group) bool { return a.ID == b.ID }) {
+				t.Errorf("%s: %v, want %v", id, got[id], want)
+			}
+		}
+	}
+	check(t, all, true)      // more users than groups: one read a group
+	check(t, all[:2], false) // fewer: one read a user
+	if got, err := manage.UserGroups(t.Context(), w.store, nil); err != nil || len(got) != 0 {
+		t.Errorf("no users: %v, %v", got, err)
+	}
+}
