@@ -95,7 +95,9 @@ func (m *Manager) UpdateGroup(ctx context.Context, id string, spec GroupSpec) er
 // DeleteGroup deletes a group: its members lose the apps only it allowed
 // them, at once. A group that is the only one allowed to use an app is not
 // deleted — the app would then be open to everyone, or to no one, without
-// anyone having said so: give the app other groups first.
+// anyone having said so: give the app other groups first. Every app that
+// named the group loses it, with a client.updated event as an edit of the
+// app would record.
 func (m *Manager) DeleteGroup(ctx context.Context, id string) error {
 	return m.Store.InTx(ctx, func(ctx context.Context) error {
 		g, err := m.Store.GetGroup(ctx, id)
@@ -106,13 +108,13 @@ func (m *Manager) DeleteGroup(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		clients, err := m.Store.ListClients(ctx)
+		named, err := m.appsNaming(ctx, id)
 		if err != nil {
 			return err
 		}
 		var only []string
-		for _, c := range clients {
-			if slices.Equal(c.AllowedGroups, []string{id}) {
+		for _, c := range named {
+			if !slices.ContainsFunc(c.AllowedGroups, func(x string) bool { return x != id }) {
 				only = append(only, c.Name)
 			}
 		}
@@ -120,25 +122,39 @@ func (m *Manager) DeleteGroup(ctx context.Context, id string) error {
 			return invalid("%s is the only group allowed to use %s; give the app other groups, or none, first",
 				g.Name, strings.Join(only, ", "))
 		}
-		for _, c := range clients {
-			if !slices.Contains(c.AllowedGroups, id) {
-				continue
+		var names map[string]string
+		if len(named) > 0 {
+			if names, _, err = GroupIndex(ctx, m.Store); err != nil {
+				return err
 			}
-			if err := m.Store.UpdateClient(ctx, c.ID, func(c *storage.Client) error {
+		}
+		for i := range named {
+			if err := m.Store.UpdateClient(ctx, named[i].ID, func(c *storage.Client) error {
 				c.AllowedGroups = slices.DeleteFunc(c.AllowedGroups, func(x string) bool { return x == id })
 				c.UpdatedAt = m.Now()
+				named[i] = *c
 				return nil
 			}); err != nil {
+				return err
+			}
+			c := named[i]
+			if err := m.record(ctx, storage.AuditEvent{Type: audit.ClientUpdated, ClientID: c.ID,
+				Details: map[string]string{"name": c.Name, "grants": strings.Join(c.GrantTypes, " "), "min_acr": c.MinACR,
+					"allowed_groups": strings.Join(GroupNames(c.AllowedGroups, names), " "), "group_deleted": g.Name}}); err != nil {
 				return err
 			}
 		}
 		if err := m.Store.DeleteGroup(ctx, id); err != nil {
 			return err
 		}
-		for _, u := range members {
-			if err := m.revokeLostApps(ctx, u.ID); err != nil {
-				return err
-			}
+		ids := make([]string, len(members))
+		for i, u := range members {
+			ids[i] = u.ID
+		}
+		// Only the apps that named the group change for its members, and
+		// each only for those its other groups leave out.
+		if err := m.revokeLostApps(ctx, named, ids); err != nil {
+			return err
 		}
 		return m.record(ctx, storage.AuditEvent{Type: audit.GroupDeleted,
 			Details: map[string]string{"group": g.Name, "members": fmt.Sprint(len(members))}})
@@ -174,25 +190,20 @@ func (m *Manager) RemoveMembers(ctx context.Context, groupID string, emails []st
 		if err != nil {
 			return notFound(err, "no such group")
 		}
+		var removed []string
 		for _, email := range emails {
 			u, err := m.userByEmail(ctx, email)
 			if err != nil {
 				return err
 			}
-			if err := m.Store.RemoveGroupMember(ctx, g.ID, u.ID); errors.Is(err, storage.ErrNotFound) {
+			if err := m.removeMember(ctx, g, u); errors.Is(err, storage.ErrNotFound) {
 				return invalid("%s is not a member of %s", u.Email, g.Name)
 			} else if err != nil {
 				return err
 			}
-			if err := m.revokeLostApps(ctx, u.ID); err != nil {
-				return err
-			}
-			if err := m.record(ctx, storage.AuditEvent{Type: audit.GroupMemberRemoved, UserID: u.ID,
-				Details: map[string]string{"group": g.Name}}); err != nil {
-				return err
-			}
+			removed = append(removed, u.ID)
 		}
-		return nil
+		return m.revokeGroupsApps(ctx, g.ID, removed)
 	})
 }
 
@@ -217,25 +228,92 @@ func (m *Manager) addMember(ctx context.Context, g storage.Group, u storage.User
 		Details: map[string]string{"group": g.Name}})
 }
 
-// revokeLostApps revokes, for every app the user's groups no longer allow
-// them, the tokens it holds for them, and tells that app which of the
-// user's sessions they came from. The user's browser sessions stay: they
-// may go on using every other app.
-func (m *Manager) revokeLostApps(ctx context.Context, userID string) error {
-	groups, err := m.Store.ListUserGroups(ctx, userID)
-	if err != nil {
+// removeMember ends a membership and records it; storage.ErrNotFound if
+// there was none. What the user may no longer use is for the caller to
+// take (revokeGroupsApps).
+func (m *Manager) removeMember(ctx context.Context, g storage.Group, u storage.User) error {
+	if err := m.Store.RemoveGroupMember(ctx, g.ID, u.ID); err != nil {
 		return err
 	}
+	return m.record(ctx, storage.AuditEvent{Type: audit.GroupMemberRemoved, UserID: u.ID,
+		Details: map[string]string{"group": g.Name}})
+}
+
+// appsNaming lists the apps whose allowed groups include group id.
+func (m *Manager) appsNaming(ctx context.Context, id string) ([]storage.Client, error) {
 	clients, err := m.Store.ListClients(ctx)
 	if err != nil {
+		return nil, err
+	}
+	var out []storage.Client
+	for _, c := range clients {
+		if slices.Contains(c.AllowedGroups, id) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// revokeGroupsApps takes from the users who just left group id the apps
+// that named it and that their remaining groups do not allow.
+func (m *Manager) revokeGroupsApps(ctx context.Context, id string, userIDs []string) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	named, err := m.appsNaming(ctx, id)
+	if err != nil {
 		return err
 	}
-	for _, c := range clients {
-		if c.Allows(groups) {
+	return m.revokeLostApps(ctx, named, userIDs)
+}
+
+// revokeLostApps takes each of apps from those of userIDs whom its
+// allowed groups now leave out (see takeLeftOut).
+func (m *Manager) revokeLostApps(ctx context.Context, apps []storage.Client, userIDs []string) error {
+	if len(apps) == 0 || len(userIDs) == 0 {
+		return nil
+	}
+	among := make(map[string]bool, len(userIDs))
+	for _, id := range userIDs {
+		among[id] = true
+	}
+	return m.takeLeftOut(ctx, apps, func(userID string) bool { return among[userID] })
+}
+
+// takeLeftOut revokes, for each app, the tokens it holds for users its
+// allowed groups leave out (of those concerned says to look at), and tells
+// the app which of their sessions they came from. The users' browser
+// sessions stay: they may go on using every other app. It reads what it
+// must and no more: each app's token holders, then the groups of each
+// concerned holder, once whatever the number of apps; an app open to
+// every enrolled user leaves no one out.
+func (m *Manager) takeLeftOut(ctx context.Context, apps []storage.Client, concerned func(userID string) bool) error {
+	groupsOf := map[string][]storage.Group{}
+	for _, c := range apps {
+		if len(c.AllowedGroups) == 0 {
 			continue
 		}
-		if err := m.takeApp(ctx, c, userID); err != nil {
+		holders, err := m.Store.ClientSubjects(ctx, c.ID)
+		if err != nil {
 			return err
+		}
+		for _, userID := range holders {
+			if !concerned(userID) {
+				continue
+			}
+			groups, ok := groupsOf[userID]
+			if !ok {
+				if groups, err = m.Store.ListUserGroups(ctx, userID); err != nil {
+					return err
+				}
+				groupsOf[userID] = groups
+			}
+			if c.Allows(groups) {
+				continue
+			}
+			if err := m.takeApp(ctx, c, userID); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

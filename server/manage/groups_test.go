@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/storage"
 )
@@ -114,6 +115,65 @@ func (w *groupWorld) group(name string) storage.Group {
 		w.t.Fatal(err)
 	}
 	return g
+}
+
+func TestDeleteGroupTakesOnlyTheAppsThatNamedIt(t *testing.T) {
+	w := newGroupWorld(t, "support", "ops", "sales")
+	w.user("ann", "support", "ops")
+	w.user("bob", "support")
+	w.user("cat", "support")
+	w.user("dan", "sales")
+	w.app("desk", "support", "ops")
+	w.app("crm", "sales")
+	w.app("wiki")
+	w.token("ann-desk", "desk", "ann")
+	w.token("bob-desk", "desk", "bob")
+	w.token("bob-crm", "crm", "bob") // bob never could use the CRM
+	w.token("cat-wiki", "wiki", "cat")
+	w.token("dan-crm", "crm", "dan")
+	support := w.group("support")
+
+	w.store.reset()
+	if err := w.m.DeleteGroup(t.Context(), support.ID); err != nil {
+		t.Fatal(err)
+	}
+	for sig, want := range map[string]bool{"ann-desk": true, "bob-desk": false, "bob-crm": true, "cat-wiki": true, "dan-crm": true} {
+		if got := w.active(sig); got != want {
+			t.Errorf("token %s active %v, want %v", sig, got, want)
+		}
+	}
+	// One app named the group: its holders are read once, and only the
+	// two members among them have their groups read.
+	if n, g, r := w.store.subjects.Load(), w.store.userGroups.Load(), w.store.revokes.Load(); n != 1 || g != 2 || r != 1 {
+		t.Errorf("%d holder reads, %d group reads, %d revocations; want 1, 2, 1", n, g, r)
+	}
+	ev := events(t, w.store, audit.ClientUpdated)
+	last := ev[len(ev)-1]
+	if last.ClientID != w.apps["desk"].ID || last.Details["allowed_groups"] != "ops" || last.Details["group_deleted"] != "support" {
+		t.Errorf("the last client.updated event %+v, want the desk's, now allowing ops", last)
+	}
+	if n := len(events(t, w.store, audit.ClientUpdated)); n != 1 {
+		t.Errorf("%d client.updated events, want the desk's one", n)
+	}
+}
+
+func TestDeleteGroupNamedByNoAppReadsNoMember(t *testing.T) {
+	w := newGroupWorld(t, "support")
+	for _, name := range []string{"ann", "bob", "cat"} {
+		w.user(name, "support")
+	}
+	w.app("wiki")
+	w.token("ann-wiki", "wiki", "ann")
+	w.store.reset()
+	if err := w.m.DeleteGroup(t.Context(), w.group("support").ID); err != nil {
+		t.Fatal(err)
+	}
+	if n, g, r := w.store.subjects.Load(), w.store.userGroups.Load(), w.store.revokes.Load(); n+g+r != 0 {
+		t.Errorf("%d holder reads, %d group reads, %d revocations for a group no app named", n, g, r)
+	}
+	if !w.active("ann-wiki") {
+		t.Error("an app open to everyone lost a member of the deleted group")
+	}
 }
 
 func TestUserGroups(t *testing.T) {
