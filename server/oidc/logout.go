@@ -1,11 +1,13 @@
 package oidc
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/go-jose/go-jose/v3"
 
@@ -14,10 +16,18 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
+// hintClaims are what an id_token_hint's claims say; the ones besides
+// sub, sid and aud are read to tell an ID token from the other tokens
+// keygate signs with the same keys.
 type hintClaims struct {
+	Issuer   string          `json:"iss"`
 	Subject  string          `json:"sub"`
 	SID      string          `json:"sid"`
 	Audience json.RawMessage `json:"aud"`
+	// An RFC 9068 access token names its client; a back-channel logout
+	// token carries its event. An ID token has neither.
+	ClientID json.RawMessage `json:"client_id"`
+	Events   json.RawMessage `json:"events"`
 }
 
 // LogoutData is the confirmation page's view.
@@ -39,24 +49,19 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	form := r.Form
 	var hint *hintClaims
-	if raw := form.Get("id_token_hint"); raw != "" {
-		c, err := h.verifyHint(raw)
-		if err != nil {
-			return httpx.Errorf(http.StatusBadRequest, "The sign-out request carries an ID token this server did not issue.", err)
-		}
-		hint = c
-	}
+	var client storage.Client
 	clientID := form.Get("client_id")
-	if hint != nil {
+	if raw := form.Get("id_token_hint"); raw != "" {
+		c, app, err := h.verifyHint(ctx, raw)
+		if err != nil {
+			return err
+		}
 		// RP-Initiated Logout: with both, client_id must be the hint's app.
-		if clientID == "" {
-			clientID = hint.audience()
-		} else if clientID != hint.audience() {
+		if clientID != "" && clientID != app.ID {
 			return httpx.Errorf(http.StatusBadRequest, "The sign-out request names another app than its ID token was issued to.", nil)
 		}
-	}
-	var client storage.Client
-	if clientID != "" {
+		hint, client, clientID = c, app, app.ID
+	} else if clientID != "" {
 		c, err := h.d.Store.GetClient(ctx, clientID)
 		if err != nil {
 			return httpx.Errorf(http.StatusBadRequest, "The sign-out request names an unknown app.", err)
@@ -76,7 +81,9 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	ownHinted := own && hint != nil && hint.Subject == auth.UserID && hint.SID == sess.SID()
 	ended, hintedGone := false, false
 	// A valid hint names the session to end, whichever browser — or server:
-	// an app's back end sends none of the user's cookies — asks.
+	// an app's back end sends none of the user's cookies — asks. SignOut
+	// ends it only if it is the hint's user's: it deletes the session and
+	// checks its owner in one transaction.
 	if hint != nil && hint.SID != "" && !ownHinted {
 		done, err := h.d.SignOut(r, hint.Subject, hint.SID, clientID)
 		if err != nil {
@@ -138,30 +145,71 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// verifyHint checks an ID token we issued, with any key still published;
-// an expired hint is fine (it names a session, it grants nothing).
-func (h *Handler) verifyHint(raw string) (*hintClaims, error) {
+// verifyHint checks that raw is an ID token keygate issued, and returns
+// its claims and the app it was issued to. It must be signed, with a key
+// still published, as ID tokens are (newProvider: RS256, typ JWT); name
+// this issuer; be no other token keygate signs with the same keys (an
+// RFC 9068 access token: typ at+jwt, a client_id claim; a back-channel
+// logout token: typ logout+jwt, an events claim); and have one audience,
+// a registered app. Its expiry is not checked: RP-Initiated Logout 1.0 §2
+// has the OP accept an expired hint, which names a session and grants
+// nothing.
+func (h *Handler) verifyHint(ctx context.Context, raw string) (*hintClaims, storage.Client, error) {
+	refuse := func(why string) (*hintClaims, storage.Client, error) {
+		return nil, storage.Client{}, httpx.Errorf(http.StatusBadRequest,
+			"The sign-out request carries an ID token this server did not issue.", errors.New("id_token_hint: "+why))
+	}
 	jws, err := jose.ParseSigned(raw)
 	if err != nil {
-		return nil, err
+		return refuse(err.Error())
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, errors.New("id_token_hint: expected one signature")
+		return refuse("expected one signature")
 	}
+	hdr := jws.Signatures[0].Header
+	if hdr.Algorithm != idTokenAlg {
+		return refuse("signed with " + hdr.Algorithm + ", not as ID tokens are")
+	}
+	if typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "JWT") {
+		return refuse("a token of type " + typ)
+	}
+	var payload []byte
 	set := h.d.Keys.Current().JWKS()
-	found := set.Key(jws.Signatures[0].Header.KeyID)
-	if len(found) == 0 {
-		return nil, errors.New("id_token_hint: unknown key")
+	for _, k := range set.Key(hdr.KeyID) {
+		if k.Algorithm == hdr.Algorithm {
+			if payload, err = jws.Verify(k.Public()); err != nil {
+				return refuse(err.Error())
+			}
+			break
+		}
 	}
-	payload, err := jws.Verify(found[0].Public())
-	if err != nil {
-		return nil, err
+	if payload == nil {
+		return refuse("no published key for its kid and alg")
 	}
 	var c hintClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, err
+		return refuse(err.Error())
 	}
-	return &c, nil
+	switch {
+	case c.Issuer != h.d.Issuer:
+		return refuse("issued by " + c.Issuer)
+	case c.Subject == "":
+		return refuse("no subject")
+	case c.ClientID != nil || c.Events != nil:
+		return refuse("not an ID token")
+	}
+	clientID := c.audience()
+	if clientID == "" {
+		return refuse("not one audience")
+	}
+	app, err := h.d.Store.GetClient(ctx, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return refuse("issued to an unknown app")
+	}
+	if err != nil {
+		return nil, storage.Client{}, err
+	}
+	return &c, app, nil
 }
 
 // audience is the hint's client: aud is a string or a one-element list.

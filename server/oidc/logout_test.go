@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"encoding/json"
 	"html"
 	"io"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v3"
 
 	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
@@ -191,4 +194,109 @@ func TestLogoutWithHint(t *testing.T) {
 			t.Errorf("second sign-out: status %d: %.300s", resp.StatusCode, body)
 		}
 	})
+}
+
+// signToken signs claims with the current key of alg, under JOSE type typ,
+// as keygate signs its ID tokens (RS256, JWT), JWT access tokens (ES256,
+// at+jwt) and back-channel logout tokens (RS256, logout+jwt).
+func (e *env) signToken(t *testing.T, alg, typ string, claims map[string]any) string {
+	t.Helper()
+	key, err := e.keys.Current().Signing(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := obj.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Only an ID token keygate issued to one of its apps is a hint that ends
+// a session: not the app's JWT access token, not a back-channel logout
+// token, not a token for an app keygate does not know. An expired one is.
+func TestLogoutHintMustBeAnIDToken(t *testing.T) {
+	// idToken is an ID token of the app's sign-in as keygate issues them,
+	// changed by edit.
+	idToken := func(t *testing.T, e *env, app signedInApp, alg, typ string, edit func(c map[string]any)) string {
+		now := time.Now()
+		c := map[string]any{"iss": issuer, "sub": e.user.ID, "aud": []string{"c_app"}, "sid": app.sid,
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": "jti-1", "auth_time": now.Unix(), "acr": "mfa"}
+		edit(c)
+		return e.signToken(t, alg, typ, c)
+	}
+	same := func(map[string]any) {}
+	for _, tc := range []struct {
+		name string
+		hint func(t *testing.T, e *env, app signedInApp) string
+		ends bool
+	}{
+		{"an ID token of the app's sign-in ends its session", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "RS256", "JWT", same)
+		}, true},
+		{"an expired ID token still ends the session it names", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "RS256", "JWT", func(c map[string]any) {
+				c["iat"], c["exp"] = time.Now().Add(-48*time.Hour).Unix(), time.Now().Add(-47*time.Hour).Unix()
+			})
+		}, true},
+		{"the app's JWT access token is refused", func(t *testing.T, e *env, app signedInApp) string {
+			return app.accessToken
+		}, false},
+		{"a token typed as an access token, naming the session, is refused", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "RS256", "at+jwt", same)
+		}, false},
+		{"a token with an access token's client_id claim is refused", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "RS256", "JWT", func(c map[string]any) { c["client_id"] = "c_app" })
+		}, false},
+		{"a token signed with the access tokens' key is refused", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "ES256", "JWT", same)
+		}, false},
+		{"a back-channel logout token is refused", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "RS256", "logout+jwt", func(c map[string]any) {
+				c["events"] = map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}
+			})
+		}, false},
+		{"a token for an app keygate does not know is refused", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "RS256", "JWT", func(c map[string]any) { c["aud"] = []string{"c_nobody"} })
+		}, false},
+		{"a token for the app and another audience is refused", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "RS256", "JWT", func(c map[string]any) { c["aud"] = []string{"c_app", "c_nobody"} })
+		}, false},
+		{"a token of another issuer is refused", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "RS256", "JWT", func(c map[string]any) { c["iss"] = "https://other.example" })
+		}, false},
+		{"a token whose sid is another user's session ends nothing", func(t *testing.T, e *env, app signedInApp) string {
+			return idToken(t, e, app, "RS256", "JWT", func(c map[string]any) { c["sub"] = "u_mallory" })
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.setTokenFormat(t, TokenFormatJWT)
+			app := e.signInThroughFlow(t)
+			if !isJWT(app.accessToken) {
+				t.Fatalf("the app's access token %q is not a JWT", app.accessToken)
+			}
+			resp := e.get(t, "/oauth2/logout?"+url.Values{"id_token_hint": {tc.hint(t, e, app)}}.Encode(), nil)
+			body, _ := io.ReadAll(resp.Body)
+			if tc.ends && resp.StatusCode != http.StatusOK || !tc.ends && resp.StatusCode < http.StatusBadRequest {
+				t.Errorf("status %d: %.300s", resp.StatusCode, body)
+			}
+			if got := !e.signedIn(t, app.cookie); got != tc.ends {
+				t.Errorf("the app's browser session ended = %v, want %v", got, tc.ends)
+			}
+		})
+	}
 }

@@ -32,6 +32,9 @@ var DefaultLifetimes = Lifetimes{
 	RefreshGrace:  10 * time.Second,
 }
 
+// idTokenAlg is the algorithm ID tokens are signed with.
+const idTokenAlg = "RS256"
+
 // newProvider composes exactly the fosite handlers keygate offers — never
 // ComposeAllEnabled, which would switch on implicit and password grants.
 func newProvider(d Deps, store *fositestore.Store) (fosite.OAuth2Provider, *fosite.Config) {
@@ -62,7 +65,7 @@ func newProvider(d Deps, store *fositestore.Store) (fosite.OAuth2Provider, *fosi
 		MinParameterEntropy:             fosite.MinParameterEntropy,
 	}
 	keyGetter := func(context.Context) (any, error) {
-		return d.Keys.Current().Signing("RS256")
+		return d.Keys.Current().Signing(idTokenAlg)
 	}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               newTokenStrategy(compose.NewOAuth2HMACStrategy(cfg), d.Keys, cfg),
