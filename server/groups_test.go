@@ -204,7 +204,7 @@ func TestGroupsDecideWhoMayUseAnApp(t *testing.T) {
 		if in := introspectAs(t, w.instance, w.wiki, tok.AccessToken); in["active"] != false {
 			t.Errorf("introspection after the app was narrowed: %v", in)
 		}
-		spec.AllowedGroups = nil
+		spec.AllowedGroups = []string{} // open to everyone again; nil would keep the groups
 		if err := w.Manager().UpdateClient(t.Context(), w.wiki.Client.ID, spec); err != nil {
 			t.Fatal(err)
 		}

@@ -153,8 +153,14 @@ func (h *Handler) apiUpdateClient(w http.ResponseWriter, r *http.Request, p *pri
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	spec, err := in.spec().spec()
+	if err != nil {
+		return err
+	}
+	// Allowed groups left out (nil) stay as they are, so a client of the
+	// API that does not know the field cannot open an app to everyone.
 	id := r.PathValue("id")
-	if err := h.updateClient(r, p, id, in.spec()); err != nil {
+	if err := h.manager(r, p).UpdateClient(r.Context(), id, spec); err != nil {
 		return err
 	}
 	return h.writeClient(w, r, id)

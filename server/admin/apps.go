@@ -192,8 +192,14 @@ func backToApp(w http.ResponseWriter, r *http.Request, id, notice string) error 
 }
 
 func (h *Handler) updateAppPage(w http.ResponseWriter, r *http.Request, p *principal) error {
+	// The form always sends the allowed groups: none ticked opens the app
+	// to every enrolled user.
+	spec, err := specFromForm(r).spec()
+	if err != nil {
+		return err
+	}
 	id := r.PathValue("id")
-	if err := h.updateClient(r, p, id, specFromForm(r)); err != nil {
+	if err := h.manager(r, p).UpdateClient(r.Context(), id, spec); err != nil {
 		return err
 	}
 	return backToApp(w, r, id, "app-updated")

@@ -211,31 +211,6 @@ func (s clientSpec) spec() (manage.ClientSpec, error) {
 	return out, nil
 }
 
-// updateClient saves an app's settings. Allowed groups not given (nil)
-// stay as they are: read in the same transaction as the update, so a
-// client of the API that does not know the field cannot open an app to
-// everyone by leaving it out.
-func (h *Handler) updateClient(r *http.Request, p *principal, id string, cs clientSpec) error {
-	spec, err := cs.spec()
-	if err != nil {
-		return err
-	}
-	return h.d.Store.InTx(r.Context(), func(ctx context.Context) error {
-		if spec.AllowedGroups == nil {
-			c, err := h.getClient(ctx, id)
-			if err != nil {
-				return err
-			}
-			names, _, err := manage.GroupIndex(ctx, h.d.Store)
-			if err != nil {
-				return err
-			}
-			spec.AllowedGroups = manage.GroupNames(c.AllowedGroups, names)
-		}
-		return h.manager(r, p).UpdateClient(ctx, id, spec)
-	})
-}
-
 // overlaps are the rotation overlaps the console offers.
 var overlaps = []struct {
 	Value, Label string

@@ -39,7 +39,9 @@ type ClientSpec struct {
 	// introspect it.
 	Audience []string
 	// AllowedGroups names the groups whose members may use the app; none
-	// means every enrolled user.
+	// means every enrolled user. UpdateClient keeps the app's groups when
+	// it is nil; an empty list that is not nil opens the app to every
+	// enrolled user.
 	AllowedGroups []string
 }
 
@@ -119,7 +121,9 @@ func (s ClientSpec) apply(c *storage.Client, now time.Time) {
 }
 
 // UpdateClient changes an app's settings. Its secret and type (public or
-// confidential) stay as they are.
+// confidential) stay as they are, and so do its allowed groups when
+// spec.AllowedGroups is nil: a caller that does not know of them cannot
+// open the app to everyone by leaving them out.
 func (m *Manager) UpdateClient(ctx context.Context, id string, spec ClientSpec) error {
 	return m.Store.InTx(ctx, func(ctx context.Context) error {
 		old, err := m.Store.GetClient(ctx, id)
@@ -130,27 +134,55 @@ func (m *Manager) UpdateClient(ctx context.Context, id string, spec ClientSpec) 
 		if err := validateClient(&spec); err != nil {
 			return err
 		}
-		groups, err := m.groupIDs(ctx, spec.AllowedGroups)
-		if err != nil {
-			return err
+		keep := spec.AllowedGroups == nil
+		var groups []string
+		if !keep {
+			if groups, err = m.groupIDs(ctx, spec.AllowedGroups); err != nil {
+				return err
+			}
 		}
 		var updated storage.Client
+		var narrowed bool
 		if err := m.Store.UpdateClient(ctx, id, func(c *storage.Client) error {
+			if !keep {
+				narrowed = narrows(c.AllowedGroups, groups)
+				c.AllowedGroups = groups
+			}
 			spec.apply(c, m.Now())
-			c.AllowedGroups = groups
 			updated = *c
 			return nil
 		}); err != nil {
 			return err
 		}
-		// Users the app's new groups leave out lose it now.
-		if err := m.revokeOutsiders(ctx, updated); err != nil {
-			return err
+		// Users the app's new groups leave out lose it now. Groups kept or
+		// added leave out no one the app allowed before.
+		if narrowed {
+			if err := m.revokeOutsiders(ctx, updated); err != nil {
+				return err
+			}
+		}
+		names := spec.AllowedGroups
+		if keep && len(updated.AllowedGroups) > 0 {
+			index, _, err := GroupIndex(ctx, m.Store)
+			if err != nil {
+				return err
+			}
+			names = GroupNames(updated.AllowedGroups, index)
 		}
 		return m.record(ctx, storage.AuditEvent{Type: audit.ClientUpdated, ClientID: id,
 			Details: map[string]string{"name": spec.Name, "grants": strings.Join(spec.GrantTypes, " "), "min_acr": spec.MinACR,
-				"allowed_groups": strings.Join(spec.AllowedGroups, " ")}})
+				"allowed_groups": strings.Join(names, " ")}})
 	})
+}
+
+// narrows reports whether an app whose allowed groups change from old to
+// next may leave out someone it allowed: next names groups (none means
+// everyone) and old allowed everyone, or a group next drops.
+func narrows(old, next []string) bool {
+	if len(next) == 0 {
+		return false
+	}
+	return len(old) == 0 || slices.ContainsFunc(old, func(id string) bool { return !slices.Contains(next, id) })
 }
 
 // MaxSecretOverlap bounds how long a replaced secret keeps working.
@@ -246,7 +278,7 @@ func (m *Manager) DeleteClient(ctx context.Context, id string) error {
 func (m *Manager) groupIDs(ctx context.Context, names []string) ([]string, error) {
 	var ids []string
 	for _, name := range names {
-		g, err := m.groupByName(ctx, name)
+		g, err := m.GroupByName(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -260,26 +292,7 @@ func (m *Manager) groupIDs(ctx context.Context, names []string) ([]string, error
 // revokeOutsiders revokes the app's tokens for every user its allowed
 // groups leave out, and tells the app.
 func (m *Manager) revokeOutsiders(ctx context.Context, c storage.Client) error {
-	if len(c.AllowedGroups) == 0 {
-		return nil
-	}
-	subjects, err := m.Store.ClientSubjects(ctx, c.ID)
-	if err != nil {
-		return err
-	}
-	for _, userID := range subjects {
-		groups, err := m.Store.ListUserGroups(ctx, userID)
-		if err != nil {
-			return err
-		}
-		if c.Allows(groups) {
-			continue
-		}
-		if err := m.takeApp(ctx, c, userID); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.takeLeftOut(ctx, []storage.Client{c}, func(string) bool { return true })
 }
 
 func validateClient(s *ClientSpec) error {

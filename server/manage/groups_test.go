@@ -176,6 +176,72 @@ func TestDeleteGroupNamedByNoAppReadsNoMember(t *testing.T) {
 	}
 }
 
+func TestUpdateClientGroups(t *testing.T) {
+	w := newGroupWorld(t, "support", "ops")
+	w.user("ann", "support")
+	w.user("bob", "ops")
+	desk := w.app("desk", "support", "ops")
+	w.token("ann-desk", "desk", "ann")
+	w.token("bob-desk", "desk", "bob")
+	update := func(t *testing.T, groups []string) {
+		t.Helper()
+		if err := w.m.UpdateClient(t.Context(), desk.ID, manage.ClientSpec{Name: "Desk", GrantTypes: []string{"client_credentials"},
+			AllowedGroups: groups}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allowed := func(t *testing.T) []string {
+		t.Helper()
+		c, err := w.store.GetClient(t.Context(), desk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.AllowedGroups
+	}
+	ids := func(names ...string) []string {
+		var out []string
+		for _, n := range names {
+			out = append(out, w.group(n).ID)
+		}
+		return out
+	}
+
+	t.Run("nil keeps the groups, and an edit that drops none reads no holder", func(t *testing.T) {
+		w.store.reset()
+		update(t, nil)
+		if got := allowed(t); !slices.Equal(got, ids("support", "ops")) {
+			t.Errorf("allowed groups %v", got)
+		}
+		update(t, []string{"ops", "support"})
+		if n := w.store.subjects.Load(); n != 0 {
+			t.Errorf("%d holder reads for edits that left everyone in", n)
+		}
+		ev := events(t, w.store, audit.ClientUpdated)
+		if len(ev) != 2 || ev[0].Details["allowed_groups"] != "support ops" {
+			t.Errorf("client.updated events %+v, want two, the first naming the kept groups", ev)
+		}
+	})
+	t.Run("dropping a group takes the app from those left out", func(t *testing.T) {
+		update(t, []string{"support"})
+		if !w.active("ann-desk") || w.active("bob-desk") {
+			t.Errorf("ann's token active %v, bob's %v; want true, false", w.active("ann-desk"), w.active("bob-desk"))
+		}
+	})
+	t.Run("an empty list opens the app to everyone", func(t *testing.T) {
+		update(t, []string{})
+		if got := allowed(t); len(got) != 0 {
+			t.Errorf("allowed groups %v, want none", got)
+		}
+	})
+	t.Run("from everyone to a group takes the app from the rest", func(t *testing.T) {
+		w.token("bob-desk-2", "desk", "bob")
+		update(t, []string{"support"})
+		if w.active("bob-desk-2") || !w.active("ann-desk") {
+			t.Errorf("bob's new token active %v, ann's %v; want false, true", w.active("bob-desk-2"), w.active("ann-desk"))
+		}
+	})
+}
+
 func TestUserGroups(t *testing.T) {
 	w := newGroupWorld(t, "a", "b", "c")
 	w.user("ann", "c", "a")
