@@ -140,9 +140,6 @@ func (h *Handler) apiAddMembers(w http.ResponseWriter, r *http.Request, p *princ
 		return apiErr(http.StatusBadRequest, "invalid_request", `Send {"emails": ["..."]} with at least one email.`)
 	}
 	id := r.PathValue("id")
-	if _, err := h.getGroup(r.Context(), id); err != nil {
-		return err
-	}
 	if err := h.manager(r, p).AddMembers(r.Context(), id, in.Emails); err != nil {
 		return err
 	}
@@ -152,7 +149,7 @@ func (h *Handler) apiAddMembers(w http.ResponseWriter, r *http.Request, p *princ
 // apiRemoveMember ends one membership; the apps only the group allowed
 // the user lose them at once.
 func (h *Handler) apiRemoveMember(w http.ResponseWriter, r *http.Request, p *principal) error {
-	if err := h.removeMember(r, p, r.PathValue("id"), r.PathValue("userID")); err != nil {
+	if err := h.manager(r, p).RemoveMember(r.Context(), r.PathValue("id"), r.PathValue("userID")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

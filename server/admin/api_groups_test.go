@@ -106,10 +106,12 @@ func TestGroupsThroughTheAPI(t *testing.T) {
 		if in.TokenActive(t, danaToken) {
 			t.Error("the removed member's token for the group's app is still active")
 		}
-		if r := in.call(t, &adm, "", http.MethodDelete, v1+"/groups/"+id+"/members/"+dana.ID, nil); r.Status != http.StatusNotFound {
+		if r := in.call(t, &adm, "", http.MethodDelete, v1+"/groups/"+id+"/members/"+dana.ID, nil); r.Status != http.StatusNotFound ||
+			servertest.Decode[map[string]string](t, r)["error_description"] != "dana@example.com is not a member of support." {
 			t.Errorf("removing a non-member: %v, want 404", r)
 		}
-		if r := in.call(t, &adm, "", http.MethodDelete, v1+"/groups/"+id+"/members/u_nosuch", nil); r.Status != http.StatusNotFound {
+		if r := in.call(t, &adm, "", http.MethodDelete, v1+"/groups/"+id+"/members/u_nosuch", nil); r.Status != http.StatusNotFound ||
+			servertest.Decode[map[string]string](t, r)["error_description"] != "No such user." {
 			t.Errorf("removing an unknown user: %v, want 404", r)
 		}
 	})

@@ -68,14 +68,17 @@ func publicError(err error) error {
 	return err
 }
 
-// message is the part of err's text after sentinel's, as a sentence.
+// message is the part of err's text after sentinel's, as a sentence. One
+// that begins with an email address keeps it as it is written.
 func message(err, sentinel error) string {
 	msg := err.Error()
 	if i := strings.Index(msg, sentinel.Error()+": "); i >= 0 {
 		msg = msg[i+len(sentinel.Error())+2:]
 	}
-	r, n := utf8.DecodeRuneInString(msg)
-	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if first, _, _ := strings.Cut(msg, " "); !strings.Contains(first, "@") {
+		r, n := utf8.DecodeRuneInString(msg)
+		msg = string(unicode.ToUpper(r)) + msg[n:]
+	}
 	if !strings.HasSuffix(msg, ".") {
 		msg += "."
 	}

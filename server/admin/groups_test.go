@@ -145,8 +145,16 @@ func TestGroupsThroughThePages(t *testing.T) {
 		if ev := in.Events(t, mark, audit.GroupMemberRemoved); len(ev) != 1 || ev[0].UserID != dana.ID || ev[0].Actor != me.ID {
 			t.Errorf("group.member_removed events %+v", ev)
 		}
-		if r := in.form(t, &adm, path, url.Values{"confirm": {"yes"}}); r.Status != http.StatusNotFound {
-			t.Errorf("removing a non-member: %v, want 404", r)
+		if r := in.form(t, &adm, path, url.Values{"confirm": {"yes"}}); r.Status != http.StatusNotFound ||
+			!strings.Contains(string(r.Body), "dana@example.com is not a member of support.") {
+			t.Errorf("removing a non-member: %v, want 404 saying so", r)
+		}
+		if r := in.form(t, &adm, "/admin/groups/g_nosuch/members/"+dana.ID+"/remove", url.Values{"confirm": {"yes"}}); r.Status != http.StatusNotFound ||
+			!strings.Contains(string(r.Body), "No such group.") {
+			t.Errorf("removing from an unknown group: %v, want 404", r)
+		}
+		if r := in.form(t, &adm, "/admin/groups/g_nosuch/members", url.Values{"emails": {""}}); r.Status != http.StatusNotFound {
+			t.Errorf("adding no one to an unknown group: %v, want 404", r)
 		}
 	})
 
@@ -164,8 +172,12 @@ func TestGroupsThroughThePages(t *testing.T) {
 			!strings.Contains(page, `action="/admin/users/`+dana.ID+`/groups/`+id+`/remove"`) {
 			t.Errorf("dana's page does not list support with a way out: %.3000s", page)
 		}
-		if r := in.form(t, &adm, "/admin/users/"+dana.ID+"/groups", url.Values{"group": {"nosuch"}}); r.Status != http.StatusBadRequest {
+		if r := in.form(t, &adm, "/admin/users/"+dana.ID+"/groups", url.Values{"group": {"nosuch"}}); r.Status != http.StatusBadRequest ||
+			!strings.Contains(string(r.Body), "No group is named nosuch.") {
 			t.Errorf("an unknown group: %v, want 400", r)
+		}
+		if r := in.form(t, &adm, "/admin/users/u_nosuch/groups", url.Values{"group": {""}}); r.Status != http.StatusNotFound {
+			t.Errorf("an unknown user joining no group: %v, want 404", r)
 		}
 		r = in.form(t, &adm, "/admin/users/"+dana.ID+"/groups/"+id+"/remove", url.Values{"confirm": {"yes"}})
 		if r.Status != http.StatusSeeOther || slices.Contains(in.memberEmails(t, id), "dana@example.com") {

@@ -1,13 +1,10 @@
 package admin
 
 import (
-	"errors"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/server/httpx"
-	"github.com/keygate/keygate/storage"
 )
 
 // Memberships, from both sides: a group's page adds members by email and
@@ -24,37 +21,14 @@ func emailList(s string) []string {
 	})
 }
 
-// removeMember ends the membership of user userID in group groupID, or
-// answers 404 for an unknown group or user, or one who is not a member.
-func (h *Handler) removeMember(r *http.Request, p *principal, groupID, userID string) error {
-	ctx := r.Context()
-	g, err := h.getGroup(ctx, groupID)
-	if err != nil {
-		return err
-	}
-	u, err := h.d.Store.GetUser(ctx, userID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return httpx.Errorf(http.StatusNotFound, "No such user.", nil)
-	} else if err != nil {
-		return err
-	}
-	groups, err := h.d.Store.ListUserGroups(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(groups, func(x storage.Group) bool { return x.ID == g.ID }) {
-		return httpx.Errorf(http.StatusNotFound, u.Email+" is not a member of "+g.Name+".", nil)
-	}
-	return h.manager(r, p).RemoveMembers(ctx, g.ID, []string{u.Email})
-}
-
 func (h *Handler) addMembersPage(w http.ResponseWriter, r *http.Request, p *principal) error {
 	id := r.PathValue("id")
-	if _, err := h.getGroup(r.Context(), id); err != nil {
-		return err
-	}
 	emails := emailList(r.PostFormValue("emails"))
 	if len(emails) == 0 {
+		// An unknown group is not found, whatever the form says.
+		if _, err := h.getGroup(r.Context(), id); err != nil {
+			return err
+		}
 		return httpx.Errorf(http.StatusBadRequest, "Give the email of at least one user to add.", nil)
 	}
 	if err := h.manager(r, p).AddMembers(r.Context(), id, emails); err != nil {
@@ -68,7 +42,7 @@ func (h *Handler) removeMemberPage(w http.ResponseWriter, r *http.Request, p *pr
 		return err
 	}
 	id := r.PathValue("id")
-	if err := h.removeMember(r, p, id, r.PathValue("userID")); err != nil {
+	if err := h.manager(r, p).RemoveMember(r.Context(), id, r.PathValue("userID")); err != nil {
 		return err
 	}
 	return backToGroup(w, r, id, "member-removed")
@@ -76,22 +50,15 @@ func (h *Handler) removeMemberPage(w http.ResponseWriter, r *http.Request, p *pr
 
 func (h *Handler) joinGroupPage(w http.ResponseWriter, r *http.Request, p *principal) error {
 	id := r.PathValue("id")
-	u, err := h.d.Store.GetUser(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return httpx.Errorf(http.StatusNotFound, "No such user.", nil)
-	} else if err != nil {
-		return err
-	}
 	name := strings.TrimSpace(r.PostFormValue("group"))
 	if name == "" {
+		// An unknown user is not found, whatever the form says.
+		if err := h.userExists(r.Context(), id); err != nil {
+			return err
+		}
 		return httpx.Errorf(http.StatusBadRequest, "Choose a group.", nil)
 	}
-	m := h.manager(r, p)
-	g, err := m.GroupByName(r.Context(), name)
-	if err != nil {
-		return err
-	}
-	if err := m.AddMembers(r.Context(), g.ID, []string{u.Email}); err != nil {
+	if err := h.manager(r, p).JoinGroup(r.Context(), id, name); err != nil {
 		return err
 	}
 	return backToUser(w, r, id, "group-joined")
@@ -102,7 +69,7 @@ func (h *Handler) leaveGroupPage(w http.ResponseWriter, r *http.Request, p *prin
 		return err
 	}
 	id := r.PathValue("id")
-	if err := h.removeMember(r, p, r.PathValue("groupID"), id); err != nil {
+	if err := h.manager(r, p).RemoveMember(r.Context(), r.PathValue("groupID"), id); err != nil {
 		return err
 	}
 	return backToUser(w, r, id, "group-left")

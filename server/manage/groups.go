@@ -182,6 +182,25 @@ func (m *Manager) AddMembers(ctx context.Context, groupID string, emails []strin
 	})
 }
 
+// JoinGroup makes the user userID a member of the group named name; one
+// already a member is left as is.
+func (m *Manager) JoinGroup(ctx context.Context, userID, name string) error {
+	return m.Store.InTx(ctx, func(ctx context.Context) error {
+		u, err := m.Store.GetUser(ctx, userID)
+		if err != nil {
+			return notFound(err, "no such user")
+		}
+		g, err := m.GroupByName(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := m.addMember(ctx, g, u); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+			return err
+		}
+		return nil
+	})
+}
+
 // RemoveMembers ends the memberships of the users with these emails; the
 // apps they may no longer use lose them at once.
 func (m *Manager) RemoveMembers(ctx context.Context, groupID string, emails []string) error {
@@ -204,6 +223,28 @@ func (m *Manager) RemoveMembers(ctx context.Context, groupID string, emails []st
 			removed = append(removed, u.ID)
 		}
 		return m.revokeGroupsApps(ctx, g.ID, removed)
+	})
+}
+
+// RemoveMember ends the membership of user userID in group groupID; the
+// apps they may no longer use lose them at once. An unknown group or user,
+// or a user who is not a member, is ErrNotFound.
+func (m *Manager) RemoveMember(ctx context.Context, groupID, userID string) error {
+	return m.Store.InTx(ctx, func(ctx context.Context) error {
+		g, err := m.Store.GetGroup(ctx, groupID)
+		if err != nil {
+			return notFound(err, "no such group")
+		}
+		u, err := m.Store.GetUser(ctx, userID)
+		if err != nil {
+			return notFound(err, "no such user")
+		}
+		if err := m.removeMember(ctx, g, u); errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("%w: %s is not a member of %s", ErrNotFound, u.Email, g.Name)
+		} else if err != nil {
+			return err
+		}
+		return m.revokeGroupsApps(ctx, g.ID, []string{u.ID})
 	})
 }
 

@@ -2,7 +2,9 @@ package manage_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,6 +175,72 @@ func TestDeleteGroupNamedByNoAppReadsNoMember(t *testing.T) {
 	}
 	if !w.active("ann-wiki") {
 		t.Error("an app open to everyone lost a member of the deleted group")
+	}
+}
+
+func TestRemoveMember(t *testing.T) {
+	w := newGroupWorld(t, "support", "ops")
+	w.user("ann", "support", "ops")
+	w.user("bob", "support")
+	w.app("desk", "support")
+	w.app("ops-only", "ops")
+	w.token("ann-desk", "desk", "ann")
+	w.token("bob-desk", "desk", "bob")
+	support := w.group("support")
+
+	t.Run("a member loses the apps the group alone allowed them", func(t *testing.T) {
+		if err := w.m.RemoveMember(t.Context(), support.ID, w.users["bob"].ID); err != nil {
+			t.Fatal(err)
+		}
+		if w.active("bob-desk") || !w.active("ann-desk") {
+			t.Errorf("bob's token active %v, ann's %v; want false, true", w.active("bob-desk"), w.active("ann-desk"))
+		}
+	})
+	t.Run("a non-member, an unknown user or group is not found", func(t *testing.T) {
+		err := w.m.RemoveMember(t.Context(), support.ID, w.users["bob"].ID)
+		if !errors.Is(err, manage.ErrNotFound) || !strings.Contains(err.Error(), "bob@example.com is not a member of support") {
+			t.Errorf("removing a non-member = %v", err)
+		}
+		if err := w.m.RemoveMember(t.Context(), support.ID, "u_nosuch"); !errors.Is(err, manage.ErrNotFound) || !strings.Contains(err.Error(), "no such user") {
+			t.Errorf("removing an unknown user = %v", err)
+		}
+		if err := w.m.RemoveMember(t.Context(), "g_nosuch", w.users["ann"].ID); !errors.Is(err, manage.ErrNotFound) || !strings.Contains(err.Error(), "no such group") {
+			t.Errorf("removing from an unknown group = %v", err)
+		}
+	})
+	t.Run("RemoveMembers reads the apps once and each member's groups only where it matters", func(t *testing.T) {
+		w.user("cat", "support")
+		w.user("dan", "support")
+		w.token("cat-desk", "desk", "cat")
+		w.store.reset()
+		if err := w.m.RemoveMembers(t.Context(), support.ID, []string{"ann@example.com", "cat@example.com", "dan@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		if w.active("ann-desk") || w.active("cat-desk") {
+			t.Error("a removed member kept the desk")
+		}
+		if n, g := w.store.subjects.Load(), w.store.userGroups.Load(); n != 1 || g != 2 {
+			t.Errorf("%d holder reads and %d group reads, want 1 and 2 (ann and cat hold tokens, dan none)", n, g)
+		}
+	})
+}
+
+func TestJoinGroup(t *testing.T) {
+	w := newGroupWorld(t, "support")
+	ann := w.user("ann")
+	for range 2 { // the second time changes nothing
+		if err := w.m.JoinGroup(t.Context(), ann.ID, " SUPPORT "); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gs, _ := w.store.ListUserGroups(t.Context(), ann.ID); len(gs) != 1 || gs[0].Name != "support" {
+		t.Errorf("ann's groups %v", gs)
+	}
+	if err := w.m.JoinGroup(t.Context(), "u_nosuch", "support"); !errors.Is(err, manage.ErrNotFound) {
+		t.Errorf("an unknown user = %v, want ErrNotFound", err)
+	}
+	if err := w.m.JoinGroup(t.Context(), ann.ID, "nosuch"); !errors.Is(err, manage.ErrInvalid) || !strings.Contains(err.Error(), "no group is named nosuch") {
+		t.Errorf("an unknown group = %v, want ErrInvalid naming it", err)
 	}
 }
 
