@@ -30,6 +30,8 @@ func TestMalformedPercentEncodingIsRefused(t *testing.T) {
 		{"revocation", http.MethodPost, "/oauth2/revoke", "token=" + url.QueryEscape(token) + "&x=%zz", true},
 		{"a pushed authorization request", http.MethodPost, "/oauth2/par",
 			"response_type=code&client_id=" + app.Client.ID + "&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=%zz", true},
+		{"userinfo", http.MethodPost, "/oauth2/userinfo", "x=%zz", true},
+		{"a sign-out request", http.MethodGet, "/oauth2/logout?client_id=" + app.Client.ID + "&state=%zz", "", false},
 		{"an authorize request with an undecodable state", http.MethodGet, "/oauth2/authorize?response_type=code&client_id=" + app.Client.ID +
 			"&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid&state=%zz&code_challenge=abc&code_challenge_method=S256", "", false},
 	} {
@@ -40,7 +42,11 @@ func TestMalformedPercentEncodingIsRefused(t *testing.T) {
 				body, ctype = form(tc.body), "application/x-www-form-urlencoded"
 			}
 			r := in.Request(t, tc.method, tc.path, ctype, body, nil)
-			r.SetBasicAuth(url.QueryEscape(app.Client.ID), url.QueryEscape(app.Secret))
+			if tc.path == "/oauth2/userinfo" {
+				r.Header.Set("Authorization", "Bearer "+token)
+			} else {
+				r.SetBasicAuth(url.QueryEscape(app.Client.ID), url.QueryEscape(app.Secret))
+			}
 			reply := servertest.Read(t, in.HTTP, r)
 			if reply.Status != http.StatusBadRequest {
 				t.Fatalf("%v, want 400", reply)
@@ -52,8 +58,8 @@ func TestMalformedPercentEncodingIsRefused(t *testing.T) {
 				if e := servertest.Decode[map[string]any](t, reply); e["error"] != "invalid_request" {
 					t.Errorf("error %v, want invalid_request", e)
 				}
-			} else if !strings.Contains(string(reply.Body), "invalid_request") {
-				t.Errorf("the page does not say invalid_request: %.300s", reply.Body)
+			} else if !strings.Contains(string(reply.Body), "invalid_request") && !strings.Contains(string(reply.Body), "malformed") {
+				t.Errorf("the page does not say what is wrong: %.300s", reply.Body)
 			}
 		})
 	}

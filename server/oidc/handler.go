@@ -83,21 +83,27 @@ func New(d Deps) (*Handler, error) {
 }
 
 // Routes lists the endpoints; guards say who authenticates the caller.
+// Every endpoint that reads parameters has its query and form body parsed
+// first (withForm), and a malformed one refused in its own error style.
 func (h *Handler) Routes() []httpx.Route {
 	page := func(f httpx.HandlerFunc) http.Handler { return httpx.Adapt(h.d.Render.Error, h.d.Logger, f) }
+	authorize := withForm(page(h.authorizeRedirectChecked(h.authorize)),
+		h.pageRefusal("The app's sign-in request is not valid (invalid_request): its parameters are not validly percent-encoded."))
+	userinfo := withForm(http.HandlerFunc(h.userinfo), h.userinfoRefusal)
+	logout := withForm(page(h.logout), h.pageRefusal("The sign-out request is malformed."))
 	return []httpx.Route{
 		{Method: http.MethodGet, Pattern: "/.well-known/openid-configuration", Guard: httpx.GuardPublic, Handler: http.HandlerFunc(h.serveDiscovery)},
 		{Method: http.MethodGet, Pattern: "/oauth2/jwks", Guard: httpx.GuardPublic, Handler: http.HandlerFunc(h.serveJWKS)},
-		{Method: http.MethodGet, Pattern: "/oauth2/authorize", Guard: httpx.GuardPublic, Handler: page(h.authorizeRedirectChecked(h.authorize))},
-		{Method: http.MethodPost, Pattern: "/oauth2/authorize", Guard: httpx.GuardPublic, Handler: page(h.authorizeRedirectChecked(h.authorize))},
+		{Method: http.MethodGet, Pattern: "/oauth2/authorize", Guard: httpx.GuardPublic, Handler: authorize},
+		{Method: http.MethodPost, Pattern: "/oauth2/authorize", Guard: httpx.GuardPublic, Handler: authorize},
 		{Method: http.MethodGet, Pattern: "/oauth2/authorize/resume", Guard: httpx.GuardUser, Handler: page(h.resume)},
-		{Method: http.MethodPost, Pattern: "/oauth2/par", Guard: httpx.GuardClient, Handler: h.parRedirectChecked(h.par)},
-		{Method: http.MethodPost, Pattern: "/oauth2/token", Guard: httpx.GuardClient, Handler: h.tokenRedirectChecked(h.token)},
-		{Method: http.MethodPost, Pattern: "/oauth2/introspect", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.introspect)},
-		{Method: http.MethodPost, Pattern: "/oauth2/revoke", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.revoke)},
-		{Method: http.MethodGet, Pattern: "/oauth2/userinfo", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.userinfo)},
-		{Method: http.MethodPost, Pattern: "/oauth2/userinfo", Guard: httpx.GuardClient, Handler: http.HandlerFunc(h.userinfo)},
-		{Method: http.MethodGet, Pattern: "/oauth2/logout", Guard: httpx.GuardPublic, Handler: page(h.logout)},
-		{Method: http.MethodPost, Pattern: "/oauth2/logout", Guard: httpx.GuardPublic, Handler: page(h.logout)},
+		{Method: http.MethodPost, Pattern: "/oauth2/par", Guard: httpx.GuardClient, Handler: withForm(h.parRedirectChecked(h.par), h.parRefusal)},
+		{Method: http.MethodPost, Pattern: "/oauth2/token", Guard: httpx.GuardClient, Handler: withForm(http.HandlerFunc(h.token), h.tokenRefusal)},
+		{Method: http.MethodPost, Pattern: "/oauth2/introspect", Guard: httpx.GuardClient, Handler: withForm(http.HandlerFunc(h.introspect), h.introspectRefusal)},
+		{Method: http.MethodPost, Pattern: "/oauth2/revoke", Guard: httpx.GuardClient, Handler: withForm(http.HandlerFunc(h.revoke), h.revokeRefusal)},
+		{Method: http.MethodGet, Pattern: "/oauth2/userinfo", Guard: httpx.GuardClient, Handler: userinfo},
+		{Method: http.MethodPost, Pattern: "/oauth2/userinfo", Guard: httpx.GuardClient, Handler: userinfo},
+		{Method: http.MethodGet, Pattern: "/oauth2/logout", Guard: httpx.GuardPublic, Handler: logout},
+		{Method: http.MethodPost, Pattern: "/oauth2/logout", Guard: httpx.GuardPublic, Handler: logout},
 	}
 }

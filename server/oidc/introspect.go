@@ -21,10 +21,6 @@ import (
 // {"active": false}.
 func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), errMalformedForm.WithWrap(err))
-		return
-	}
 	caller, err := h.authenticator.AuthenticateClient(ctx, r, r.PostForm)
 	if err == nil && caller.IsPublic() {
 		// A public client proves nothing but its id, which anyone knows.
@@ -119,10 +115,6 @@ func (h *Handler) liveGroups(ctx context.Context, out map[string]any, ar fosite.
 // revoke implements RFC 7009; fosite checks the token belongs to the client.
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		h.provider.WriteRevocationResponse(ctx, w, errMalformedForm.WithWrap(err))
-		return
-	}
 	err := h.provider.NewRevocationRequest(ctx, r)
 	clientID, _, _ := r.BasicAuth()
 	if clientID == "" {
@@ -174,10 +166,6 @@ func (h *Handler) failureRecorder(authenticated bool) func(*http.Request, storag
 // from the user record.
 func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		bearerError(w, "invalid_request", "The request is not validly percent-encoded.")
-		return
-	}
 	token := fosite.AccessTokenFromRequest(r)
 	if token == "" {
 		// RFC 6750 §3.1: a request without credentials gets a bare
@@ -236,8 +224,15 @@ func (h *Handler) userinfoFailed(w http.ResponseWriter, r *http.Request, err err
 		"error_description": "The server could not answer the request. Try again later."})
 }
 
+// bearerError answers a protected-resource request as RFC 6750 §3.1 says:
+// a challenge naming the error, and 400 for a malformed request, 401 for a
+// token that is not active.
 func bearerError(w http.ResponseWriter, code, desc string) {
 	desc = strings.ReplaceAll(desc, `"`, "'")
+	status := http.StatusUnauthorized
+	if code == "invalid_request" {
+		status = http.StatusBadRequest
+	}
 	w.Header().Set("WWW-Authenticate", `Bearer error="`+code+`", error_description="`+desc+`"`)
-	httpx.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": code, "error_description": desc})
+	httpx.WriteJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }

@@ -44,9 +44,6 @@ type LogoutData struct {
 // ends the session and revokes every token issued from it.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		return httpx.Errorf(http.StatusBadRequest, "The sign-out request is malformed.", err)
-	}
 	form := r.Form
 	var hint *hintClaims
 	var client storage.Client

@@ -52,12 +52,8 @@ var errRedirectNotRegistered = fosite.ErrInvalidRequest.WithHint(
 
 // checkRedirect refuses the request's redirect_uri if its client may not
 // use it. A request without one, or of an unknown client, is fosite's to
-// answer.
+// answer. The route has parsed the form (withForm).
 func (h *Handler) checkRedirect(r *http.Request) error {
-	if err := r.ParseForm(); err != nil {
-		// Only the first ParseForm reports this, so it is answered here.
-		return errMalformedForm.WithWrap(err)
-	}
 	uri := r.Form.Get("redirect_uri")
 	clientID := r.Form.Get("client_id")
 	if id, _, ok := r.BasicAuth(); ok {
@@ -79,21 +75,11 @@ func (h *Handler) checkRedirect(r *http.Request) error {
 	return nil
 }
 
-// isError tells keygate's own refinements of one RFC 6749 error apart:
-// errors.Is compares only the error code, which both share.
-func isError(err error, target *fosite.RFC6749Error) bool {
-	return fosite.ErrorToRFC6749Error(err).HintField == target.HintField
-}
-
 // authorizeRedirectChecked guards the authorize endpoint: a refused
 // redirect_uri gets an error page, never a redirect to it.
 func (h *Handler) authorizeRedirectChecked(next httpx.HandlerFunc) httpx.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := h.checkRedirect(r); err != nil {
-			if isError(err, errMalformedForm) {
-				// Not redirected: the redirect_uri itself may be what is mangled.
-				return httpx.Errorf(http.StatusBadRequest, "The app's sign-in request is not valid (invalid_request): its parameters are not validly percent-encoded.", err)
-			}
 			return h.authorizeError(w, r, nil, err)
 		}
 		return next(w, r)
@@ -105,23 +91,6 @@ func (h *Handler) parRedirectChecked(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h.checkRedirect(r); err != nil {
 			h.provider.WritePushedAuthorizeError(r.Context(), w, fosite.NewAuthorizeRequest(), err)
-			return
-		}
-		next(w, r)
-	}
-}
-
-// tokenRedirectChecked guards the token endpoint. fosite also requires a
-// code's redirect_uri to equal the authorize request's, which was checked
-// here; this refuses a wrong one before the client is even authenticated.
-func (h *Handler) tokenRedirectChecked(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h.checkRedirect(r); err != nil {
-			if isError(err, errRedirectNotRegistered) {
-				err = fosite.ErrInvalidGrant.WithHint("The 'redirect_uri' is not one the client registered.")
-			}
-			h.tokenFailed(r, nil, err)
-			h.provider.WriteAccessError(r.Context(), w, fosite.NewAccessRequest(NewSession()), err)
 			return
 		}
 		next(w, r)

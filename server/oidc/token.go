@@ -14,12 +14,6 @@ import (
 	"github.com/keygate/keygate/storage/fositestore"
 )
 
-// errMalformedForm answers a query or form body that does not decode (a
-// stray "%zz"): Go's parser drops such a parameter and goes on, and a
-// request with a parameter mangled in transit must not be served without
-// it. Only the first ParseForm of a request reports it.
-var errMalformedForm = fosite.ErrInvalidRequest.WithHint("The request's query or form body is not validly percent-encoded.")
-
 var supportedGrants = map[string]bool{
 	"authorization_code": true,
 	"refresh_token":      true,
@@ -33,7 +27,7 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess := NewSession()
 	// The route parsed the form and refused one that does not decode
-	// (tokenRedirectChecked).
+	// (withForm).
 	if g := r.PostForm.Get("grant_type"); g != "" && !supportedGrants[g] {
 		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(sess), fosite.ErrUnsupportedGrantType)
 		return
