@@ -29,7 +29,9 @@ const (
 var reTokenField = regexp.MustCompile(`name="token" value="([^"]*)"`)
 
 // startForms is a server without throttling (so every input reaches the
-// handler's checks) and a user who has a password.
+// handler's checks) and an enrolled user who has a password (a pending
+// one could never pass the password step, and the fuzz target could not
+// fail).
 func startForms(f *testing.F) (*servertest.Instance, storage.User) {
 	in := servertest.Start(f, func(c *server.Config) { c.Throttle = server.ThrottleConfig{PerAccount: 1 << 30, PerIP: 1 << 30} })
 	nu, err := in.Manager().CreateUser(f.Context(), manage.UserSpec{Email: fuzzEmail})
@@ -40,7 +42,7 @@ func startForms(f *testing.F) (*servertest.Instance, storage.User) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if err := in.DB.UpdateUser(f.Context(), nu.User.ID, func(u *storage.User) error { u.PasswordHash = hash; return nil }); err != nil {
+	if err := in.DB.UpdateUser(f.Context(), nu.User.ID, func(u *storage.User) error { u.PasswordHash, u.EnrolledAt = hash, time.Now(); return nil }); err != nil {
 		f.Fatal(err)
 	}
 	return in, nu.User

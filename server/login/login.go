@@ -33,9 +33,6 @@ type Deps struct {
 	Risk     risk.Policy
 	Logger   *slog.Logger
 	Now      func() time.Time
-	// PasswordChecks bounds the password checks (argon2id) in flight; 0 is
-	// one per core. PasswordQueue may wait for a turn (0: 8 per check).
-	PasswordChecks, PasswordQueue int
 }
 
 // Handler runs the first factor and the dispatcher of the sign-in flow.
@@ -48,7 +45,7 @@ func New(d Deps) *Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Handler{d: d, gate: newGate(d.PasswordChecks, d.PasswordQueue, 0)}
+	return &Handler{d: d, gate: newGate(0, 0, 0)}
 }
 
 func (h *Handler) Routes() []httpx.Route {

@@ -11,12 +11,6 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
-// freshKeyTap reports whether the session's user tapped a key (phr or
-// better) within freshness: what changing the account's factors needs.
-func (h *Handler) freshKeyTap(a session.Auth) bool {
-	return h.freshAt(a, session.ACRPhr)
-}
-
 // freshAt reports whether the session's user proved acr (or better)
 // within freshness.
 func (h *Handler) freshAt(a session.Auth, acr string) bool {

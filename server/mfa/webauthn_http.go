@@ -119,8 +119,7 @@ func (h *Handler) registrant(sess *session.Session) (userID string, enrolling bo
 	if uid := sess.Enrolling(); uid != "" {
 		return uid, true, nil
 	}
-	a := sess.Auth()
-	if a.UserID != "" && session.ACRRank(a.ACR) >= session.ACRRank(session.ACRPhr) && h.d.Now().Sub(a.AuthTime) <= freshness {
+	if a := sess.Auth(); h.freshAt(a, session.ACRPhr) {
 		return a.UserID, false, nil
 	}
 	return "", false, httpx.Errorf(http.StatusForbidden,
