@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/storage/postgres/pgtest"
 )
 
 // binary is the keygate built once for every test in the package.
@@ -39,7 +41,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build keygate:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	// pgtest finds the PostgreSQL the replica tests share, or starts one.
+	code := pgtest.Run(m)
 	stopChromium()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -71,6 +71,12 @@ func serverDSN() (string, error) {
 // and stops the cluster this process started, if any, and exits with the
 // tests' code. A package whose tests use pgtest calls it from TestMain.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main for a TestMain with cleaning up of its own to do after the
+// tests: it returns the exit code instead of exiting.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if err := shutdown(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -78,7 +84,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 func shutdown() error {
