@@ -3,7 +3,7 @@
 # end-to-end suite against the built binary (stock OIDC clients, and headless
 # Chromium with virtual security keys). Installs what the tests need on a
 # fresh Debian machine with Go: a C compiler for SQLite's cgo driver, and
-# Debian's chromium.
+# Debian's chromium and haproxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,8 @@ need_apt=()
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 # The browser tests drive Debian's Chromium with a virtual authenticator.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# The replica tests put Debian's haproxy in front of three keygates.
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
