@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/postgres/pgtest"
 	"github.com/keygate/keygate/storage/sqlite"
 )
 
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m)
 }
 
 // bigDataDir is a data directory whose database takes a while to copy:

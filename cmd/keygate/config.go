@@ -24,7 +24,7 @@ import (
 )
 
 type globalOptions struct {
-	dataDir, issuer, configFile string
+	dataDir, issuer, configFile, database string
 }
 
 // duration reads "15m", "720h" from YAML.
@@ -49,6 +49,7 @@ type fileConfig struct {
 	Issuer         string   `yaml:"issuer"`
 	Listen         string   `yaml:"listen"`
 	DataDir        string   `yaml:"data_dir"`
+	Database       string   `yaml:"database"`
 	Dev            bool     `yaml:"dev"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	TLS            struct {
@@ -165,11 +166,12 @@ func pick[T comparable](v, def T) T {
 
 // settings is the resolved configuration of one invocation.
 type settings struct {
-	dataDir string
-	issuer  string // empty if nothing set it (non-serve commands then ask the store)
-	listen  string
-	dev     bool
-	file    fileConfig
+	dataDir  string
+	database string // a PostgreSQL URL; empty for SQLite in the data directory
+	issuer   string // empty if nothing set it (non-serve commands then ask the store)
+	listen   string
+	dev      bool
+	file     fileConfig
 }
 
 func resolve(g *globalOptions, listenFlag string, devFlag bool) (settings, error) {
@@ -178,11 +180,12 @@ func resolve(g *globalOptions, listenFlag string, devFlag bool) (settings, error
 		return settings{}, err
 	}
 	s := settings{
-		dataDir: first(g.dataDir, os.Getenv("KEYGATE_DATA_DIR"), fc.DataDir, "keygate-data"),
-		issuer:  strings.TrimRight(first(g.issuer, os.Getenv("KEYGATE_ISSUER"), fc.Issuer), "/"),
-		listen:  first(listenFlag, os.Getenv("KEYGATE_LISTEN"), fc.Listen, "127.0.0.1:8080"),
-		dev:     devFlag || fc.Dev || os.Getenv("KEYGATE_DEV") == "1",
-		file:    fc,
+		dataDir:  first(g.dataDir, os.Getenv("KEYGATE_DATA_DIR"), fc.DataDir, "keygate-data"),
+		database: first(g.database, os.Getenv("KEYGATE_DATABASE_URL"), fc.Database),
+		issuer:   strings.TrimRight(first(g.issuer, os.Getenv("KEYGATE_ISSUER"), fc.Issuer), "/"),
+		listen:   first(listenFlag, os.Getenv("KEYGATE_LISTEN"), fc.Listen, "127.0.0.1:8080"),
+		dev:      devFlag || fc.Dev || os.Getenv("KEYGATE_DEV") == "1",
+		file:     fc,
 	}
 	return s, nil
 }

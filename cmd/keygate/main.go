@@ -43,6 +43,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&opts.dataDir, "data-dir", "", "data directory (env KEYGATE_DATA_DIR; default ./keygate-data)")
+	root.PersistentFlags().StringVar(&opts.database, "database", "", "PostgreSQL URL, postgres://USER:PASSWORD@HOST/DB (env KEYGATE_DATABASE_URL; default SQLite in the data directory)")
 	root.PersistentFlags().StringVar(&opts.issuer, "issuer", "", "public URL of keygate (env KEYGATE_ISSUER)")
 	root.PersistentFlags().StringVar(&opts.configFile, "config", "", "YAML configuration file (env KEYGATE_CONFIG)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })

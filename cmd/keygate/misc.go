@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/postgres"
 )
 
 func newKeys(g *globalOptions) *cobra.Command {
@@ -100,6 +101,9 @@ func newBackup(g *globalOptions) *cobra.Command {
 			defer stop()
 			return withData(ctx, g, func(_ settings, store storage.Store, _ *keys.Master, _ *manage.Manager) error {
 				if err := store.Backup(ctx, args[0]); err != nil {
+					if errors.Is(err, postgres.ErrBackup) {
+						return usageError{err}
+					}
 					return err
 				}
 				fmt.Printf("Backup written to %s\n", args[0])

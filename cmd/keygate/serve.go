@@ -120,7 +120,8 @@ func serve(ctx context.Context, s settings, cfg server.Config, adminEmail string
 		ln.Close()
 		return err
 	}
-	logger.InfoContext(ctx, "keygate serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer, "version", version)
+	logger.InfoContext(ctx, "keygate serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer,
+		"store", storeName(s), "version", version)
 	fmt.Printf("keygate listening on %s (issuer %s, version %s)\n", ln.Addr(), cfg.Issuer, version)
 	err = srv.Serve(ctx, ln)
 	logger.Info("keygate stopped")

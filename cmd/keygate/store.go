@@ -12,15 +12,34 @@ import (
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/postgres"
 	"github.com/keygate/keygate/storage/sqlite"
 )
 
 // dbFile is the SQLite database inside the data directory.
 const dbFile = "keygate.db"
 
-// openData opens the data directory: the master key (created on first use)
-// and the database (created and migrated on first use).
+// openData opens the store and the master key: PostgreSQL when a database
+// URL is set, else SQLite in the data directory (created and migrated on
+// first use). The master key comes from KEYGATE_MASTER_KEY or the data
+// directory, where it is created on first use.
 func openData(ctx context.Context, s settings) (storage.Store, *keys.Master, error) {
+	if s.database != "" {
+		// A malformed URL is refused before anything is created.
+		db, err := parseDatabaseURL(s.database)
+		if err != nil {
+			return nil, nil, err
+		}
+		master, _, err := keys.LoadMaster(s.dataDir, os.Getenv("KEYGATE_MASTER_KEY"))
+		if err != nil {
+			return nil, nil, err
+		}
+		store, err := postgres.Open(ctx, db.dsn)
+		if err != nil {
+			return nil, nil, db.openError(err)
+		}
+		return store, master, nil
+	}
 	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -33,6 +52,18 @@ func openData(ctx context.Context, s settings) (storage.Store, *keys.Master, err
 		return nil, nil, err
 	}
 	return store, master, nil
+}
+
+// storeName says which store s opens, for logs: never a DSN's password.
+func storeName(s settings) string {
+	if s.database == "" {
+		return "sqlite " + filepath.Join(s.dataDir, dbFile)
+	}
+	db, err := parseDatabaseURL(s.database)
+	if err != nil {
+		return "postgres"
+	}
+	return "postgres " + db.where
 }
 
 // issuerOf is the issuer URLs are printed with: the configured one, or the

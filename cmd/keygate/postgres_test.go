@@ -1,0 +1,207 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keygate/keygate/storage/postgres/pgtest"
+)
+
+// dsnPassword is in every test DSN: the test server trusts its socket, so
+// it is never checked, and a test may look for it in everything printed.
+const dsnPassword = "Pw-never-printed-7f3a"
+
+// pgDSN is a DSN of a fresh, empty schema of the test server, with a
+// password in it.
+func pgDSN(t *testing.T) string {
+	t.Helper()
+	dsn := pgtest.Schema(t)
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.User = url.UserPassword(cmp.Or(u.User.Username(), "postgres"), dsnPassword)
+		return u.String()
+	}
+	return dsn + " password=" + dsnPassword
+}
+
+// runProcess runs the command line as a process of its own, as an operator
+// would, and returns what it printed and its exit code.
+func runProcess(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), runMainEnv+"=1"), env...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func TestCommandsOnPostgres(t *testing.T) {
+	clearEnv(t)
+	dsn := pgDSN(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	kg := func(t *testing.T, args ...string) string {
+		t.Helper()
+		stdout, stderr, code := runProcess(t, nil, append(args, "--database", dsn, "--data-dir", dataDir, "--issuer", "https://id.example.com")...)
+		if code != 0 {
+			t.Fatalf("keygate %v: exit code %d\n%s", args, code, stderr)
+		}
+		if strings.Contains(stdout+stderr, dsnPassword) {
+			t.Fatalf("keygate %v printed the database password:\n%s%s", args, stdout, stderr)
+		}
+		return stdout
+	}
+
+	t.Run("a user added by one invocation is listed by another", func(t *testing.T) {
+		kg(t, "user", "add", "ann@example.com", "--name", "Ann", "--json")
+		var users []map[string]any
+		if err := json.Unmarshal([]byte(kg(t, "user", "list", "--json")), &users); err != nil {
+			t.Fatal(err)
+		}
+		if len(users) != 1 || users[0]["email"] != "ann@example.com" {
+			t.Fatalf("user list: %v", users)
+		}
+	})
+	t.Run("groups, clients and keys live in PostgreSQL too", func(t *testing.T) {
+		kg(t, "group", "add", "ops", "--json")
+		kg(t, "group", "member", "add", "ops", "ann@example.com")
+		kg(t, "client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb", "--allowed-group", "ops", "--json")
+		kg(t, "keys", "rotate", "--json")
+		if out := kg(t, "client", "list", "--json"); !strings.Contains(out, "Wiki") {
+			t.Fatalf("client list: %s", out)
+		}
+		if out := kg(t, "group", "list", "--json"); !strings.Contains(out, `"ops"`) {
+			t.Fatalf("group list: %s", out)
+		}
+	})
+	t.Run("audit verify checks the chain written by every invocation", func(t *testing.T) {
+		var got struct {
+			OK     bool `json:"ok"`
+			Events int  `json:"events"`
+		}
+		if err := json.Unmarshal([]byte(kg(t, "audit", "verify", "--json")), &got); err != nil {
+			t.Fatal(err)
+		}
+		if !got.OK || got.Events < 5 {
+			t.Fatalf("audit verify: %+v", got)
+		}
+	})
+	t.Run("the data directory holds the master key and no SQLite database", func(t *testing.T) {
+		if _, err := os.Stat(filepath.Join(dataDir, dbFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: %v", dbFile, err)
+		}
+	})
+	t.Run("backup says to use PostgreSQL's tools, with exit code 2", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "backup.db")
+		_, stderr, code := runProcess(t, nil, "backup", file, "--database", dsn, "--data-dir", dataDir)
+		if code != 2 || !strings.Contains(stderr, "pg_dump") {
+			t.Fatalf("exit code %d, stderr %q; want 2 and a pointer to pg_dump", code, stderr)
+		}
+		if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("backup file: %v", err)
+		}
+	})
+}
+
+func TestDatabaseSelection(t *testing.T) {
+	clearEnv(t)
+	envDSN, flagDSN, fileDSN := pgDSN(t), pgDSN(t), pgDSN(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	config := writeConfig(t, "database: '"+fileDSN+"'\n")
+	emails := func(t *testing.T, env []string, args ...string) string {
+		t.Helper()
+		stdout, stderr, code := runProcess(t, env, append([]string{"user", "list", "--json", "--data-dir", dataDir}, args...)...)
+		if code != 0 {
+			t.Fatalf("user list %v: exit code %d\n%s", args, code, stderr)
+		}
+		var users []struct{ Email string }
+		if err := json.Unmarshal([]byte(stdout), &users); err != nil {
+			t.Fatal(err)
+		}
+		var list []string
+		for _, u := range users {
+			list = append(list, u.Email)
+		}
+		return strings.Join(list, ",")
+	}
+	for dsn, email := range map[string]string{envDSN: "env@example.com", flagDSN: "flag@example.com", fileDSN: "file@example.com"} {
+		if _, stderr, code := runProcess(t, nil, "user", "add", email, "--database", dsn, "--data-dir", dataDir); code != 0 {
+			t.Fatalf("user add %s: exit code %d\n%s", email, code, stderr)
+		}
+	}
+	env := []string{"KEYGATE_DATABASE_URL=" + envDSN}
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"the flag beats the environment and the file", env, []string{"--database", flagDSN, "--config", config}, "flag@example.com"},
+		{"the environment beats the file", env, []string{"--config", config}, "env@example.com"},
+		{"the file is used when nothing else names a database", nil, []string{"--config", config}, "file@example.com"},
+		{"without any, SQLite in the data directory is used", nil, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := emails(t, tt.env, tt.args...); got != tt.want {
+				t.Fatalf("users %q, want %q", got, tt.want)
+			}
+		})
+	}
+	t.Run("and the SQLite database was made in the data directory only then", func(t *testing.T) {
+		if _, err := os.Stat(filepath.Join(dataDir, dbFile)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestBadDatabaseURL(t *testing.T) {
+	clearEnv(t)
+	tests := []struct {
+		name string
+		url  string
+		code int
+		want string // part of the one-line error
+	}{
+		{"a malformed URL is a usage error", "postgres://ann:" + dsnPassword + "@db.example.com:notaport/keygate", 2, "not a valid postgres:// URL"},
+		{"a malformed key=value string is a usage error", "host=db.example.com password='" + dsnPassword, 2, "not a valid PostgreSQL connection string"},
+		{"another scheme is a usage error", "mysql://ann:" + dsnPassword + "@db.example.com/keygate", 2, "a mysql:// URL is not a PostgreSQL database"},
+		{"a server nobody listens on is an error naming host and database", "postgres://ann:" + dsnPassword + "@127.0.0.1:1/keygate", 1,
+			"PostgreSQL at host 127.0.0.1 port 1 database keygate: cannot connect"},
+		{"a socket directory without a server is an error naming it", "host=/nonexistent port=5432 dbname=keygate password=" + dsnPassword, 1,
+			"PostgreSQL at host /nonexistent port 5432 database keygate: cannot connect"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "data")
+			stdout, stderr, code := runProcess(t, nil, "user", "list", "--database", tt.url, "--data-dir", dataDir)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit code %d, stderr %q; want %d and %q", code, stderr, tt.code, tt.want)
+			}
+			if strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+				t.Fatalf("the error is not one line: %q", stderr)
+			}
+			if strings.Contains(stdout+stderr, dsnPassword) {
+				t.Fatalf("the password was printed: %q", stdout+stderr)
+			}
+			if tt.code == 2 {
+				if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("a refused URL created the data directory: %v", err)
+				}
+			}
+		})
+	}
+}
