@@ -205,3 +205,43 @@ func TestBadDatabaseURL(t *testing.T) {
 		})
 	}
 }
+
+func TestServeOnPostgres(t *testing.T) {
+	clearEnv(t)
+	dsn := pgDSN(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	stdout, stderr, code := runProcess(t, nil, "client", "add", "--name", "Reports", "--grant", "client_credentials", "--json",
+		"--database", dsn, "--data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("client add: exit code %d\n%s", code, stderr)
+	}
+	var app struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &app); err != nil || app.ClientID == "" || app.ClientSecret == "" {
+		t.Fatalf("client add printed %s", stdout)
+	}
+
+	// Two servers on one database, sharing the data directory's master key.
+	one := startServe(t, "--database", dsn, "--data-dir", dataDir)
+	two := startServe(t, "--database", dsn, "--data-dir", dataDir)
+
+	t.Run("a token issued by one server is active on the other", func(t *testing.T) {
+		token := clientCredentialsToken(t, one.url, app.ClientID, app.ClientSecret)
+		if !introspect(t, two.url, app.ClientID, app.ClientSecret, token) {
+			t.Fatal("the other server calls the token inactive")
+		}
+	})
+	t.Run("the log names the database's host and name, never its password", func(t *testing.T) {
+		for _, s := range []*served{one, two} {
+			logs := s.Logs()
+			if strings.Contains(logs, dsnPassword) {
+				t.Fatalf("the password is in the server's output:\n%s", logs)
+			}
+			if !strings.Contains(logs, `"store":"postgres host `) {
+				t.Fatalf("the log does not say which database it serves:\n%s", logs)
+			}
+		}
+	})
+}
