@@ -23,6 +23,8 @@ const (
 	SignedOut           = "signout"
 	EnrollmentStarted   = "enrollment.started"
 	EnrollmentCompleted = "enrollment.completed"
+	// EnrollmentEmailed: an enrolment link was queued for email to its user.
+	EnrollmentEmailed   = "enrollment.emailed"
 	PasswordSet         = "password.set"
 	TOTPEnrolled        = "mfa.totp.enrolled"
 	RecoveryCodesIssued = "mfa.recovery_codes.issued"
