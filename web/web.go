@@ -1,6 +1,7 @@
-// Package web holds keygate's pages and static files, embedded in the binary
-// so there is no build step and nothing to deploy beside it. It has no logic:
-// server/render parses the templates, the server serves static/.
+// Package web holds keygate's pages, static files and mail templates,
+// embedded in the binary so there is no build step and nothing to deploy
+// beside it. It has no logic: server/render parses the page templates,
+// server/mail the mail ones, the server serves static/.
 package web
 
 import (
@@ -8,11 +9,16 @@ import (
 	"io/fs"
 )
 
-//go:embed templates static
+//go:embed templates static mail
 var files embed.FS
 
 // Templates is the tree of html/template pages.
 func Templates() fs.FS { return mustSub("templates") }
+
+// Mail is the tree of mail templates: name.txt (text/template) and
+// name.html (html/template) per message, each defining "body" for its
+// layout.
+func Mail() fs.FS { return mustSub("mail") }
 
 // Static is the tree served under /static/.
 func Static() fs.FS { return mustSub("static") }
