@@ -77,6 +77,10 @@ func loopbackDialer(d *net.Dialer) func(ctx context.Context, network, addr strin
 	}
 }
 
+func newDialer() *net.Dialer {
+	return &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+}
+
 // loader holds what every worker shares: the request recipe, and a client
 // for the one-off requests of prepare. Each worker keeps one connection of
 // its own and writes the same request bytes on it, serialised once by
@@ -102,7 +106,7 @@ func newLoader(cfg Config) (*loader, error) {
 	if err != nil {
 		return nil, err
 	}
-	dial := loopbackDialer(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second})
+	dial := loopbackDialer(newDialer())
 	tr := &http.Transport{
 		Proxy:                 nil, // never send loopback traffic through an environment proxy
 		DialContext:           dial,
@@ -170,6 +174,8 @@ func (l *loader) clientForm(form url.Values) []byte {
 
 func (l *loader) close() { l.transport.CloseIdleConnections() }
 
+func (l *loader) where() string { return l.target.String() }
+
 // prepare does the one-off requests a mode needs: introspect obtains the
 // token it will introspect.
 func (l *loader) prepare(ctx context.Context) error {
@@ -211,12 +217,16 @@ type Result struct {
 	Non2xx    int64 // answered with a status outside 200-299
 	BadBody   int64 // 2xx, but the body was not what the mode expects
 	NetErrors int64 // no answer: connection or timeout errors
+	Waits     int64 // signin-totp: times a worker waited for a new TOTP step
 	Statuses  map[int]int64
 	FirstErr  string // one example, for diagnosis
 }
 
 // worker is one connection's loop state; nothing in it is shared.
 type worker struct {
+	id       int             // 0 to conns-1: which share of a sign-in mode's users it drives
+	stop     <-chan struct{} // closed when the measured time is over
+	waits    int64
 	lat      []time.Duration
 	ok       int64
 	non2xx   int64
@@ -238,24 +248,31 @@ func (w *worker) hangUp() {
 }
 
 // run drives the endpoint from cfg.Conns workers until d has passed, or n
-// requests (if n > 0) were started, or ctx ends. When d passes no new
-// request starts, but those in flight finish (each bounded by -timeout) and
-// are counted: cutting them off would make the server log cancelled work
-// and would close the kept-alive connections.
+// requests (if n > 0) were started, or ctx ends.
 func (l *loader) run(ctx context.Context, d time.Duration, n int64) Result {
 	if err := l.serialize(); err != nil {
 		return Result{FirstErr: err.Error()}
 	}
+	return drive(ctx, l.cfg.Conns, d, n, l.once)
+}
+
+// drive runs once from conns workers until d has passed, or n calls (if
+// n > 0) were started, or ctx ends, and adds up what the workers recorded.
+// When d passes no new call starts, but those in flight finish (each
+// bounded by -timeout) and are counted: cutting them off would make the
+// server log cancelled work and would close the kept-alive connections.
+func drive(ctx context.Context, conns int, d time.Duration, n int64, once func(context.Context, *worker)) Result {
 	var stop atomic.Bool
-	timer := time.AfterFunc(d, func() { stop.Store(true) })
+	stopped := make(chan struct{})
+	timer := time.AfterFunc(d, func() { stop.Store(true); close(stopped) })
 	defer timer.Stop()
 	var budget atomic.Int64
 	budget.Store(n)
-	workers := make([]*worker, l.cfg.Conns)
+	workers := make([]*worker, conns)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range workers {
-		w := &worker{statuses: map[int]int64{}, lat: make([]time.Duration, 0, 4096)}
+		w := &worker{id: i, stop: stopped, statuses: map[int]int64{}, lat: make([]time.Duration, 0, 4096)}
 		workers[i] = w
 		wg.Add(1)
 		go func() {
@@ -264,7 +281,7 @@ func (l *loader) run(ctx context.Context, d time.Duration, n int64) Result {
 				if n > 0 && budget.Add(-1) < 0 {
 					return
 				}
-				l.once(ctx, w)
+				once(ctx, w)
 			}
 			w.hangUp()
 		}()
@@ -277,6 +294,7 @@ func (l *loader) run(ctx context.Context, d time.Duration, n int64) Result {
 		res.Non2xx += w.non2xx
 		res.BadBody += w.badBody
 		res.NetErrors += w.netErr
+		res.Waits += w.waits
 		for k, v := range w.statuses {
 			res.Statuses[k] += v
 		}

@@ -1,7 +1,25 @@
 // Command keygate-load is a small, bounded load generator for a keygate
-// running on this machine. It drives one endpoint at a time from c
-// keep-alive connections and reports throughput, errors and latency
-// percentiles.
+// running on this machine. It drives one endpoint, or one kind of sign-in,
+// at a time from c workers and reports throughput, errors, latency
+// percentiles and, given the server's pid, its resident memory.
+//
+// The sign-in modes drive keygate's pages as a browser does (cookies, CSRF
+// tokens, flow ids, redirects followed within keygate) for users the
+// generator first creates with the keygate CLI (-keygate, -data-dir) and
+// enrols through the enrolment pages. A sign-in counts only when the code
+// it ends with is redeemed for tokens whose ID token verifies and names
+// the user:
+//
+//	signin-totp     password, then the authenticator app's code. A TOTP step
+//	                is single-use per user, so each user signs in at most
+//	                once per 30 s: -users must be at least 30 × the rate
+//	                (the default 2000 covers 66/s; a shortfall shows as
+//	                totp waits).
+//	signin-passkey  a discoverable passkey alone (a software authenticator,
+//	                each user's own key pair).
+//	sso             a browser signed in at enrolment signs in to the app
+//	                without a page.
+//	refresh         refresh_token grants, each rotating the user's token.
 //
 // It only ever talks to loopback (localhost, 127.0.0.0/8, ::1): any other
 // host is refused before a connection is made, every dial is checked
@@ -15,6 +33,7 @@
 //	keygate-load -mode jwks -n 200000
 //	keygate-load -mode token -client-id c_… -client-secret …
 //	keygate-load -mode introspect -client-id c_… -client-secret … -json
+//	keygate-load -mode signin-passkey -data-dir ./keygate-data -server-pid $(pidof keygate)
 //
 // The -client-id/-client-secret pair must belong to a confidential client
 // allowed the client_credentials grant (keygate client add --grant
@@ -61,11 +80,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&cfg.Requests, "n", 0, "measured request count (0: unlimited, bounded by -d)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "warm-up before measuring; its requests are not counted")
 	fs.DurationVar(&cfg.MaxDuration, "max-d", 2*time.Minute, "hard cap on the measured phase, even with -n (at most 10m)")
-	fs.StringVar(&cfg.Mode, "mode", "discovery", "token, introspect, discovery or jwks")
+	fs.StringVar(&cfg.Mode, "mode", "discovery", "token, introspect, discovery, jwks, signin-totp, signin-passkey, sso or refresh")
 	fs.StringVar(&cfg.ClientID, "client-id", os.Getenv("KEYGATE_LOAD_CLIENT_ID"), "client id for token/introspect (env KEYGATE_LOAD_CLIENT_ID)")
 	fs.StringVar(&cfg.ClientSecret, "client-secret", os.Getenv("KEYGATE_LOAD_CLIENT_SECRET"), "client secret (env KEYGATE_LOAD_CLIENT_SECRET)")
 	fs.StringVar(&cfg.Auth, "auth", "basic", "client authentication: basic (client_secret_basic) or post (client_secret_post)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.IntVar(&cfg.Users, "users", 0, "sign-in modes: users to create and enrol, at least -c (default 2000 for signin-totp, 200 otherwise)")
+	fs.StringVar(&cfg.Keygate, "keygate", "keygate", "sign-in modes: the keygate binary that creates the users and the app")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "sign-in modes: the server's --data-dir, passed to the keygate CLI (default: its own default)")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id on this machine: report its RSS (0: do not)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -89,7 +112,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	l, err := newLoader(cfg)
+	var l runner
+	var err error
+	if isSignInMode(cfg.Mode) {
+		var args []string
+		if cfg.DataDir != "" {
+			args = []string{"--data-dir", cfg.DataDir}
+		}
+		l, err = newSignIns(cfg, cli{bin: cfg.Keygate, args: args}, stderr)
+	} else {
+		l, err = newLoader(cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -102,9 +135,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 		l.run(ctx, cfg.Warmup, 0)
 	}
 	fmt.Fprintf(stderr, "measuring %s: %s\n", cfg.Mode, cfg.boundString())
+	var rss *rssWatch
+	var rssBefore int64
+	if cfg.ServerPID != 0 {
+		if rssBefore, err = readRSS(cfg.ServerPID); err != nil {
+			return fmt.Errorf("-server-pid: %w", err)
+		}
+		rss = watchRSS(cfg.ServerPID)
+	}
 	res := l.run(ctx, cfg.Duration, cfg.Requests)
 	sum := Summarize(res)
-	sum.Mode, sum.URL, sum.Conns = cfg.Mode, l.target.String(), cfg.Conns
+	sum.Mode, sum.URL, sum.Conns = cfg.Mode, l.where(), cfg.Conns
+	if rss != nil {
+		sum.RSSBefore, sum.RSSPeak = rssBefore, rss.finish()
+		sum.RSSAfter, _ = readRSS(cfg.ServerPID)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -112,6 +157,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err = io.WriteString(stdout, sum.String())
 	return err
+}
+
+// runner is one mode's driver.
+type runner interface {
+	prepare(ctx context.Context) error // one-off requests and set-up before the runs
+	run(ctx context.Context, d time.Duration, n int64) Result
+	where() string // what is measured, for the summary
+	close()
 }
 
 // Config is one invocation's settings.
@@ -127,6 +180,10 @@ type Config struct {
 	ClientSecret string
 	Auth         string
 	Timeout      time.Duration
+	Users        int
+	Keygate      string
+	DataDir      string
+	ServerPID    int
 }
 
 // normalise checks the flags and fills the bounds: the measured phase always
@@ -139,8 +196,24 @@ func (c *Config) normalise() error {
 			return fmt.Errorf("-mode %s needs -client-id and -client-secret", c.Mode)
 		}
 	case modeDiscovery, modeJWKS:
+	case modeSignInTOTP, modeSignInPasskey, modeSSO, modeRefresh:
+		if c.Users == 0 {
+			c.Users = 200
+			if c.Mode == modeSignInTOTP {
+				c.Users = 2000
+			}
+		}
+		if c.Users < c.Conns || c.Users > 100000 {
+			return fmt.Errorf("-users %d: want from -c (%d) to 100000", c.Users, c.Conns)
+		}
+		if c.Keygate == "" {
+			return errors.New("-keygate: the sign-in modes create their users with the keygate CLI")
+		}
 	default:
-		return fmt.Errorf("-mode %q: want token, introspect, discovery or jwks", c.Mode)
+		return fmt.Errorf("-mode %q: want token, introspect, discovery, jwks, signin-totp, signin-passkey, sso or refresh", c.Mode)
+	}
+	if c.ServerPID < 0 {
+		return fmt.Errorf("-server-pid %d: want a process id", c.ServerPID)
 	}
 	if c.Auth != "basic" && c.Auth != "post" {
 		return fmt.Errorf("-auth %q: want basic or post", c.Auth)

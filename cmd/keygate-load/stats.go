@@ -19,13 +19,19 @@ type Summary struct {
 	Non2xx    int64         `json:"non_2xx"`
 	BadBody   int64         `json:"bad_body"`
 	NetErrors int64         `json:"net_errors"`
-	RPS       float64       `json:"requests_per_second"` // successful requests per second
+	Waits     int64         `json:"totp_waits,omitempty"` // signin-totp: waits for a new TOTP step
+	RPS       float64       `json:"requests_per_second"`  // successful requests per second
 	P50       time.Duration `json:"p50_ns"`
 	P90       time.Duration `json:"p90_ns"`
 	P99       time.Duration `json:"p99_ns"`
 	Max       time.Duration `json:"max_ns"`
 	Statuses  map[int]int64 `json:"statuses,omitempty"`
 	FirstErr  string        `json:"first_error,omitempty"`
+	// The server's resident set size (-server-pid): before the run (after
+	// any users were enrolled), the highest sampled during it, and after.
+	RSSBefore int64 `json:"server_rss_before_bytes,omitempty"`
+	RSSPeak   int64 `json:"server_rss_peak_bytes,omitempty"`
+	RSSAfter  int64 `json:"server_rss_after_bytes,omitempty"`
 }
 
 // Summarize turns a run's raw result into its summary. It sorts
@@ -39,6 +45,7 @@ func Summarize(r Result) Summary {
 		Non2xx:    r.Non2xx,
 		BadBody:   r.BadBody,
 		NetErrors: r.NetErrors,
+		Waits:     r.Waits,
 		Errors:    r.Non2xx + r.BadBody + r.NetErrors,
 		P50:       Percentile(r.Latencies, 50),
 		P90:       Percentile(r.Latencies, 90),
@@ -101,11 +108,19 @@ func (s Summary) String() string {
 		}
 		b.WriteByte('\n')
 	}
+	if s.Waits > 0 {
+		fmt.Fprintf(&b, "  totp waits %d (a worker had no user with an unused TOTP step: raise -users)\n", s.Waits)
+	}
+	if s.RSSPeak > 0 {
+		fmt.Fprintf(&b, "  server RSS before %.1f MiB  peak %.1f MiB  after %.1f MiB\n", mib(s.RSSBefore), mib(s.RSSPeak), mib(s.RSSAfter))
+	}
 	if s.FirstErr != "" {
 		fmt.Fprintf(&b, "  first error: %s\n", s.FirstErr)
 	}
 	return b.String()
 }
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 // roundDur keeps three significant-ish digits: 1.23ms, 456µs.
 func roundDur(d time.Duration) time.Duration {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+)
+
+// jwks is the RSA keys of keygate's JWKS document, by key id.
+type jwks map[string]*rsa.PublicKey
+
+func parseJWKS(raw []byte) (jwks, error) {
+	var doc struct {
+		Keys []struct {
+			Kty, Kid, N, E string
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("JWKS: %w", err)
+	}
+	keys := jwks{}
+	for _, k := range doc.Keys {
+		if k.Kty != "RSA" {
+			continue
+		}
+		n, err1 := base64.RawURLEncoding.DecodeString(k.N)
+		e, err2 := base64.RawURLEncoding.DecodeString(k.E)
+		if err1 != nil || err2 != nil || len(e) > 4 {
+			return nil, fmt.Errorf("JWKS: key %q is not a valid RSA key", k.Kid)
+		}
+		keys[k.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("JWKS: no RSA key")
+	}
+	return keys, nil
+}
+
+// idClaims is what the generator checks of an ID token.
+type idClaims struct {
+	Iss   string          `json:"iss"`
+	Sub   string          `json:"sub"`
+	Aud   json.RawMessage `json:"aud"`
+	Nonce string          `json:"nonce"`
+	Exp   int64           `json:"exp"`
+}
+
+// verifyIDToken checks an ID token as a relying party must: an RS256
+// signature by one of keys, this issuer, this audience, the nonce sent, not
+// expired — and that it names the user who signed in.
+func (k jwks) verifyIDToken(tok, issuer, audience, nonce, subject string, now time.Time) error {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return errors.New("ID token is not a JWS")
+	}
+	var header struct{ Alg, Kid string }
+	if err := decodeSegment(parts[0], &header); err != nil {
+		return fmt.Errorf("ID token header: %w", err)
+	}
+	key := k[header.Kid]
+	if header.Alg != "RS256" || key == nil {
+		return fmt.Errorf("ID token signed with %s by key %q: want RS256 by a key of the JWKS", header.Alg, header.Kid)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return fmt.Errorf("ID token signature: %w", err)
+	}
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], sig); err != nil {
+		return fmt.Errorf("ID token signature: %w", err)
+	}
+	var c idClaims
+	if err := decodeSegment(parts[1], &c); err != nil {
+		return fmt.Errorf("ID token claims: %w", err)
+	}
+	var aud []string
+	if json.Unmarshal(c.Aud, &aud) != nil {
+		var one string
+		_ = json.Unmarshal(c.Aud, &one)
+		aud = []string{one}
+	}
+	switch {
+	case c.Iss != issuer:
+		return fmt.Errorf("ID token issuer %q, want %q", c.Iss, issuer)
+	case !slices.Contains(aud, audience):
+		return fmt.Errorf("ID token audience %s, want %q", c.Aud, audience)
+	case c.Nonce != nonce:
+		return fmt.Errorf("ID token nonce %q, want the one sent", c.Nonce)
+	case c.Sub != subject:
+		return fmt.Errorf("ID token for %q, want %q", c.Sub, subject)
+	case time.Unix(c.Exp, 0).Before(now):
+		return errors.New("ID token expired")
+	}
+	return nil
+}
+
+func decodeSegment(seg string, v any) error {
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
