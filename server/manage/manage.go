@@ -15,6 +15,7 @@ import (
 
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/mail"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -28,6 +29,10 @@ type Manager struct {
 	// IP and UserAgent of the request that asked, when there is one.
 	IP, UserAgent string
 	Now           func() time.Time
+	// Mail queues email; nil when no mail server is configured.
+	Mail *mail.Queue
+	// emailLinks: every enrolment link issued is also emailed (Emailing).
+	emailLinks bool
 }
 
 // As returns a copy acting for actor from a request's address and agent.

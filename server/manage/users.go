@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server/audit"
@@ -55,6 +55,10 @@ func (m *Manager) newUser(spec UserSpec) (storage.User, error) {
 	}
 	if len(spec.Name) > 200 {
 		return storage.User{}, invalid("the name is longer than 200 characters")
+	}
+	// A name is one line: it goes into mail headers and pages.
+	if strings.ContainsFunc(spec.Name, unicode.IsControl) {
+		return storage.User{}, invalid("the name must not contain line breaks or other control characters")
 	}
 	if err := validRole(spec.Role); err != nil {
 		return storage.User{}, err
@@ -135,7 +139,13 @@ func (m *Manager) issueEnrollment(ctx context.Context, u storage.User) (NewUser,
 		Result: audit.Success, Details: map[string]string{"expires_at": e.ExpiresAt.UTC().Format(time.RFC3339)}}); err != nil {
 		return NewUser{}, err
 	}
-	return NewUser{User: u, EnrollmentURL: m.Issuer + "/enroll?token=" + url.QueryEscape(token), ExpiresAt: e.ExpiresAt}, nil
+	nu := NewUser{User: u, EnrollmentURL: enrollmentURL(m.Issuer, token), ExpiresAt: e.ExpiresAt}
+	if m.emailLinks {
+		if err := m.emailLink(ctx, nu); err != nil {
+			return NewUser{}, err
+		}
+	}
+	return nu, nil
 }
 
 func (m *Manager) userByEmail(ctx context.Context, email string) (storage.User, error) {
