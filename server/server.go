@@ -21,6 +21,7 @@ import (
 	"github.com/keygate/keygate/server/geo"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/login"
+	"github.com/keygate/keygate/server/mail"
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/metrics"
 	"github.com/keygate/keygate/server/mfa"
@@ -62,6 +63,9 @@ type Config struct {
 	// the risk engine's policy.
 	Geo  geo.Config
 	Risk risk.Policy
+	// Mail is the mail server email goes through (with defaults, checked);
+	// nil: keygate sends no email and refuses to be asked to.
+	Mail *mail.Config
 }
 
 // AdminConfig tunes the admin console and API; zero values take the
@@ -93,6 +97,8 @@ type Server struct {
 	handler http.Handler
 	now     func() time.Time
 	tls     *tls.Config // nil: plain HTTP
+	// sendMail is the outbox's sender of email.
+	sendMail func(context.Context, storage.OutboxMessage) error
 }
 
 // New builds every capability and mounts it.
@@ -170,7 +176,8 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 		}
 	}
 	secretHasher := keys.NewSecretHasher(master.Derive("client-secret", 32))
-	manager := &manage.Manager{Store: store, Audit: rec, Hasher: secretHasher, Issuer: cfg.Issuer, Actor: "system", Now: now}
+	manager := &manage.Manager{Store: store, Audit: rec, Hasher: secretHasher, Issuer: cfg.Issuer, Actor: "system", Now: now,
+		Mail: mailQueue(cfg.Mail, store, master, now)}
 	oidcHandler, err := oidc.New(oidc.Deps{
 		Issuer: cfg.Issuer, Store: store, Keys: keyring,
 		SecretHasher: secretHasher,
@@ -190,7 +197,8 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, locator: locator, oidc: oidcHandler, store: store, keyring: keyring, audit: rec, logger: logger, now: now, tls: tlsConfig}
+	s := &Server{cfg: cfg, locator: locator, oidc: oidcHandler, store: store, keyring: keyring, audit: rec, logger: logger, now: now, tls: tlsConfig,
+		sendMail: mailSender(cfg.Mail, master, now)}
 	r := httpx.NewRouter()
 	r.Use(func(rt httpx.Route, h http.Handler) http.Handler { return m.Middleware(rt.Pattern, h) })
 	r.Mount(oidcHandler)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/mail"
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/storage"
 )
@@ -19,6 +20,7 @@ func (s *Server) runWorkers(ctx context.Context) {
 		Secret: s.cfg.AlertSecret, Logger: s.logger, Now: s.now,
 		Senders: map[string]func(context.Context, storage.OutboxMessage) error{
 			manage.OutboxBackchannelLogout: s.oidc.SendBackchannelLogout,
+			mail.OutboxKind:                s.sendMail,
 		}}
 	go deliverer.Run(ctx, time.Second)
 
