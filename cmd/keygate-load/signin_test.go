@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/servertest"
+)
+
+// managerProvisioner provisions as the keygate CLI does — the same
+// manage.Manager calls `keygate user import` and `keygate client add`
+// make — on an in-process server's store, so the tests need no binary.
+type managerProvisioner struct{ m *manage.Manager }
+
+func (p managerProvisioner) addUsers(ctx context.Context, emails []string) ([]newUser, error) {
+	specs := make([]manage.UserSpec, len(emails))
+	for i, e := range emails {
+		specs[i] = manage.UserSpec{Email: e}
+	}
+	added, err := p.m.ImportUsers(ctx, specs)
+	if err != nil {
+		return nil, err
+	}
+	users := make([]newUser, len(added))
+	for i, nu := range added {
+		users[i] = newUser{ID: nu.User.ID, Email: nu.User.Email, EnrollmentURL: nu.EnrollmentURL}
+	}
+	return users, nil
+}
+
+func (p managerProvisioner) addApp(ctx context.Context, name, redirectURI string) (appCreds, error) {
+	nc, err := p.m.RegisterClient(ctx, manage.ClientSpec{Name: name, RedirectURIs: []string{redirectURI},
+		GrantTypes: []string{"authorization_code", "refresh_token"}})
+	return appCreds{ID: nc.Client.ID, Secret: nc.Secret}, err
+}
+
+// prepared is a sign-in mode with its users enrolled on a fresh in-process
+// keygate.
+func prepared(t *testing.T, mode string, users int) (*servertest.Instance, *signIns) {
+	t.Helper()
+	in := servertest.Start(t)
+	cfg := Config{BaseURL: in.Base, Conns: 2, Users: users, Mode: mode, Auth: "basic", Keygate: "unused",
+		Timeout: 10 * time.Second, MaxDuration: time.Minute}
+	if err := cfg.normalise(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := newSignIns(cfg, managerProvisioner{in.Manager()}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.close)
+	if err := l.prepare(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return in, l
+}
+
+// eventsOf is how many events of typ the server recorded after mark.
+func eventsOf(t *testing.T, in *servertest.Instance, mark int64, typ string) int {
+	t.Helper()
+	return len(in.Events(t, mark, typ))
+}
+
+// TestSignInModesCountWhatTheServerDid runs each mode for a few sign-ins
+// and checks each counted one against the server's own record of it.
+func TestSignInModesCountWhatTheServerDid(t *testing.T) {
+	for _, tc := range []struct {
+		mode, event string
+	}{
+		{modeSignInTOTP, audit.SigninSucceeded},
+		{modeSignInPasskey, audit.SigninSucceeded},
+		{modeSSO, audit.SigninSSO},
+		{modeRefresh, audit.TokenRefreshed},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			// Eight users, four for each worker, and four sign-ins: however
+			// the workers share them, no TOTP step is used twice and no
+			// worker waits for the next.
+			in, l := prepared(t, tc.mode, 8)
+			mark := in.AuditMark(t)
+			s := Summarize(l.run(t.Context(), time.Minute, 4))
+			if s.OK != 4 || s.Errors != 0 || s.Waits != 0 {
+				t.Fatalf("ok %d, errors %d (%s), waits %d; want 4 sign-ins", s.OK, s.Errors, s.FirstErr, s.Waits)
+			}
+			if n := eventsOf(t, in, mark, tc.event); n != 4 {
+				t.Errorf("the server recorded %d %s events, want 4", n, tc.event)
+			}
+			if n := eventsOf(t, in, mark, audit.SigninFailed); n != 0 {
+				t.Errorf("the server recorded %d failed sign-ins", n)
+			}
+		})
+	}
+}
+
+// TestSignInModesCountRefusalsAsErrors spoils each mode's credential and
+// checks that what the server refuses is counted as an error, never as a
+// sign-in.
+func TestSignInModesCountRefusalsAsErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, mode string
+		spoil      func(t *testing.T, in *servertest.Instance, l *signIns, acc *account)
+		want       string // in the first error
+	}{
+		{"a wrong TOTP code", modeSignInTOTP, func(t *testing.T, _ *servertest.Instance, _ *signIns, acc *account) {
+			acc.totpSecret = strings.Repeat("A", 32) // another app's secret: a well-formed, wrong code
+		}, "TOTP code: 401"},
+		{"a refused assertion", modeSignInPasskey, func(t *testing.T, _ *servertest.Instance, l *signIns, acc *account) {
+			stranger, err := newPasskey(l.site.rp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stranger.auth.Options.UserHandle = acc.key.auth.Options.UserHandle // claims to be the user's passkey
+			acc.key = stranger
+		}, "passkey finish: 400"},
+		{"an ID token for someone else", modeSignInPasskey, func(t *testing.T, _ *servertest.Instance, l *signIns, acc *account) {
+			acc.user.ID = l.accounts[0].user.ID + "-not"
+		}, "code redemption"},
+		{"a suspended user's session", modeSSO, func(t *testing.T, in *servertest.Instance, _ *signIns, acc *account) {
+			if _, err := in.Manager().SuspendUserID(t.Context(), acc.user.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, "back to the app"},
+		{"a refresh token keygate never issued", modeRefresh, func(t *testing.T, _ *servertest.Instance, _ *signIns, acc *account) {
+			acc.refresh += "x"
+		}, "token refresh_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, l := prepared(t, tc.mode, 4)
+			for _, acc := range l.accounts {
+				tc.spoil(t, in, l, acc)
+			}
+			mark := in.AuditMark(t)
+			s := Summarize(l.run(t.Context(), time.Minute, 2))
+			if s.OK != 0 || s.Errors != 2 || !strings.Contains(s.FirstErr, tc.want) {
+				t.Fatalf("ok %d, errors %d, first error %q; want 2 errors naming %q", s.OK, s.Errors, s.FirstErr, tc.want)
+			}
+			for _, typ := range []string{audit.SigninSucceeded, audit.SigninSSO, audit.TokenRefreshed} {
+				if tc.want != "code redemption" && eventsOf(t, in, mark, typ) != 0 {
+					t.Errorf("the server recorded %s for a spoiled credential", typ)
+				}
+			}
+		})
+	}
+}
