@@ -52,6 +52,8 @@ var rules = []rule{
 	{pkg: "storage", forbid: []string{module + "/server"}, why: "storage never reaches up into the server"},
 	{pkg: "storage/sqlite", forbid: []string{module + "/server"}, why: "storage never reaches up into the server"},
 	{pkg: "keys", forbid: []string{module + "/server"}, why: "keys never reach up into the server"},
+	{pkg: "storage/storecopy", forbid: []string{module + "/server", module + "/keys", module + "/cmd"},
+		why: "the copy moves rows between the backends as they are: it knows nothing of the server, and secrets travel sealed, never opened"},
 	{pkg: "server/httpx", forbid: []string{anyModulePackage},
 		why: "the HTTP toolkit is generic: it knows nothing of keygate"},
 	{pkg: "server/risk", forbid: []string{anyNonStd}, optional: true,
