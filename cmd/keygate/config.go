@@ -78,7 +78,8 @@ type fileConfig struct {
 		PerAccount int      `yaml:"per_account"`
 		PerIP      int      `yaml:"per_ip"`
 	} `yaml:"throttle"`
-	Risk     riskFile `yaml:"risk"`
+	Risk     riskFile  `yaml:"risk"`
+	SMTP     *smtpFile `yaml:"smtp"` // nil: no email
 	WebAuthn struct {
 		Origins         []string `yaml:"origins"`
 		MDSFile         string   `yaml:"mds_file"`
@@ -252,6 +253,8 @@ func (s settings) serverConfig() (server.Config, error) {
 	geoCfg, policy, rproblems := s.riskConfig()
 	problems = append(problems, rproblems...)
 	problems = append(problems, wproblems...)
+	mailCfg, mproblems := s.mailConfig(true)
+	problems = append(problems, mproblems...)
 	if len(problems) > 0 {
 		return server.Config{}, usagef("configuration:\n  - %s", strings.Join(problems, "\n  - "))
 	}
@@ -277,6 +280,7 @@ func (s settings) serverConfig() (server.Config, error) {
 		WebAuthnMetadata: md,
 		Geo:              geoCfg,
 		Risk:             policy,
+		Mail:             mailCfg,
 		Admin: server.AdminConfig{
 			FreshKeyTap:    time.Duration(fc.Admin.FreshKeyTap),
 			BulkReadLimit:  fc.Admin.BulkReadLimit,

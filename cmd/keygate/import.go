@@ -19,7 +19,8 @@ import (
 
 // newUserImport is `keygate user import FILE.csv`.
 func newUserImport(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var sendEmail bool
+	cmd := &cobra.Command{
 		Use:   "import FILE.csv",
 		Short: "Add the users of a CSV file (email,name,groups) in one go; prints a JSON line per user",
 		Long: "The file starts with the header line email,name,groups; groups are separated by ';'.\n" +
@@ -27,6 +28,9 @@ func newUserImport(g *globalOptions) *cobra.Command {
 			"and every wrong row is named by its line number.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSendEmail(g, sendEmail); err != nil {
+				return err
+			}
 			f, err := os.Open(args[0])
 			if err != nil {
 				return usagef("%v", err)
@@ -36,8 +40,8 @@ func newUserImport(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			return withData(cmd.Context(), g, func(_ settings, _ storage.Store, _ *keys.Master, m *manage.Manager) error {
-				added, err := m.ImportUsers(cmd.Context(), specs)
+			return withData(cmd.Context(), g, func(_ settings, store storage.Store, master *keys.Master, m *manage.Manager) error {
+				added, err := emailing(m, store, master, sendEmail).ImportUsers(cmd.Context(), specs)
 				var ie *manage.ImportError
 				if errors.As(err, &ie) {
 					var msgs []string
@@ -50,6 +54,12 @@ func newUserImport(g *globalOptions) *cobra.Command {
 					return err
 				}
 				for _, nu := range added {
+					if sendEmail {
+						if err := printEmailed(nu, false, true); err != nil {
+							return err
+						}
+						continue
+					}
 					if err := printJSONLine(map[string]any{"user_id": nu.User.ID, "email": nu.User.Email,
 						"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC().Format(time.RFC3339)}); err != nil {
 						return err
@@ -59,6 +69,8 @@ func newUserImport(g *globalOptions) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&sendEmail, "send-email", false, sendEmailFlag)
+	return cmd
 }
 
 // readUserCSV reads the import file: the header line email,name,groups,

@@ -42,7 +42,7 @@ func withData(ctx context.Context, g *globalOptions, fn func(s settings, store s
 
 func newUser(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Add, list and suspend users"}
-	var admin, asJSON bool
+	var admin, asJSON, addEmail bool
 	var name, role string
 	var groups []string
 	add := &cobra.Command{
@@ -56,10 +56,17 @@ func newUser(g *globalOptions) *cobra.Command {
 				}
 				role = storage.RoleAdmin
 			}
-			return withData(cmd.Context(), g, func(_ settings, _ storage.Store, _ *keys.Master, m *manage.Manager) error {
-				nu, err := m.CreateUser(cmd.Context(), manage.UserSpec{Email: args[0], Name: name, Role: role, Groups: groups})
+			if err := checkSendEmail(g, addEmail); err != nil {
+				return err
+			}
+			return withData(cmd.Context(), g, func(_ settings, store storage.Store, master *keys.Master, m *manage.Manager) error {
+				nu, err := emailing(m, store, master, addEmail).CreateUser(cmd.Context(),
+					manage.UserSpec{Email: args[0], Name: name, Role: role, Groups: groups})
 				if err != nil {
 					return err
+				}
+				if addEmail {
+					return printEmailed(nu, asJSON, false)
 				}
 				if asJSON {
 					return printJSON(map[string]any{"user_id": nu.User.ID, "email": nu.User.Email,
@@ -76,6 +83,7 @@ func newUser(g *globalOptions) *cobra.Command {
 	add.Flags().StringArrayVar(&groups, "group", nil, "a group the user joins (repeatable)")
 	add.Flags().StringVar(&name, "name", "", "display name")
 	add.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	add.Flags().BoolVar(&addEmail, "send-email", false, sendEmailFlag)
 
 	var listJSON bool
 	list := &cobra.Command{
@@ -142,16 +150,22 @@ func newUser(g *globalOptions) *cobra.Command {
 		},
 	}
 	suspend.Flags().BoolVar(&suspendJSON, "json", false, "print JSON")
-	var reenrollJSON bool
+	var reenrollJSON, reenrollEmail bool
 	reenroll := &cobra.Command{
 		Use:   "reenroll EMAIL",
 		Short: "Issue a new single-use enrolment URL, e.g. for a user who lost their keys",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withData(cmd.Context(), g, func(_ settings, _ storage.Store, _ *keys.Master, m *manage.Manager) error {
-				nu, err := m.IssueEnrollment(cmd.Context(), args[0])
+			if err := checkSendEmail(g, reenrollEmail); err != nil {
+				return err
+			}
+			return withData(cmd.Context(), g, func(_ settings, store storage.Store, master *keys.Master, m *manage.Manager) error {
+				nu, err := emailing(m, store, master, reenrollEmail).IssueEnrollment(cmd.Context(), args[0])
 				if err != nil {
 					return err
+				}
+				if reenrollEmail {
+					return printEmailed(nu, reenrollJSON, false)
 				}
 				if reenrollJSON {
 					return printJSON(map[string]any{"user_id": nu.User.ID, "email": nu.User.Email,
@@ -164,6 +178,7 @@ func newUser(g *globalOptions) *cobra.Command {
 		},
 	}
 	reenroll.Flags().BoolVar(&reenrollJSON, "json", false, "print JSON")
+	reenroll.Flags().BoolVar(&reenrollEmail, "send-email", false, sendEmailFlag)
 	unsuspend := &cobra.Command{
 		Use:   "unsuspend EMAIL",
 		Short: "Let a suspended user sign in again (their old sessions and tokens stay revoked)",

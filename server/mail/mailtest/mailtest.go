@@ -15,10 +15,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -52,6 +55,9 @@ type Server struct {
 	Host string // 127.0.0.1
 	Port int
 	CA   *x509.CertPool // verifies the server's certificate
+	// CAFile is that certificate in PEM, for a process of its own to trust
+	// (SSL_CERT_FILE).
+	CAFile string
 
 	t    testing.TB
 	tls  *tls.Config
@@ -70,7 +76,11 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	cert, pool := certificate(t)
-	s := &Server{Host: "127.0.0.1", CA: pool, t: t, pass: Password, refused: map[string]bool{},
+	caFile := filepath.Join(t.TempDir(), "smtp-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Host: "127.0.0.1", CA: pool, CAFile: caFile, t: t, pass: Password, refused: map[string]bool{},
 		tls:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		arrived: make(chan struct{})}
 	s.listen("127.0.0.1:0")
