@@ -48,7 +48,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&opts.configFile, "config", "", "YAML configuration file (env KEYGATE_CONFIG)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServe(&opts), newUser(&opts), newGroup(&opts), newClient(&opts), newKeys(&opts),
-		newAudit(&opts), newBackup(&opts), newVersion())
+		newAudit(&opts), newBackup(&opts), newStore(&opts), newVersion())
 	return root
 }
 

@@ -20,6 +20,7 @@ type served struct {
 	mu   sync.Mutex      // guards logs
 	logs strings.Builder // what it printed: its JSON log and its messages
 	done chan struct{}   // closed when the process has exited
+	stop func()          // ends it with SIGTERM and waits until it has exited
 }
 
 // Logs returns what the server has printed so far.
@@ -77,10 +78,11 @@ func startServe(t *testing.T, args ...string) *served {
 		_ = cmd.Wait()
 		close(s.done)
 	}()
-	t.Cleanup(func() {
+	s.stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		<-s.done
-	})
+	}
+	t.Cleanup(s.stop)
 	select {
 	case addr := <-listening:
 		s.url = "http://" + addr
