@@ -52,6 +52,7 @@ var access = map[string]rule{
 	"POST /admin/users/{id}/groups":                   {adminOnly, true},
 	"POST /admin/users/{id}/groups/{groupID}/remove":  {adminOnly, true},
 	"POST /admin/users/{id}/reenroll":                 {lifecycle, true},
+	"POST /admin/users/{id}/enrollment-email":         {lifecycle, false},
 	"POST /admin/users/{id}/reset-totp":               {lifecycle, false},
 	"POST /admin/users/{id}/revoke-sessions":          {lifecycle, false},
 	"POST /admin/users/{id}/sessions/{sid}/revoke":    {lifecycle, false},

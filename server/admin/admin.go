@@ -116,6 +116,7 @@ func (h *Handler) Routes() []httpx.Route {
 		h.page(post, "/admin/users/{id}/groups", editMembers, sensitive, h.joinGroupPage),
 		h.page(post, "/admin/users/{id}/groups/{groupID}/remove", editMembers, sensitive, h.leaveGroupPage),
 		h.page(post, "/admin/users/{id}/reenroll", supportUsers, sensitive, h.reenrollPage),
+		h.page(post, "/admin/users/{id}/enrollment-email", supportUsers, routine, h.emailLinkPage),
 		h.page(post, "/admin/users/{id}/reset-totp", supportUsers, routine, h.resetTOTPPage),
 		h.page(post, "/admin/users/{id}/revoke-sessions", supportUsers, routine, h.revokeSessionsPage),
 		h.page(post, "/admin/users/{id}/sessions/{sid}/revoke", supportUsers, routine, h.revokeSessionPage),

@@ -94,6 +94,9 @@ type LinkData struct {
 	Base
 	UserID, Email, URL, Expires string
 	New                         bool
+	// Token is the link's, for the form that emails it when CanEmail.
+	Token    string
+	CanEmail bool
 }
 
 func (h *Handler) createUserPage(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -112,16 +115,27 @@ func (h *Handler) createUserPage(w http.ResponseWriter, r *http.Request, p *prin
 	// The link is in this response only: it is not stored anywhere it
 	// could be shown again (only its hash is kept).
 	return h.render(w, r, p, http.StatusOK, render.PageAdminLink, "User created", LinkData{Base: h.base(r, p, "users"),
-		UserID: nu.User.ID, Email: nu.User.Email, URL: nu.EnrollmentURL, Expires: when(nu.ExpiresAt), New: true})
+		UserID: nu.User.ID, Email: nu.User.Email, URL: nu.EnrollmentURL, Expires: when(nu.ExpiresAt), New: true,
+		Token: tokenOf(nu.EnrollmentURL), CanEmail: h.canEmail()})
 }
 
+// reenrollPage issues a new enrolment link and shows it, or with
+// send=email mails it to the user without showing it to anyone.
 func (h *Handler) reenrollPage(w http.ResponseWriter, r *http.Request, p *principal) error {
-	nu, err := h.manager(r, p).IssueEnrollmentFor(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if r.PostFormValue("send") == "email" {
+		if _, err := h.manager(r, p).Emailing().IssueEnrollmentFor(r.Context(), id); err != nil {
+			return err
+		}
+		return backToUser(w, r, id, "enrollment-emailed")
+	}
+	nu, err := h.manager(r, p).IssueEnrollmentFor(r.Context(), id)
 	if err != nil {
 		return err
 	}
 	return h.render(w, r, p, http.StatusOK, render.PageAdminLink, "New enrolment link", LinkData{Base: h.base(r, p, "users"),
-		UserID: nu.User.ID, Email: nu.User.Email, URL: nu.EnrollmentURL, Expires: when(nu.ExpiresAt)})
+		UserID: nu.User.ID, Email: nu.User.Email, URL: nu.EnrollmentURL, Expires: when(nu.ExpiresAt),
+		Token: tokenOf(nu.EnrollmentURL), CanEmail: h.canEmail()})
 }
 
 // UserData is one user's page.
@@ -143,6 +157,8 @@ type UserData struct {
 	// Protected: the signed-in user may not change this account
 	// (principal.mayChange): helpdesk sees it without the forms.
 	Protected bool
+	// CanEmail: enrolment links may be sent by email.
+	CanEmail bool
 }
 
 // KeyRow is a security key or passkey.
@@ -178,7 +194,7 @@ func (h *Handler) userPage(w http.ResponseWriter, r *http.Request, p *principal)
 	data := UserData{Base: h.base(r, p, "users"), ID: u.ID, Email: u.Email, Name: u.Name, Created: when(u.CreatedAt),
 		Updated: when(u.UpdatedAt), Role: u.Role, Suspended: u.Suspended(), SuspendedAt: when(u.SuspendedAt),
 		Enrolled: u.Enrolled(), Self: u.ID == p.User.ID, TOTP: d.totpStatus(), RecoveryCodes: d.RecoveryCodes,
-		Protected: !p.mayChange(u), Roles: roleOptions(u.Role)}
+		Protected: !p.mayChange(u), Roles: roleOptions(u.Role), CanEmail: h.canEmail()}
 	for _, g := range d.Groups {
 		data.Groups = append(data.Groups, GroupRef{ID: g.ID, Name: g.Name, MinACR: g.MinACR})
 	}
