@@ -64,8 +64,13 @@
 //   - Migrations take an advisory lock, so replicas may start at once.
 //
 // Two transactions can still wait for each other (each holding a row the
-// other wants); the server then rolls one back, and the method answers
-// storage.ErrConflict.
+// other wants): a suspension locks the user, then the tokens, while a
+// refresh in flight has locked its token, then wants the user. The server
+// then rolls one back. InTx runs its function again in a new transaction
+// (up to five times in all), so a kill action is not refused for being
+// busy; a statement outside InTx, or a transaction from BeginTx (fosite's
+// token requests), answers storage.ErrConflict, and the client tries
+// again.
 //
 // # Conventions
 //

@@ -28,9 +28,8 @@ const (
 //   - serialization_failure and deadlock_detected: storage.ErrConflict.
 //     At READ COMMITTED the first does not arise, and the second only
 //     when two transactions lock the same rows in opposite orders; the
-//     server has rolled one back, and its caller may try again. Nothing
-//     here retries: the transaction's function is the caller's, and may
-//     have done more than write.
+//     server has rolled one back. InTx runs its function again then; a
+//     transaction begun with BeginTx is its owner's to retry.
 //
 // Constraint errors keep the server's message, which names the
 // constraint. Most methods never raise the first three: they write

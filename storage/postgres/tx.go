@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -91,11 +93,44 @@ func (s *Store) lock(ctx context.Context, clause string) string {
 // The transaction runs at READ COMMITTED: each statement sees what was
 // committed when it began, conditional writes re-check their condition
 // on the row as the last writer left it, and reads by key lock the row
-// (see lock). fn runs once; InTx never retries it.
-func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+// (see lock).
+//
+// When the server rolls the transaction back because it and another were
+// waiting for each other (a deadlock, or a serialization failure), InTx
+// runs fn again in a new transaction, up to maxAttempts times in all: the
+// kill actions lock a user before the tokens a refresh in flight has
+// locked before the user, and an administrator suspending someone must
+// not be told "try again" because the account was busy. So fn may run
+// more than once; it must act only through the store (every InTx
+// function in keygate does). A joined context never retries: the owner
+// of the transaction does.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if s.txFrom(ctx) != nil {
 		return fn(ctx)
 	}
+	for attempt := 1; ; attempt++ {
+		err := s.inNewTx(ctx, fn)
+		if attempt == maxAttempts || !rolledBackByServer(err) || ctx.Err() != nil {
+			return err
+		}
+		// A short, random wait keeps the two from meeting again at once.
+		time.Sleep(time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond)
+	}
+}
+
+// maxAttempts bounds InTx's runs of one function.
+const maxAttempts = 5
+
+// rolledBackByServer reports whether err is the server's rollback of a
+// transaction that waited on another (deadlock_detected or
+// serialization_failure): only then may running it again succeed. A
+// storage.ErrConflict a function returns by itself is its own answer.
+func rolledBackByServer(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == deadlockDetected || pe.Code == serializationFailure)
+}
+
+func (s *Store) inNewTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return wrapErr("begin transaction", err)
