@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/keygate/keygate/server/mail"
 	"github.com/keygate/keygate/server/mail/mailtest"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
@@ -29,25 +32,9 @@ func TestServeMailsTheEnrolmentLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://localhost:" + portOf(t, ln)
+	ln, issuer := listen(t)
 	mailCfg := smtp.Config().WithDefaults()
-	srv, err := server.New(t.Context(), server.Config{Issuer: issuer, Mail: &mailCfg}, db, master, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	})
+	serve(t, ln, db, master, server.Config{Issuer: issuer, Mail: &mailCfg}, io.Discard)
 
 	// The CLI's manager: it writes to the same store, the server sends.
 	m := &manage.Manager{Store: db, Audit: audit.NewRecorder(db, slog.New(slog.DiscardHandler), nil, time.Now),
@@ -87,11 +74,110 @@ func TestServeMailsTheEnrolmentLink(t *testing.T) {
 	}
 }
 
-func portOf(t *testing.T, ln net.Listener) string {
+// listen is a loopback listener and the issuer it serves.
+func listen(t *testing.T) (net.Listener, string) {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, port, err := net.SplitHostPort(ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return port
+	return ln, "http://localhost:" + port
+}
+
+// logWatch is a log destination a test can wait on.
+type logWatch struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	wrote chan struct{}
+}
+
+func newLogWatch() *logWatch { return &logWatch{wrote: make(chan struct{})} }
+
+func (l *logWatch) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Write(p)
+	close(l.wrote)
+	l.wrote = make(chan struct{})
+	return len(p), nil
+}
+
+// waitFor blocks until the log holds s.
+func (l *logWatch) waitFor(t *testing.T, s string) {
+	t.Helper()
+	for {
+		l.mu.Lock()
+		found, ch := strings.Contains(l.b.String(), s), l.wrote
+		l.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.Context().Done():
+			t.Fatalf("the log never said %q", s)
+		}
+	}
+}
+
+// serve runs the server on ln over db, with its background workers, as
+// `keygate serve` does, until the returned stop is called.
+func serve(t *testing.T, ln net.Listener, db storage.Store, master *keys.Master, cfg server.Config, logs io.Writer) (stop func()) {
+	t.Helper()
+	srv, err := server.New(t.Context(), cfg, db, master, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-served; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestMailQueuedForAServerWithoutSMTPWaits: a command with an smtp section
+// may queue mail for a server started without one. That server keeps it,
+// failing and retrying; restarted with the section, it sends it, once.
+func TestMailQueuedForAServerWithoutSMTPWaits(t *testing.T) {
+	smtp := mailtest.Start(t)
+	db := sqlitetest.Open(t)
+	master, err := keys.NewMaster([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, issuer := listen(t)
+	logs := newLogWatch()
+	stop := serve(t, ln, db, master, server.Config{Issuer: issuer}, logs)
+
+	m := &manage.Manager{Store: db, Audit: audit.NewRecorder(db, slog.New(slog.DiscardHandler), nil, time.Now),
+		Hasher: keys.NewSecretHasher(master.Derive("client-secret", 32)), Issuer: issuer, Actor: "cli", Now: time.Now,
+		Mail: &mail.Queue{Outbox: db, Sealer: master, Now: time.Now}}
+	nu, err := m.Emailing().CreateUser(t.Context(), manage.UserSpec{Email: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.waitFor(t, "no smtp section")
+	stop()
+
+	mailCfg := smtp.Config().WithDefaults()
+	ln, _ = listen(t)
+	serve(t, ln, db, master, server.Config{Issuer: issuer, Mail: &mailCfg}, io.Discard)
+	smtp.Wait(t, func(s *mailtest.Server) bool { return len(s.Received()) > 0 })
+	got := smtp.Received()
+	if len(got) != 1 || got[0].Link(t, issuer+"/") != nu.EnrollmentURL {
+		t.Fatalf("%d messages; want the one queued", len(got))
+	}
 }
