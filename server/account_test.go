@@ -284,7 +284,7 @@ func TestAccountSignOutSessions(t *testing.T) {
 		if len(ev) != 1 || ev[0].UserID != u.id || ev[0].Actor != u.id || ev[0].Details["tokens_revoked"] != "1" || !strings.HasPrefix(other, ev[0].Details["sid"]) {
 			t.Errorf("revocation events %+v", ev)
 		}
-		due, err := in.DB.DueOutbox(ctx, time.Now().Add(time.Minute), 100)
+		due, err := storage.PendingOutbox(ctx, in.DB, time.Now().Add(time.Minute), 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -243,7 +243,7 @@ func introspectAs(t *testing.T, in *instance, app manage.NewClient, token string
 
 func outboxCount(t *testing.T, in *instance) int {
 	t.Helper()
-	ms, err := in.DB.DueOutbox(t.Context(), time.Now().Add(time.Hour), 1000)
+	ms, err := storage.PendingOutbox(t.Context(), in.DB, time.Now().Add(time.Hour), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -792,7 +792,7 @@ func TestWebAuthn(t *testing.T) {
 		if f := in.flow(t, flow); f.State != storage.FlowSecondFactor {
 			t.Errorf("flow %q after a clone", f.State)
 		}
-		due, err := in.DB.DueOutbox(ctx, time.Now().Add(time.Minute), 1000)
+		due, err := storage.PendingOutbox(ctx, in.DB, time.Now().Add(time.Minute), 1000)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -518,10 +518,20 @@ type OutboxMessage struct {
 	DeliveredAt   time.Time
 }
 
+// A message is delivered by claiming it, sending it, then marking it
+// delivered or failed. The claim is a lease: every process delivering
+// from one database claims, and a message is claimed by one of them at a
+// time; one whose deliverer died before marking it is claimed again once
+// its lease has run out.
 type Outbox interface {
 	EnqueueOutbox(ctx context.Context, m OutboxMessage) (int64, error)
-	// DueOutbox lists undelivered messages whose NextAttemptAt <= now.
-	DueOutbox(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error)
+	// ClaimOutbox takes up to limit undelivered messages due at now
+	// (NextAttemptAt <= now), earliest first, and moves their NextAttemptAt
+	// to leaseUntil, atomically: a concurrent claim never returns one of
+	// them until leaseUntil. It returns them as they were before the claim
+	// (NextAttemptAt is when each fell due). limit <= 0 means
+	// DueOutboxDefault.
+	ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]OutboxMessage, error)
 	MarkOutboxDelivered(ctx context.Context, id int64, at time.Time) error
 	MarkOutboxFailed(ctx context.Context, id int64, next time.Time, lastError string) error
 }

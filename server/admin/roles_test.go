@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/servertest"
+	"github.com/keygate/keygate/storage"
 )
 
 var (
@@ -224,7 +225,7 @@ func TestGrantingARoleAlerts(t *testing.T) {
 		t.Fatalf("user.role_granted events %+v", ev)
 	}
 	// Each grant is queued for the alert webhook in its own transaction.
-	msgs, err := in.DB.DueOutbox(t.Context(), time.Now().Add(24*time.Hour), 100)
+	msgs, err := storage.PendingOutbox(t.Context(), in.DB, time.Now().Add(24*time.Hour), 100)
 	if err != nil {
 		t.Fatal(err)
 	}

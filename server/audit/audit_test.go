@@ -53,9 +53,9 @@ func allAudit(t *testing.T, s storage.Audit) []storage.AuditEvent {
 }
 
 // pending lists every undelivered outbox message, due or not.
-func pending(t *testing.T, s storage.Outbox) []storage.OutboxMessage {
+func pending(t *testing.T, s storage.Store) []storage.OutboxMessage {
 	t.Helper()
-	ms, err := s.DueOutbox(t.Context(), future, 1000)
+	ms, err := storage.PendingOutbox(t.Context(), s, future, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

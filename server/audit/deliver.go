@@ -32,7 +32,8 @@ func Sign(secret, body []byte, t time.Time) string {
 
 // Deliverer sends due outbox messages and reschedules failures with
 // exponential backoff (capped), so a webhook that is down gets every alert
-// once it is back.
+// once it is back. Each message is claimed before it is sent
+// (storage.Outbox), so deliverers on several replicas send it once.
 type Deliverer struct {
 	DB     storage.Outbox
 	Client *http.Client
@@ -56,38 +57,59 @@ func Backoff(failures int) time.Duration {
 	return min(d, maxBackoff)
 }
 
-// RunOnce delivers what is due now and returns how many were delivered.
+// Deliveries are claimed a batch at a time and each send is given at
+// most sendTimeout, so a claim's lease outlasts its batch: another
+// replica takes a message only when its deliverer died before marking it.
+const (
+	claimBatch  = 10
+	sendTimeout = 10 * time.Second
+	claimLease  = claimBatch*sendTimeout + time.Minute
+)
+
+// RunOnce delivers what is due now, a claimed batch at a time, and
+// returns how many were delivered.
 func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
-	now := d.Now()
-	due, err := d.DB.DueOutbox(ctx, now, 50)
-	if err != nil {
-		return 0, err
-	}
 	delivered := 0
-	for _, m := range due {
-		send := d.send
-		if s, ok := d.Senders[m.Kind]; ok {
-			send = s
-		}
-		if err := send(ctx, m); err != nil {
-			next := now.Add(Backoff(m.Attempts + 1))
-			d.Logger.WarnContext(ctx, "outbox delivery failed", "kind", m.Kind, "outbox_id", m.ID, "attempts", m.Attempts+1, "err", err)
-			if err := d.DB.MarkOutboxFailed(ctx, m.ID, next, err.Error()); err != nil {
-				return delivered, err
-			}
-			continue
-		}
-		if err := d.DB.MarkOutboxDelivered(ctx, m.ID, d.Now()); err != nil {
+	for {
+		now := d.Now()
+		due, err := d.DB.ClaimOutbox(ctx, now, now.Add(claimLease), claimBatch)
+		if err != nil {
 			return delivered, err
 		}
-		delivered++
+		for _, m := range due {
+			ok, err := d.deliver(ctx, m)
+			if err != nil {
+				return delivered, err
+			}
+			if ok {
+				delivered++
+			}
+		}
+		if len(due) < claimBatch {
+			return delivered, nil
+		}
 	}
-	return delivered, nil
+}
+
+// deliver sends one claimed message and marks it delivered, or failed
+// and due again after the backoff; err is the store's.
+func (d *Deliverer) deliver(ctx context.Context, m storage.OutboxMessage) (bool, error) {
+	send := d.send
+	if s, ok := d.Senders[m.Kind]; ok {
+		send = s
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
+	err := send(sendCtx, m)
+	cancel()
+	if err != nil {
+		next := d.Now().Add(Backoff(m.Attempts + 1))
+		d.Logger.WarnContext(ctx, "outbox delivery failed", "kind", m.Kind, "outbox_id", m.ID, "attempts", m.Attempts+1, "err", err)
+		return false, d.DB.MarkOutboxFailed(ctx, m.ID, next, err.Error())
+	}
+	return true, d.DB.MarkOutboxDelivered(ctx, m.ID, d.Now())
 }
 
 func (d *Deliverer) send(ctx context.Context, m storage.OutboxMessage) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Target, bytes.NewReader(m.Payload))
 	if err != nil {
 		return err

@@ -58,9 +58,9 @@ func events(t *testing.T, s storage.Audit, typ string) []storage.AuditEvent {
 	return out
 }
 
-func outbox(t *testing.T, s storage.Outbox) []storage.OutboxMessage {
+func outbox(t *testing.T, s storage.Store) []storage.OutboxMessage {
 	t.Helper()
-	ms, err := s.DueOutbox(t.Context(), t0.Add(24*time.Hour), 1000)
+	ms, err := storage.PendingOutbox(t.Context(), s, t0.Add(24*time.Hour), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

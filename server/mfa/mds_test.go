@@ -615,7 +615,7 @@ func TestDisableCompromisedKeys(t *testing.T) {
 		if !slices.Equal(users, []string{"u_ann", "u_bob"}) {
 			t.Fatalf("events for %v, want one each for u_ann and u_bob", users)
 		}
-		due, err := s.DueOutbox(ctx, now.Add(time.Hour), 100)
+		due, err := storage.PendingOutbox(ctx, s, now.Add(time.Hour), 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,7 +25,7 @@ func testOutbox(t *testing.T, newStore NewStore) {
 		return out
 	}
 
-	t.Run("due messages come earliest first, without future or delivered ones", func(t *testing.T) {
+	t.Run("claims come earliest first, without future, delivered or leased ones", func(t *testing.T) {
 		st, ctx := newStore(t), t.Context()
 		ids := map[string]int64{}
 		for _, m := range []storage.OutboxMessage{
@@ -49,39 +49,70 @@ func testOutbox(t *testing.T, newStore NewStore) {
 		}
 		ok(t, st.MarkOutboxDelivered(ctx, ids["delivered"], t0))
 
-		due, err := st.DueOutbox(ctx, t0, 10)
+		due, err := storage.PendingOutbox(ctx, st, t0, 10)
 		ok(t, err)
-		same(t, "due targets", targets(due), []string{"first", "second", "third"})
+		same(t, "pending targets", targets(due), []string{"first", "second", "third"})
+
+		lease := at(time.Minute)
+		due, err = st.ClaimOutbox(ctx, t0, lease, 2)
+		ok(t, err)
+		same(t, "claimed targets with limit 2", targets(due), []string{"first", "second"})
 		want := msg("first", at(-time.Hour))
 		want.ID = ids["first"]
-		same(t, "first due message", due[0], want)
+		same(t, "first claimed message, as it was before the claim", due[0], want)
 
-		due, err = st.DueOutbox(ctx, t0, 2)
+		due, err = st.ClaimOutbox(ctx, t0, lease, 10)
 		ok(t, err)
-		same(t, "due targets with limit 2", targets(due), []string{"first", "second"})
+		same(t, "claimed targets while the first two are leased", targets(due), []string{"third"})
+		due, err = st.ClaimOutbox(ctx, lease.Add(-time.Second), lease, 10)
+		ok(t, err)
+		same(t, "claimed targets before the lease runs out", targets(due), []string(nil))
+		due, err = st.ClaimOutbox(ctx, lease, at(2*time.Minute), 10)
+		ok(t, err)
+		// All three are due at the lease's end now, so they come by id.
+		same(t, "claimed targets once the lease ran out", targets(due), []string{"second", "first", "third"})
 	})
 
 	t.Run("a failed delivery is counted and rescheduled", func(t *testing.T) {
 		st, ctx := newStore(t), t.Context()
 		id, err := st.EnqueueOutbox(ctx, msg("rp", t0))
 		ok(t, err)
+		claimed, err := st.ClaimOutbox(ctx, t0, at(time.Minute), 10)
+		ok(t, err)
+		same(t, "claimed targets", targets(claimed), []string{"rp"})
 		ok(t, st.MarkOutboxFailed(ctx, id, at(time.Minute), "connection refused"))
 		ok(t, st.MarkOutboxFailed(ctx, id, at(5*time.Minute), "HTTP 503"))
 
-		due, err := st.DueOutbox(ctx, at(time.Minute), 10)
+		due, err := st.ClaimOutbox(ctx, at(time.Minute), at(time.Hour), 10)
 		ok(t, err)
 		if len(due) != 0 {
 			t.Fatalf("a rescheduled message is due early: %+v", due)
 		}
-		due, err = st.DueOutbox(ctx, at(5*time.Minute), 10)
+		due, err = storage.PendingOutbox(ctx, st, at(5*time.Minute), 10)
 		ok(t, err)
 		if len(due) != 1 {
-			t.Fatalf("DueOutbox returned %d messages, want 1", len(due))
+			t.Fatalf("PendingOutbox returned %d messages, want 1", len(due))
 		}
 		m := due[0]
 		if m.Attempts != 2 || m.LastError != "HTTP 503" || !m.NextAttemptAt.Equal(at(5*time.Minute)) {
 			t.Fatalf("after two failures: Attempts %d, LastError %q, NextAttemptAt %v", m.Attempts, m.LastError, m.NextAttemptAt)
 		}
+	})
+
+	t.Run("a delivered message is never claimed again", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		id, err := st.EnqueueOutbox(ctx, msg("rp", t0))
+		ok(t, err)
+		_, err = st.ClaimOutbox(ctx, t0, at(time.Minute), 10)
+		ok(t, err)
+		ok(t, st.MarkOutboxDelivered(ctx, id, t0))
+		due, err := st.ClaimOutbox(ctx, at(time.Hour), at(2*time.Hour), 10)
+		ok(t, err)
+		same(t, "claimed after delivery", targets(due), []string(nil))
+	})
+
+	t.Run("concurrent claims take every message exactly once within a lease", func(t *testing.T) {
+		ClaimRace(t, []storage.Outbox{newStore(t)}, 200)
 	})
 
 	t.Run("an unknown message is not found", func(t *testing.T) {

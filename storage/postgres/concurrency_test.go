@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/conformance"
 	"github.com/keygate/keygate/storage/postgres/pgtest"
 )
 
@@ -124,10 +125,14 @@ func TestAuditRowsCannotBeChangedEvenByHand(t *testing.T) {
 	}
 }
 
-// A deliverer that takes a batch in a transaction holds it: another
-// replica's DueOutbox skips those messages instead of waiting or sending
-// them again.
-func TestDueOutboxSkipsMessagesAnotherReplicaHolds(t *testing.T) {
+func TestClaimOutboxAcrossReplicas(t *testing.T) {
+	rs := replicas(t, 3)
+	conformance.ClaimRace(t, []storage.Outbox{rs[0], rs[1], rs[2]}, 300)
+}
+
+// A claim that has not committed yet holds its messages: another
+// replica's claim skips them instead of waiting for it or taking them.
+func TestClaimOutboxSkipsMessagesAnotherReplicaIsClaiming(t *testing.T) {
 	rs := replicas(t, 2)
 	ctx := t.Context()
 	for i := range 4 {
@@ -135,16 +140,17 @@ func TestDueOutboxSkipsMessagesAnotherReplicaHolds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	lease := t0.Add(time.Minute)
 	txCtx, err := rs[0].BeginTx(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rs[0].Rollback(txCtx)
-	mine, err := rs[0].DueOutbox(txCtx, t0, 3)
+	mine, err := rs[0].ClaimOutbox(txCtx, t0, lease, 3)
 	if err != nil || len(mine) != 3 {
 		t.Fatalf("the first replica's batch: %d messages, %v", len(mine), err)
 	}
-	theirs, err := rs[1].DueOutbox(ctx, t0, 10)
+	theirs, err := rs[1].ClaimOutbox(ctx, t0, lease, 10)
 	if err != nil || len(theirs) != 1 || theirs[0].Target != "3" {
 		t.Fatalf("the second replica's batch while the first holds three: %+v, %v", theirs, err)
 	}
@@ -156,9 +162,9 @@ func TestDueOutboxSkipsMessagesAnotherReplicaHolds(t *testing.T) {
 	if err := rs[0].Commit(txCtx); err != nil {
 		t.Fatal(err)
 	}
-	theirs, err = rs[1].DueOutbox(ctx, t0, 10)
-	if err != nil || len(theirs) != 1 {
-		t.Fatalf("after the first replica delivered: %d due, %v; want the one it did not take", len(theirs), err)
+	theirs, err = rs[1].ClaimOutbox(ctx, lease, lease.Add(time.Minute), 10)
+	if err != nil || len(theirs) != 1 || theirs[0].Target != "3" {
+		t.Fatalf("after the first replica delivered and the lease ran out: %+v, %v; want the one it did not take", theirs, err)
 	}
 }
 

@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/keygate/keygate/storage"
@@ -22,29 +24,32 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m storage.OutboxMessage) (int
 	return id, wrapErr("enqueue outbox", err)
 }
 
-// DueOutbox lists undelivered messages due at now, earliest first; limit
-// <= 0 means storage.DueOutboxDefault. A zero NextAttemptAt is due.
+// ClaimOutbox takes the undelivered messages due at now, earliest first,
+// and leases them until leaseUntil, in one statement; limit <= 0 means
+// storage.DueOutboxDefault. A zero NextAttemptAt is due.
 //
-// The messages are locked FOR UPDATE SKIP LOCKED: called inside a
-// transaction, they stay locked until it ends, and a DueOutbox of another
-// replica meanwhile skips them rather than waiting. So deliverers that
-// each take a batch, deliver it and mark it in one transaction never send
-// a message twice. Outside a transaction the locks end with the
-// statement, and two deliverers polling at once may both read a message.
-func (s *Store) DueOutbox(ctx context.Context, now time.Time, limit int) ([]storage.OutboxMessage, error) {
-	const op = "due outbox"
+// The statement locks the rows it picks FOR UPDATE SKIP LOCKED: a claim
+// running at the same moment on another replica skips them instead of
+// waiting, and a claim after this one commits finds them leased. So every
+// message is claimed by one deliverer at a time, and replicas polling at
+// once each take different messages.
+func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]storage.OutboxMessage, error) {
+	const op = "claim outbox"
 	if limit <= 0 {
 		limit = storage.DueOutboxDefault
 	}
 	// "delivered_at IS NULL" matches the partial index outbox_message_due.
 	rows, err := s.q(ctx).Query(ctx, `
-		SELECT id, kind, target, payload, attempts, next_attempt_at, last_error,
-			created_at, delivered_at
-		FROM outbox_message
-		WHERE delivered_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
-		ORDER BY next_attempt_at NULLS FIRST, id
-		LIMIT $2
-		FOR UPDATE SKIP LOCKED`, ts(now), limit)
+		WITH due AS (
+			SELECT id, next_attempt_at FROM outbox_message
+			WHERE delivered_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+			ORDER BY next_attempt_at NULLS FIRST, id
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED)
+		UPDATE outbox_message o SET next_attempt_at = $2
+		FROM due WHERE o.id = due.id
+		RETURNING o.id, o.kind, o.target, o.payload, o.attempts, due.next_attempt_at,
+			o.last_error, o.created_at, o.delivered_at`, ts(now), ts(leaseUntil), limit)
 	if err != nil {
 		return nil, wrapErr(op, err)
 	}
@@ -58,7 +63,14 @@ func (s *Store) DueOutbox(ctx context.Context, now time.Time, limit int) ([]stor
 		}
 		out = append(out, m)
 	}
-	return out, wrapErr(op, rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr(op, err)
+	}
+	// RETURNING keeps no order; a zero time (NULL) sorts first, as above.
+	slices.SortFunc(out, func(a, b storage.OutboxMessage) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
 }
 
 func (s *Store) MarkOutboxDelivered(ctx context.Context, id int64, at time.Time) error {

@@ -53,26 +53,27 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	return wrapErr("create client", err)
 }
 
+// clientCacheTTL bounds how stale a cached client may be. Changes made
+// through this Store drop the entry when they commit; a change made by
+// another process (the CLI) is seen within this time. What must hold at
+// once does not rely on the cache: writes that issue tokens re-read the
+// client in their transaction, and disabling an app revokes its tokens.
+const clientCacheTTL = time.Second
+
 // GetClient runs on every token request (fosite re-reads the client of each
 // stored token), so it is one primary-key lookup on a cached statement.
 // Reads outside a transaction may be answered from a cache at most
 // clientCacheTTL old; inside one they always read the row.
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	inTx := s.txFrom(ctx) != nil
-	now := time.Now()
-	var gen uint64
-	if !inTx {
-		if c, ok := s.clients.get(id, now); ok {
-			return c, nil
-		}
-		gen = s.clients.generation()
+	read := func() (storage.Client, error) {
+		c, err := scanClient(s.r(ctx).QueryRowContext(ctx,
+			`SELECT `+clientColumns+` FROM client WHERE id = ?`, id))
+		return c, wrapErr("get client", err)
 	}
-	c, err := scanClient(s.r(ctx).QueryRowContext(ctx,
-		`SELECT `+clientColumns+` FROM client WHERE id = ?`, id))
-	if err == nil && !inTx {
-		s.clients.put(c, now, gen)
+	if s.txFrom(ctx) != nil {
+		return read()
 	}
-	return c, wrapErr("get client", err)
+	return s.clients.Read(id, time.Now(), read)
 }
 
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
@@ -130,5 +131,5 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // the transaction it ran in. The cache's generation keeps a read that
 // began before then from storing the old row afterwards.
 func (s *Store) invalidateClient(ctx context.Context, id string) {
-	s.afterTx(ctx, func() { s.clients.invalidate(id) })
+	s.afterTx(ctx, func() { s.clients.Invalidate(id) })
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/internal/clientcache"
 )
 
 // Store is a storage.Store on one SQLite file.
@@ -23,8 +24,8 @@ type Store struct {
 	rdb *sql.DB
 	// path is the database file, for Backup's own connection.
 	path string
-	// clients caches client reads outside transactions (clientcache.go).
-	clients clientCache
+	// clients caches client reads outside transactions (see GetClient).
+	clients *clientcache.Cache
 	// group lets concurrent InTx calls share a commit (tx.go).
 	group groupCommit
 	// auditTail guesses the newest audit event (audit.go).
@@ -100,7 +101,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 
-	s := &Store{wdb: wdb, path: path}
+	s := &Store{wdb: wdb, path: path, clients: clientcache.New(clientCacheTTL, false)}
 	if err := wdb.PingContext(ctx); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("open database: %w", err)

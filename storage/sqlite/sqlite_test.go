@@ -15,6 +15,7 @@ import (
 
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/conformance"
+	"github.com/keygate/keygate/storage/internal/clientcache"
 )
 
 // openTemp opens a new database in the test's temporary directory.
@@ -457,7 +458,7 @@ func openAt(t *testing.T, path string, ms []migration) *Store {
 	}
 	wdb.SetMaxOpenConns(1)
 	t.Cleanup(func() { wdb.Close() })
-	s := &Store{wdb: wdb, path: path}
+	s := &Store{wdb: wdb, path: path, clients: clientcache.New(clientCacheTTL, false)}
 	if err := s.applyMigrations(t.Context(), ms); err != nil {
 		t.Fatal(err)
 	}
