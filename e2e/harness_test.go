@@ -65,6 +65,12 @@ type instance struct {
 	// trusts a test certificate).
 	configOnly bool
 	client     *http.Client
+
+	// listen, if set, is the address serve listens on and is probed at,
+	// when the issuer is another's (a load balancer in front). env is
+	// added to the environment of serve and of every command.
+	listen string
+	env    []string
 }
 
 // freePort asks the kernel for a port; the tiny window before keygate
@@ -113,13 +119,18 @@ func startKeygateConfig(t *testing.T, dataDir, issuer, config string, client *ht
 func (in *instance) start(port int) {
 	t := in.t
 	args := []string{"serve", "--data-dir", in.dataDir}
-	if !in.configOnly {
+	probe := in.issuer
+	if in.listen != "" {
+		args = append(args, "--listen", in.listen, "--issuer", in.issuer)
+		probe = "http://" + in.listen
+	} else if !in.configOnly {
 		args = append(args, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--issuer", in.issuer)
 	}
 	if in.config != "" {
 		args = append(args, "--config", in.config)
 	}
 	in.cmd = exec.Command(binary, args...)
+	in.cmd.Env = append(os.Environ(), in.env...)
 	in.stdout, in.stderr = &lineBuffer{}, &lineBuffer{}
 	in.cmd.Stdout, in.cmd.Stderr = in.stdout, in.stderr
 	if err := in.cmd.Start(); err != nil {
@@ -136,7 +147,7 @@ func (in *instance) start(port int) {
 	for {
 		// Ready when it answers and its stdout (copied by another
 		// goroutine) has caught up with the "listening" line.
-		resp, err := client.Get(in.issuer + "/readyz")
+		resp, err := client.Get(probe + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && strings.Contains(in.stdout.String(), " listening on ") {
@@ -176,6 +187,16 @@ func (in *instance) stop() {
 	in.cmd = nil
 }
 
+// kill ends serve with SIGKILL, as a crash or a lost machine would.
+func (in *instance) kill() {
+	in.t.Helper()
+	if err := in.cmd.Process.Kill(); err != nil {
+		in.t.Fatal(err)
+	}
+	<-in.exited
+	in.cmd = nil
+}
+
 // restart stops and starts the server on the same data dir and port.
 func (in *instance) restart() {
 	port := strings.TrimPrefix(in.issuer, "http://localhost:")
@@ -199,6 +220,7 @@ func (in *instance) cli(args ...string) string {
 func (in *instance) cliCode(args ...string) (stdout, stderr string, code int) {
 	args = append(args, "--data-dir", in.dataDir, "--issuer", in.issuer)
 	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), in.env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,13 @@ func (h *webhook) verify(header string, body []byte) bool {
 	mac.Write(body)
 	want := hex.EncodeToString(mac.Sum(nil))
 	return ts != "" && hmac.Equal([]byte(sig), []byte(want))
+}
+
+// all is every alert that arrived with a good signature.
+func (h *webhook) all() []alert {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.alerts)
 }
 
 // waitFor waits for an alert of this type (the server delivers every few
