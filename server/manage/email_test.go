@@ -3,8 +3,10 @@ package manage_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keygate/keygate/keys"
@@ -208,6 +210,60 @@ func TestUserNamesAndAddressesCannotCarryHeaders(t *testing.T) {
 		}
 		if users, _ := s.ListUsers(t.Context()); len(users) != 0 {
 			t.Errorf("a user was stored for %q, %q", spec.Email, spec.Name)
+		}
+	}
+}
+
+// TestEmailingUnderConcurrency: many administrators add users with their
+// links by email at once while the deliverer sends: every user gets one
+// message, with their own link.
+func TestEmailingUnderConcurrency(t *testing.T) {
+	x := newMailing(t)
+	const users = 24
+	links := make([]string, users)
+	var wg sync.WaitGroup
+	errs := make(chan error, users)
+	for i := range users {
+		wg.Go(func() {
+			nu, err := x.m.Emailing().CreateUser(t.Context(), manage.UserSpec{Email: fmt.Sprintf("u%02d@example.com", i)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			links[i] = nu.EnrollmentURL
+		})
+	}
+	delivering := make(chan error, 1)
+	go func() {
+		// Send while the users are being added, until all have arrived.
+		for len(x.smtp.Received()) < users && t.Context().Err() == nil {
+			if _, err := x.d.RunOnce(t.Context()); err != nil {
+				delivering <- err
+				return
+			}
+		}
+		delivering <- nil
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := <-delivering; err != nil {
+		t.Fatal(err)
+	}
+	x.deliver(t) // one more run: nothing may be sent twice
+	got := map[string]string{}
+	for _, r := range x.smtp.Received() {
+		to := strings.Join(r.Rcpt, ",")
+		if _, twice := got[to]; twice {
+			t.Errorf("%s got two messages", to)
+		}
+		got[to] = r.Link(t, issuer+"/enroll")
+	}
+	for i, link := range links {
+		if to := fmt.Sprintf("u%02d@example.com", i); got[to] != link {
+			t.Errorf("%s got %q, want their link %q", to, got[to], link)
 		}
 	}
 }
