@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -103,6 +104,9 @@ func (d *Deliverer) deliver(ctx context.Context, m storage.OutboxMessage) (bool,
 	cancel()
 	if err != nil {
 		next := d.Now().Add(Backoff(m.Attempts + 1))
+		if errors.Is(err, ErrUndeliverable) {
+			next = never
+		}
 		d.Logger.WarnContext(ctx, "outbox delivery failed", "kind", m.Kind, "outbox_id", m.ID, "attempts", m.Attempts+1, "err", err)
 		return false, d.DB.MarkOutboxFailed(ctx, m.ID, next, err.Error())
 	}

@@ -1,9 +1,11 @@
 package audit_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -372,4 +374,36 @@ func TestOutboxSurvivesARestart(t *testing.T) {
 			t.Fatalf("%d correctly signed requests, want 8", ok)
 		}
 	})
+}
+
+func TestDeliverNeverRetriesAnUndeliverableMessage(t *testing.T) {
+	s, _ := openStore(t)
+	clk := clocktest.New(t0)
+	if _, err := s.EnqueueOutbox(t.Context(), storage.OutboxMessage{Kind: "refused", Target: "x", Payload: []byte("{}"),
+		NextAttemptAt: clk.Now(), CreatedAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	attempts := 0
+	d := &audit.Deliverer{DB: s, Logger: quiet, Now: clk.Now, Senders: map[string]func(context.Context, storage.OutboxMessage) error{
+		"refused": func(context.Context, storage.OutboxMessage) error {
+			attempts++
+			return fmt.Errorf("550 no such mailbox: %w", audit.ErrUndeliverable)
+		},
+	}}
+	for range 3 {
+		if n, err := d.RunOnce(t.Context()); err != nil || n != 0 {
+			t.Fatalf("RunOnce = %d, %v; want 0 delivered and no error", n, err)
+		}
+		clk.Advance(100 * 365 * 24 * time.Hour) // far past any backoff
+	}
+	if attempts != 1 {
+		t.Fatalf("the sender was called %d times, want once", attempts)
+	}
+	kept, err := storage.PendingOutbox(t.Context(), s, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 1 || !strings.Contains(kept[0].LastError, "550 no such mailbox") {
+		t.Fatalf("outbox %+v; want the message kept with its error", kept)
+	}
 }

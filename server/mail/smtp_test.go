@@ -299,22 +299,35 @@ func TestWrongSMTPPasswordIsRetriedAndNeverLogged(t *testing.T) {
 	}
 }
 
-func TestPermanentRefusalIsUndeliverable(t *testing.T) {
+// spySends wraps the deliverer's mail sender to record each attempt's error.
+func spySends(d *audit.Deliverer) *[]error {
+	var errs []error
+	send := d.Senders[mail.OutboxKind]
+	d.Senders[mail.OutboxKind] = func(ctx context.Context, m storage.OutboxMessage) error {
+		err := send(ctx, m)
+		errs = append(errs, err)
+		return err
+	}
+	return &errs
+}
+
+func TestPermanentRefusalIsNotRetried(t *testing.T) {
 	r := newRig(t)
 	r.smtp.Refuse("gone@example.com")
 	r.enqueue(enrollmentTo(t, "gone@example.com", ""))
-	var sendErr error
 	d := r.deliverer()
-	send := d.Senders[mail.OutboxKind]
-	d.Senders[mail.OutboxKind] = func(ctx context.Context, m storage.OutboxMessage) error {
-		sendErr = send(ctx, m)
-		return sendErr
+	attempts := spySends(d)
+	for range 3 {
+		if n := r.runOnce(d); n != 0 {
+			t.Fatalf("delivered %d to a refused recipient", n)
+		}
+		r.clock.Advance(24 * time.Hour) // far past any backoff
 	}
-	if n := r.runOnce(d); n != 0 {
-		t.Fatalf("delivered %d to a refused recipient", n)
+	if len(*attempts) != 1 {
+		t.Fatalf("%d attempts, want 1", len(*attempts))
 	}
-	if !errors.Is(sendErr, audit.ErrUndeliverable) || !strings.Contains(sendErr.Error(), "550") {
-		t.Fatalf("Send = %v, want undeliverable with the server's 550", sendErr)
+	if err := (*attempts)[0]; !errors.Is(err, audit.ErrUndeliverable) || !strings.Contains(err.Error(), "550") {
+		t.Fatalf("Send = %v, want undeliverable with the server's 550", err)
 	}
 }
 
@@ -325,18 +338,16 @@ func TestExpiredMessageIsNotSent(t *testing.T) {
 	r.runOnce(r.deliverer())
 	r.smtp.Up()
 	r.clock.Advance(73 * time.Hour) // past the link's 72 hours
-	var sendErr error
 	d := r.deliverer()
-	send := d.Senders[mail.OutboxKind]
-	d.Senders[mail.OutboxKind] = func(ctx context.Context, m storage.OutboxMessage) error {
-		sendErr = send(ctx, m)
-		return sendErr
+	attempts := spySends(d)
+	for range 2 {
+		if n := r.runOnce(d); n != 0 {
+			t.Fatalf("delivered %d expired messages", n)
+		}
+		r.clock.Advance(24 * time.Hour)
 	}
-	if n := r.runOnce(d); n != 0 {
-		t.Fatalf("delivered %d expired messages", n)
-	}
-	if !errors.Is(sendErr, audit.ErrUndeliverable) || len(r.smtp.Received()) != 0 {
-		t.Fatalf("Send = %v, %d received; want undeliverable and nothing sent", sendErr, len(r.smtp.Received()))
+	if len(*attempts) != 1 || !errors.Is((*attempts)[0], audit.ErrUndeliverable) || len(r.smtp.Received()) != 0 {
+		t.Fatalf("attempts %v, %d received; want one undeliverable and nothing sent", *attempts, len(r.smtp.Received()))
 	}
 }
 
