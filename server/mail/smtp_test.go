@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -405,4 +406,41 @@ func TestHeaderInjectionNeverReachesAHeader(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTwoDeliverersSendEachMessageOnce: deliverers racing over one
+// database (two servers, or a server and its restart overlapping) claim
+// each message once, so nobody gets a message twice.
+func TestTwoDeliverersSendEachMessageOnce(t *testing.T) {
+	r := newRig(t)
+	const n = 30
+	for i := range n {
+		r.enqueue(enrollmentTo(t, fmt.Sprintf("u%02d@example.com", i), ""))
+	}
+	other, err := sqlite.Open(t.Context(), r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	first, second := r.deliverer(), r.deliverer()
+	second.DB = other
+	var wg sync.WaitGroup
+	counts := make([]int, 2)
+	errs := make([]error, 2)
+	for i, d := range []*audit.Deliverer{first, second} {
+		wg.Go(func() { counts[i], errs[i] = d.RunOnce(t.Context()) })
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || counts[0]+counts[1] != n {
+		t.Fatalf("delivered %v with errors %v; want %d in all", counts, errs, n)
+	}
+	seen := map[string]int{}
+	for _, m := range r.smtp.Received() {
+		seen[strings.Join(m.Rcpt, ",")]++
+	}
+	for i := range n {
+		if to := fmt.Sprintf("u%02d@example.com", i); seen[to] != 1 {
+			t.Errorf("%s got %d messages, want 1", to, seen[to])
+		}
+	}
 }
