@@ -3,6 +3,7 @@ package mail_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,14 +37,14 @@ type rig struct {
 	queue  *mail.Queue
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, opts ...mailtest.Option) *rig {
 	t.Helper()
 	master, err := keys.NewMaster([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "k.db"), master: master, clock: clocktest.New(t0),
-		smtp: mailtest.Start(t), logs: &syncBuffer{}}
+		smtp: mailtest.Start(t, opts...), logs: &syncBuffer{}}
 	r.open()
 	return r
 }
@@ -442,5 +443,54 @@ func TestTwoDeliverersSendEachMessageOnce(t *testing.T) {
 		if to := fmt.Sprintf("u%02d@example.com", i); seen[to] != 1 {
 			t.Errorf("%s got %d messages, want 1", to, seen[to])
 		}
+	}
+}
+
+func TestImplicitTLS(t *testing.T) {
+	r := newRig(t, mailtest.ImplicitTLS)
+	r.enqueue(enrollmentTo(t, "ada@example.com", ""))
+	if n := r.runOnce(r.deliverer()); n != 1 {
+		t.Fatalf("delivered %d, want 1: %s", n, r.logs.String())
+	}
+	if got := r.smtp.Received(); len(got) != 1 || !got[0].TLS || got[0].User != mailtest.Username {
+		t.Fatalf("received %+v", got)
+	}
+}
+
+// TestNoMailWithoutTheServersTLS: a mail server that does not offer
+// STARTTLS (or a man in the middle who strips it), or whose certificate
+// does not verify, gets neither the password nor the message.
+func TestNoMailWithoutTheServersTLS(t *testing.T) {
+	tests := []struct {
+		name   string
+		opt    mailtest.Option
+		config func(*mail.Config)
+		why    string // in the logged error
+	}{
+		{"STARTTLS not offered", mailtest.NoTLS, func(*mail.Config) {}, "STARTTLS"},
+		{"a certificate nobody trusts", 0, func(c *mail.Config) { c.RootCAs = x509.NewCertPool() }, "certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts []mailtest.Option
+			if tt.opt != 0 {
+				opts = append(opts, tt.opt)
+			}
+			r := newRig(t, opts...)
+			r.enqueue(enrollmentTo(t, "ada@example.com", ""))
+			cfg := r.smtp.Config().WithDefaults()
+			tt.config(&cfg)
+			d := r.deliverer()
+			d.Senders[mail.OutboxKind] = (&mail.Sender{Config: cfg, Sealer: r.master, Now: r.clock.Now}).Send
+			if n := r.runOnce(d); n != 0 {
+				t.Fatalf("delivered %d", n)
+			}
+			if r.smtp.Auths() != 0 || len(r.smtp.Received()) != 0 {
+				t.Fatalf("the server saw %d AUTH and %d messages", r.smtp.Auths(), len(r.smtp.Received()))
+			}
+			if logs := r.logs.String(); !strings.Contains(logs, "outbox delivery failed") || !strings.Contains(logs, tt.why) {
+				t.Fatalf("the failure was not logged with %q: %s", tt.why, logs)
+			}
+		})
 	}
 }

@@ -1,7 +1,8 @@
 // Package mailtest runs a real SMTP server (github.com/emersion/go-smtp) on
 // a loopback TCP port for tests: STARTTLS with a certificate made for the
-// test, AUTH PLAIN required before any mail, and every accepted message
-// recorded as the bytes that arrived. It can be taken down and brought back
+// test (or TLS from the first byte, or no TLS at all), AUTH PLAIN required
+// before any mail, and every accepted message recorded as the bytes that
+// arrived. It can be taken down and brought back
 // on the same port, refuse a recipient with a 5xx, and change its password.
 //
 // It is a test helper: only _test.go files import it.
@@ -60,6 +61,7 @@ type Server struct {
 	CAFile string
 
 	t    testing.TB
+	mode Option
 	tls  *tls.Config
 	mu   sync.Mutex
 	ln   net.Listener
@@ -69,11 +71,24 @@ type Server struct {
 	refused  map[string]bool
 	received []Received
 	authFail int
+	auths    int           // AUTH exchanges begun, whatever their outcome
 	arrived  chan struct{} // closed and replaced at each message and failed AUTH
 }
 
+// Option changes how a server talks.
+type Option int
+
+const (
+	// ImplicitTLS speaks TLS from the first byte (port 465 style) instead
+	// of offering STARTTLS.
+	ImplicitTLS Option = iota + 1
+	// NoTLS offers no STARTTLS and takes AUTH in plain text: a server, or a
+	// man in the middle, that strips STARTTLS.
+	NoTLS
+)
+
 // Start runs a server until t ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	cert, pool := certificate(t)
 	caFile := filepath.Join(t.TempDir(), "smtp-ca.pem")
@@ -83,6 +98,9 @@ func Start(t testing.TB) *Server {
 	s := &Server{Host: "127.0.0.1", CA: pool, CAFile: caFile, t: t, pass: Password, refused: map[string]bool{},
 		tls:     &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		arrived: make(chan struct{})}
+	for _, o := range opts {
+		s.mode = o
+	}
 	s.listen("127.0.0.1:0")
 	t.Cleanup(s.Down)
 	return s
@@ -90,7 +108,11 @@ func Start(t testing.TB) *Server {
 
 // Config is a keygate mail configuration for this server.
 func (s *Server) Config() keygatemail.Config {
-	return keygatemail.Config{Host: s.Host, Port: s.Port, TLS: keygatemail.StartTLS, Username: Username,
+	mode := keygatemail.StartTLS
+	if s.mode == ImplicitTLS {
+		mode = keygatemail.TLS
+	}
+	return keygatemail.Config{Host: s.Host, Port: s.Port, TLS: mode, Username: Username,
 		Password: keygatemail.Password(Password), From: "keygate <keygate@id.example.com>", RootCAs: s.CA}
 }
 
@@ -102,7 +124,14 @@ func (s *Server) listen(addr string) {
 	}
 	srv := smtp.NewServer(smtp.BackendFunc(s.session))
 	srv.Domain = "mail.test"
-	srv.TLSConfig = s.tls
+	switch s.mode {
+	case ImplicitTLS:
+		ln = tls.NewListener(ln, s.tls)
+	case NoTLS:
+		srv.AllowInsecureAuth = true
+	default:
+		srv.TLSConfig = s.tls
+	}
 	srv.ReadTimeout, srv.WriteTimeout = time.Minute, time.Minute
 	srv.MaxMessageBytes = 1 << 20
 	srv.ErrorLog = discard{}
@@ -149,6 +178,14 @@ func (s *Server) Received() []Received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Received(nil), s.received...)
+}
+
+// Auths counts AUTH exchanges begun, whatever their outcome: a client
+// that gave its password away shows here.
+func (s *Server) Auths() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.auths
 }
 
 // AuthFailures counts refused AUTH attempts.
@@ -200,6 +237,7 @@ func (x *session) Auth(string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(_, user, pass string) error {
 		x.s.mu.Lock()
 		defer x.s.mu.Unlock()
+		x.s.auths++
 		if user != Username || pass != x.s.pass {
 			x.s.authFail++
 			x.s.notify()
