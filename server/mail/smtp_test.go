@@ -494,3 +494,35 @@ func TestNoMailWithoutTheServersTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestPlainTextToThisMachine: tls none reaches a relay on this machine;
+// even there a password is never sent in plain text.
+func TestPlainTextToThisMachine(t *testing.T) {
+	send := func(t *testing.T, r *rig, username string) int {
+		t.Helper()
+		cfg := r.smtp.Config()
+		cfg.TLS, cfg.Port, cfg.RootCAs = mail.NoTLS, r.smtp.Port, nil
+		if username == "" {
+			cfg.Username, cfg.Password = "", ""
+		}
+		if problems := cfg.WithDefaults().Problems(); len(problems) != 0 {
+			t.Fatal(problems)
+		}
+		r.enqueue(enrollmentTo(t, "ada@example.com", ""))
+		d := r.deliverer()
+		d.Senders[mail.OutboxKind] = (&mail.Sender{Config: cfg.WithDefaults(), Sealer: r.master, Now: r.clock.Now}).Send
+		return r.runOnce(d)
+	}
+	t.Run("a relay that needs no AUTH gets the message", func(t *testing.T) {
+		r := newRig(t, mailtest.NoTLS, mailtest.NoAuth)
+		if n := send(t, r, ""); n != 1 || len(r.smtp.Received()) != 1 || r.smtp.Received()[0].TLS {
+			t.Fatalf("delivered %d: %s", n, r.logs.String())
+		}
+	})
+	t.Run("a relay that asks for AUTH PLAIN does not get the password", func(t *testing.T) {
+		r := newRig(t, mailtest.NoTLS)
+		if n := send(t, r, mailtest.Username); n != 0 || r.smtp.Auths() != 0 || len(r.smtp.Received()) != 0 {
+			t.Fatalf("delivered %d, %d AUTH", n, r.smtp.Auths())
+		}
+	})
+}
