@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -41,13 +42,19 @@ type Config struct {
 // the values live in storage under the id's SHA-256, so a database leak
 // yields no usable cookie and deleting the row ends the session at once.
 type Store struct {
-	db  storage.BrowserSessions
+	db  SessionDB
 	cfg Config
 }
 
 var _ sessions.Store = (*Store)(nil)
 
-func NewStore(db storage.BrowserSessions, cfg Config) *Store {
+// SessionDB is what the session store keeps its rows in.
+type SessionDB interface {
+	storage.BrowserSessions
+	storage.Transactor
+}
+
+func NewStore(db SessionDB, cfg Config) *Store {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -149,7 +156,11 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	if sess.IsNew {
 		write = s.db.CreateSession
 	}
-	if err := write(r.Context(), row); err != nil {
+	// A session is saved on nearly every page: in a transaction of its
+	// own it shares a commit (and its fsync) with concurrent writers
+	// instead of holding the one writer for a commit of its own.
+	err := s.db.InTx(r.Context(), func(ctx context.Context) error { return write(ctx, row) })
+	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return s.ended(r, sess)
 		}
