@@ -36,10 +36,7 @@ func TestServeMailsTheEnrolmentLink(t *testing.T) {
 	mailCfg := smtp.Config().WithDefaults()
 	serve(t, ln, db, master, server.Config{Issuer: issuer, Mail: &mailCfg}, io.Discard)
 
-	// The CLI's manager: it writes to the same store, the server sends.
-	m := &manage.Manager{Store: db, Audit: audit.NewRecorder(db, slog.New(slog.DiscardHandler), nil, time.Now),
-		Hasher: keys.NewSecretHasher(master.Derive("client-secret", 32)), Issuer: issuer, Actor: "cli", Now: time.Now,
-		Mail: &mail.Queue{Outbox: db, Sealer: master, Now: time.Now}}
+	m := cliManager(db, master, issuer)
 	nu, err := m.Emailing().CreateUser(t.Context(), manage.UserSpec{Email: "ada@example.com", Name: "Ada Lovelace"})
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +69,14 @@ func TestServeMailsTheEnrolmentLink(t *testing.T) {
 	if all := smtp.Received(); len(all) != 2 || all[1].To(t).Address != "bob@example.com" {
 		t.Fatalf("the mail server got %d messages, want Ada's and then Bob's", len(all))
 	}
+}
+
+// cliManager acts as the CLI does with --send-email: it queues mail in
+// the store, and the server sends it.
+func cliManager(db storage.Store, master *keys.Master, issuer string) *manage.Manager {
+	return &manage.Manager{Store: db, Audit: audit.NewRecorder(db, slog.New(slog.DiscardHandler), nil, time.Now),
+		Hasher: keys.NewSecretHasher(master.Derive("client-secret", 32)), Issuer: issuer, Actor: "cli", Now: time.Now,
+		Mail: &mail.Queue{Outbox: db, Sealer: master, Now: time.Now}}
 }
 
 // listen is a loopback listener and the issuer it serves.
@@ -162,9 +167,7 @@ func TestMailQueuedForAServerWithoutSMTPWaits(t *testing.T) {
 	logs := newLogWatch()
 	stop := serve(t, ln, db, master, server.Config{Issuer: issuer}, logs)
 
-	m := &manage.Manager{Store: db, Audit: audit.NewRecorder(db, slog.New(slog.DiscardHandler), nil, time.Now),
-		Hasher: keys.NewSecretHasher(master.Derive("client-secret", 32)), Issuer: issuer, Actor: "cli", Now: time.Now,
-		Mail: &mail.Queue{Outbox: db, Sealer: master, Now: time.Now}}
+	m := cliManager(db, master, issuer)
 	nu, err := m.Emailing().CreateUser(t.Context(), manage.UserSpec{Email: "ada@example.com"})
 	if err != nil {
 		t.Fatal(err)
