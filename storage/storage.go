@@ -614,6 +614,29 @@ type SignIns interface {
 	SignInCountries(ctx context.Context, userID string) ([]string, error)
 }
 
+// Retention of the sign-in history. A backend's TrimSignIns(ctx, now)
+// deletes the sign-ins older than SignInRetention, then each user's
+// beyond their SignInsKeptPerUser newest; the garbage collection calls it
+// where a backend has it. It is not part of SignIns: the policy is the
+// deployment's, not the storage contract's.
+//
+// The risk engine reads only the newest sign-ins and the set of
+// countries, so all trimming changes is that a country last seen over
+// SignInRetention ago counts as new again. Devices are not trimmed: a
+// device row is per device, not per sign-in, and forgetting one would ask
+// its user to step up on their next sign-in from it.
+const (
+	// SignInRetention is how long a sign-in record is kept: a little over
+	// a year, so that a yearly habit (a trip home, a sign-in once a
+	// year) is still on record when it comes round again.
+	SignInRetention = 400 * 24 * time.Hour
+	// SignInsKeptPerUser is how many of a user's newest sign-ins are kept
+	// at most, whatever their age. It bounds the history of a user that
+	// signs in very often (a shared account, a script) while leaving
+	// months of it to everyone else.
+	SignInsKeptPerUser = 1000
+)
+
 // Meta is a small key/value table for facts such as the last issuer.
 type Meta interface {
 	GetMeta(ctx context.Context, key string) (string, error)

@@ -30,3 +30,15 @@ func openDSN(t testing.TB, dsn string) *Store {
 func TestConformance(t *testing.T) {
 	conformance.RunTests(t, func(t *testing.T) storage.Store { return openFresh(t) })
 }
+
+func TestTrimSignIns(t *testing.T) {
+	conformance.TrimSignIns(t, func(t *testing.T) (storage.Store, conformance.Trim) {
+		s := openFresh(t)
+		for _, id := range []string{"u", "v"} {
+			if err := s.CreateUser(t.Context(), storage.User{ID: id, Email: id + "@example.com", CreatedAt: t0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s, s.trimSignIns
+	})
+}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/keygate/keygate/storage"
 )
@@ -136,4 +137,48 @@ func (s *Store) SignInCountries(ctx context.Context, userID string) ([]string, e
 		WHERE user_id = $1 AND country <> ''
 		ORDER BY country`, userID)
 	return out, wrapErr("sign-in countries", err)
+}
+
+// TrimSignIns is the sign-in history's retention sweep (see
+// storage.SignInRetention), for the periodic garbage collection next to
+// the expiry sweeps (its signature is theirs), and returns how many
+// sign-ins it deleted. Like the expiry sweeps it deletes in batches, each
+// committing on its own outside a transaction.
+func (s *Store) TrimSignIns(ctx context.Context, now time.Time) (int, error) {
+	return s.trimSignIns(ctx, now.Add(-storage.SignInRetention), storage.SignInsKeptPerUser)
+}
+
+// signInOrder orders a user's sign-ins as RecentSignIns lists them,
+// newest first, a sign-in without a time last.
+const signInOrder = `coalesce(time, '-infinity')`
+
+// trimSignIns deletes the sign-ins before before (none for the zero
+// time), then those beyond each user's keep newest (keep >= 1), in the
+// order RecentSignIns lists them.
+func (s *Store) trimSignIns(ctx context.Context, before time.Time, keep int) (int, error) {
+	const op = "trim sign-ins"
+	keep = max(keep, 1)
+	total, err := s.deleteBatched(ctx, op, "signin", signInOrder+` < $1`, ts(before))
+	if err != nil {
+		return total, err
+	}
+	users, err := s.queryStrings(ctx,
+		`SELECT user_id FROM signin GROUP BY user_id HAVING count(*) > $1`, keep)
+	if err != nil {
+		return total, wrapErr(op, err)
+	}
+	for _, userID := range users {
+		// Everything after the oldest sign-in to keep. Rows recorded
+		// meanwhile are newer and only make the user keep more for now;
+		// a user trimmed meanwhile has no such row, and nothing goes.
+		n, err := s.deleteBatched(ctx, op, "signin", `user_id = $1 AND (`+signInOrder+`, id) < (
+			SELECT `+signInOrder+`, id FROM signin WHERE user_id = $1
+			ORDER BY `+signInOrder+` DESC, id DESC
+			LIMIT 1 OFFSET $2)`, userID, keep-1)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }

@@ -151,37 +151,14 @@ func scanStrings(op string, rows *sql.Rows) ([]string, error) {
 	return out, wrapErr(op, rows.Err())
 }
 
-// Retention of the sign-in history; see TrimSignIns.
-const (
-	// SignInRetention is how long a sign-in record is kept: a little over
-	// a year, so that a yearly habit (a trip home, a sign-in once a
-	// year) is still on record when it comes round again.
-	SignInRetention = 400 * 24 * time.Hour
-	// SignInsKeptPerUser is how many of a user's newest sign-ins are kept
-	// at most, whatever their age. It bounds the history of a user that
-	// signs in very often (a shared account, a script) while leaving
-	// months of it to everyone else.
-	SignInsKeptPerUser = 1000
-)
-
-// TrimSignIns is the sign-in history's retention sweep, for the periodic
-// garbage collection next to the expiry sweeps (its signature is theirs).
-// It deletes the sign-ins older than SignInRetention at now, then each
-// user's sign-ins beyond their SignInsKeptPerUser newest, and returns how
-// many it deleted. Like the expiry sweeps it deletes in batches, each
+// TrimSignIns is the sign-in history's retention sweep (see
+// storage.SignInRetention), for the periodic garbage collection next to
+// the expiry sweeps (its signature is theirs), and returns how many
+// sign-ins it deleted. Like the expiry sweeps it deletes in batches, each
 // committing on its own outside a transaction; the counting that finds
 // the users over the cap runs on the reader pool, not under the write lock.
-//
-// The risk engine reads only the newest sign-ins and the set of countries,
-// so all trimming changes is that a country last seen over
-// SignInRetention ago counts as new again. Devices are not trimmed: a
-// device row is per device, not per sign-in, and forgetting one would ask
-// its user to step up on their next sign-in from it.
-//
-// It is a method of this Store only, not part of storage.SignIns: the
-// policy is the deployment's, not the storage contract's.
 func (s *Store) TrimSignIns(ctx context.Context, now time.Time) (int, error) {
-	return s.trimSignIns(ctx, now.Add(-SignInRetention), SignInsKeptPerUser)
+	return s.trimSignIns(ctx, now.Add(-storage.SignInRetention), storage.SignInsKeptPerUser)
 }
 
 // trimSignIns deletes the sign-ins before before, then those beyond each

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/conformance"
 )
 
 // riskStore is a store with users "u" and "v".
@@ -37,30 +38,6 @@ func recordSignIns(t *testing.T, s *Store, userID string, times ...time.Time) []
 		return nil
 	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
-
-// signInIDs lists the ids of the user's sign-ins as RecentSignIns orders
-// them, all of them.
-func signInIDs(t *testing.T, s *Store, userID string) []int64 {
-	t.Helper()
-	rows, err := s.rdb.QueryContext(t.Context(),
-		`SELECT id FROM signin WHERE user_id = ? ORDER BY time DESC, id DESC`, userID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return ids
@@ -184,92 +161,9 @@ func TestRecentSignInsUsesTheIndex(t *testing.T) {
 }
 
 func TestTrimSignIns(t *testing.T) {
-	now := t0.Add(1000 * 24 * time.Hour)
-
-	t.Run("sign-ins older than the retention are deleted", func(t *testing.T) {
+	conformance.TrimSignIns(t, func(t *testing.T) (storage.Store, conformance.Trim) {
 		s := riskStore(t)
-		cut := now.Add(-SignInRetention)
-		recordSignIns(t, s, "u", cut.Add(-time.Hour), cut.Add(-time.Microsecond), cut, now.Add(-time.Hour))
-		recordSignIns(t, s, "v", cut.Add(-24*time.Hour), now)
-		keptU, keptV := signInIDs(t, s, "u")[:2], signInIDs(t, s, "v")[:1]
-		n, err := s.TrimSignIns(t.Context(), now)
-		if err != nil || n != 3 {
-			t.Fatalf("TrimSignIns = %d, %v; want 3", n, err)
-		}
-		if got := signInIDs(t, s, "u"); !equalIDs(got, keptU) {
-			t.Errorf("u's sign-ins left: %v, want %v", got, keptU)
-		}
-		if got := signInIDs(t, s, "v"); !equalIDs(got, keptV) {
-			t.Errorf("v's sign-ins left: %v, want %v", got, keptV)
-		}
-		if n, err := s.TrimSignIns(t.Context(), now); err != nil || n != 0 {
-			t.Errorf("a second TrimSignIns = %d, %v; want 0", n, err)
-		}
-	})
-
-	t.Run("each user keeps their newest sign-ins, ties by id", func(t *testing.T) {
-		s := riskStore(t)
-		recordSignIns(t, s, "u", now, now.Add(-time.Hour), now.Add(-2*time.Hour), now.Add(-time.Hour), now.Add(-3*time.Hour))
-		recordSignIns(t, s, "v", now, now.Add(-time.Hour))
-		keptU, keptV := signInIDs(t, s, "u")[:3], signInIDs(t, s, "v")
-		n, err := s.trimSignIns(t.Context(), time.Time{}, 3)
-		if err != nil || n != 2 {
-			t.Fatalf("trimSignIns = %d, %v; want 2", n, err)
-		}
-		if got := signInIDs(t, s, "u"); !equalIDs(got, keptU) {
-			t.Errorf("u's sign-ins left: %v, want %v", got, keptU)
-		}
-		if got := signInIDs(t, s, "v"); !equalIDs(got, keptV) {
-			t.Errorf("v's sign-ins left: %v, want %v", got, keptV)
-		}
-	})
-
-	t.Run("the cap deletes in batches, and leaves devices alone", func(t *testing.T) {
-		s := riskStore(t)
-		ctx := t.Context()
-		const extra = sweepBatch + 5
-		times := make([]time.Time, SignInsKeptPerUser+extra)
-		for i := range times {
-			times[i] = now.Add(-time.Duration(i) * time.Minute)
-		}
-		recordSignIns(t, s, "u", times...)
-		kept := signInIDs(t, s, "u")[:SignInsKeptPerUser]
-		if err := s.TouchDevice(ctx, storage.Device{ID: "d", UserID: "u", LastSeen: now.Add(-2 * SignInRetention)}); err != nil {
-			t.Fatal(err)
-		}
-		n, err := s.TrimSignIns(ctx, now)
-		if err != nil || n != extra {
-			t.Fatalf("TrimSignIns = %d, %v; want %d", n, err, extra)
-		}
-		if got := signInIDs(t, s, "u"); !equalIDs(got, kept) {
-			t.Errorf("%d sign-ins left, want the newest %d", len(got), len(kept))
-		}
-		if _, err := s.GetDevice(ctx, "u", "d"); err != nil {
-			t.Errorf("GetDevice after TrimSignIns: %v", err)
-		}
-	})
-
-	t.Run("in a transaction it trims what the transaction sees", func(t *testing.T) {
-		s := riskStore(t)
-		ctx := t.Context()
-		err := s.InTx(ctx, func(ctx context.Context) error {
-			for i := range 5 {
-				if _, err := s.RecordSignIn(ctx, storage.SignInRecord{UserID: "u", Time: now.Add(-time.Duration(i) * time.Minute)}); err != nil {
-					return err
-				}
-			}
-			n, err := s.trimSignIns(ctx, now.Add(-3*time.Minute), 2)
-			if err != nil || n != 3 {
-				t.Errorf("trimSignIns in a transaction = %d, %v; want 3", n, err)
-			}
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := signInIDs(t, s, "u"); len(got) != 2 {
-			t.Errorf("%d sign-ins left, want 2", len(got))
-		}
+		return s, s.trimSignIns
 	})
 }
 
