@@ -51,14 +51,30 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	return inserted("create client", tag, err)
 }
 
+// clientCacheTTL bounds how long a cached client is served. A change is
+// normally heard of at once (changes.go); this bounds what a change whose
+// notice never arrived (a listener cut off without noticing, until its
+// next ping) can leave behind. What must hold at once does not rely on
+// the cache: writes that issue tokens re-read the client in their
+// transaction, and disabling an app revokes its tokens.
+const clientCacheTTL = 10 * time.Second
+
 // GetClient runs on every token request (fosite re-reads the client of each
-// stored token): one primary-key lookup on a prepared statement. Inside a
-// transaction it locks the row (FOR KEY SHARE), so a token issued in it is
-// ordered with the app's disabling or secret rotation (see lock).
+// stored token) and twice on every introspection. Outside a transaction
+// it is answered from the cache, which follows changes from every replica
+// (changes.go). Inside one it reads the row and locks it (FOR KEY SHARE),
+// so a token issued in it is ordered with the app's disabling or secret
+// rotation (see lock).
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	c, err := scanClient(s.q(ctx).QueryRow(ctx,
-		`SELECT `+clientColumns+` FROM client WHERE id = $1`+s.lock(ctx, forKeyShare), id))
-	return c, wrapErr("get client", err)
+	read := func() (storage.Client, error) {
+		c, err := scanClient(s.q(ctx).QueryRow(ctx,
+			`SELECT `+clientColumns+` FROM client WHERE id = $1`+s.lock(ctx, forKeyShare), id))
+		return c, wrapErr("get client", err)
+	}
+	if s.txFrom(ctx) != nil {
+		return read()
+	}
+	return s.clients.Read(id, time.Now(), read)
 }
 
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
@@ -100,13 +116,23 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 				previous_secret_hash = $16, previous_secret_expires_at = $17,
 				access_token_ttl = $18, refresh_token_ttl = $19, deny_risky = $20,
 				allowed_groups = $21, created_at = $22, updated_at = $23
-			WHERE id = $1`,
-			clientArgs(c)...)
+			WHERE id = $1`+notify(24),
+			append(clientArgs(c), s.notice(storage.TopicClients, id))...)
+		s.invalidateClient(ctx, id)
 		return wrapErr("update client", err)
 	})
 }
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM client WHERE id = $1`, id)
+	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM client WHERE id = $1`+notify(2),
+		id, s.notice(storage.TopicClients, id))
+	s.invalidateClient(ctx, id)
 	return affected("delete client", tag, err)
+}
+
+// invalidateClient drops the cached client once the write is visible to
+// this store's other readers; other stores hear of it by the notice the
+// write sent.
+func (s *Store) invalidateClient(ctx context.Context, id string) {
+	s.afterTx(ctx, func() { s.clients.Invalidate(id) })
 }

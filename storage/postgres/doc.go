@@ -32,8 +32,10 @@
 //
 // Transactions run at READ COMMITTED, with row locks where an answer
 // depends on a row another transaction may change. This is the whole
-// story across processes as much as goroutines: nothing is held in
-// memory between calls, so replicas on one database need nothing more.
+// story across processes as much as goroutines: the one thing a Store
+// holds in memory between calls is its client cache, which follows every
+// replica's writes (below), so replicas on one database need nothing
+// more.
 //
 //   - A conditional write is one statement (UPDATE … WHERE last_step < $2,
 //     DELETE … RETURNING): a concurrent one waits for the row lock and
@@ -59,9 +61,32 @@
 //   - The audit log is one hash chain: an append locks the chain head row
 //     until its transaction ends (see audit.go), so appends from every
 //     replica link in commit order; triggers keep the log append-only.
-//   - DueOutbox locks what it returns FOR UPDATE SKIP LOCKED, so
-//     deliverers that work in a transaction never take the same message.
+//   - ClaimOutbox picks due messages FOR UPDATE SKIP LOCKED and leases
+//     them (moves their next attempt) in the same statement: replicas
+//     claiming at once take different messages, none waits for another,
+//     and a message whose deliverer died is claimed again after its
+//     lease.
+//   - RunExclusive (storage.Exclusive) runs a periodic job (garbage
+//     collection) under a session-level advisory lock held on a pooled
+//     connection for the job: a replica that finds it taken skips the
+//     round, and a dead replica's lock goes with its connection; the
+//     job's context ends if that connection breaks (see exclusive.go).
 //   - Migrations take an advisory lock, so replicas may start at once.
+//
+// Reads of a client outside a transaction are served from a cache
+// (storage/internal/clientcache), so that introspection and token
+// requests do not read the row each time. Writes to a client or to the
+// signing keys send a notice with NOTIFY from their own statement, which
+// PostgreSQL delivers when their transaction commits and only then; each
+// Store LISTENs on a connection of its own, drops the client a notice
+// names, and reports the change to its watchers (storage.ChangeWatcher),
+// so that the server reloads its keyring when another replica rotates
+// the keys. While the listening connection is down nothing is cached or
+// served from the cache, and it listens again from an empty cache,
+// telling watchers that anything may have changed (see changes.go). A
+// notice reaches another replica a moment after the commit: a read there
+// in between may still see the old client, which is why writes that
+// issue tokens re-read the client in their transaction.
 //
 // Two transactions can still wait for each other (each holding a row the
 // other wants): a suspension locks the user, then the tokens, while a

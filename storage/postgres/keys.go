@@ -7,12 +7,17 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
+// Every change to the signing keys sends a notice (changes.go), so every
+// replica's keyring reloads at once (storage.ChangeWatcher): a rotation
+// on one is served by all.
+func (s *Store) keysNotice() string { return s.notice(storage.TopicSigningKeys, "") }
+
 func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
 	tag, err := s.q(ctx).Exec(ctx, `
 		INSERT INTO signing_key (kid, alg, sealed, public_jwk, created_at, retired_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT DO NOTHING`,
-		k.KID, k.Alg, k.Sealed, k.PublicJWK, ts(k.CreatedAt), ts(k.RetiredAt))
+		ON CONFLICT DO NOTHING`+notify(7),
+		k.KID, k.Alg, k.Sealed, k.PublicJWK, ts(k.CreatedAt), ts(k.RetiredAt), s.keysNotice())
 	return inserted("create signing key", tag, err)
 }
 
@@ -40,11 +45,13 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 
 func (s *Store) RetireSigningKeys(ctx context.Context, alg string, at time.Time) error {
 	_, err := s.q(ctx).Exec(ctx,
-		`UPDATE signing_key SET retired_at = $2 WHERE alg = $1 AND retired_at IS NULL`, alg, ts(at))
+		`UPDATE signing_key SET retired_at = $2 WHERE alg = $1 AND retired_at IS NULL`+notify(3),
+		alg, ts(at), s.keysNotice())
 	return wrapErr("retire signing keys", err)
 }
 
 func (s *Store) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) (int, error) {
-	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM signing_key WHERE retired_at < $1`, ts(t))
+	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM signing_key WHERE retired_at < $1`+notify(2),
+		ts(t), s.keysNotice())
 	return count("delete retired signing keys", tag, err)
 }

@@ -8,12 +8,20 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/internal/clientcache"
 )
 
 // Store is a storage.Store on one PostgreSQL database (or one schema of
 // it, named by the DSN's search_path).
 type Store struct {
 	pool *pgxpool.Pool
+	// schema is where the store's tables are (current_schema()), which
+	// its change notices name (changes.go).
+	schema string
+	// clients caches client reads outside transactions (see GetClient);
+	// changes hears of client writes anywhere and drops them from it.
+	clients *clientcache.Cache
+	changes *listener
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -51,11 +59,20 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&s.schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// Suspended until the listener listens.
+	s.clients = clientcache.New(clientCacheTTL, true)
+	s.changes = startListener(cfg.ConnConfig.Copy(), s.schema, s.clients)
 	return s, nil
 }
 
-// Close closes the pool; it waits for connections in use to be returned.
+// Close stops listening for changes and closes the pool; it waits for
+// connections in use to be returned.
 func (s *Store) Close() error {
+	s.changes.close()
 	s.pool.Close()
 	return nil
 }

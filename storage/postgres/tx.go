@@ -31,6 +31,29 @@ type txState struct {
 	// ended is set when a joined context rolled the transaction back: the
 	// owner's Commit (or InTx) then reports errRolledBack.
 	ended bool
+	// after runs once the transaction has ended (see afterTx).
+	after []func()
+}
+
+// afterTx runs f once the transaction ctx carries has committed or rolled
+// back, or at once if ctx carries none: dropping a cached row, which a
+// read could otherwise put back from the last committed state between
+// the write and the commit.
+func (s *Store) afterTx(ctx context.Context, f func()) {
+	if st := s.txFrom(ctx); st != nil {
+		st.after = append(st.after, f)
+		return
+	}
+	f()
+}
+
+// finish runs what waited for the transaction's end.
+func (st *txState) finish() {
+	after := st.after
+	st.after = nil
+	for _, f := range after {
+		f()
+	}
 }
 
 // txCtx is what a transaction's context carries: its state, and whether
@@ -142,6 +165,7 @@ func (s *Store) inNewTx(ctx context.Context, fn func(ctx context.Context) error)
 			// A rollback must reach the server even when ctx is done.
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
+		st.finish()
 	}()
 	err = fn(context.WithValue(ctx, txKey{s}, st))
 	returned = true
@@ -182,6 +206,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	case st.ended:
 		return fmt.Errorf("commit: %w", errRolledBack)
 	}
+	defer st.finish()
 	return wrapErr("commit", st.tx.Commit(ctx))
 }
 
@@ -194,6 +219,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 		return fmt.Errorf("rollback: %w", errNoTx)
 	}
 	st.ended = true
+	defer st.finish()
 	err := st.tx.Rollback(context.WithoutCancel(ctx))
 	if err != nil && !errors.Is(err, pgx.ErrTxClosed) {
 		return wrapErr("rollback", err)

@@ -97,6 +97,15 @@ func (cc *Cache) Invalidate(id string) {
 	delete(cc.m, id)
 }
 
+// Clear drops every entry (a change to some client was reported without
+// saying which) and refuses the puts of reads that began before.
+func (cc *Cache) Clear() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.gen++
+	cc.m = nil
+}
+
 // Suspend drops every entry and stops serving and storing: changes may go
 // unreported from now on.
 func (cc *Cache) Suspend() {
