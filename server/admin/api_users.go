@@ -142,6 +142,8 @@ func (h *Handler) apiCreateUser(w http.ResponseWriter, r *http.Request, p *princ
 		Admin  bool     `json:"admin"` // the same as "role": "admin"
 		Role   string   `json:"role"`
 		Groups []string `json:"groups"`
+		// SendEmail mails the enrolment link instead of answering it.
+		SendEmail bool `json:"send_email"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
@@ -155,7 +157,7 @@ func (h *Handler) apiCreateUser(w http.ResponseWriter, r *http.Request, p *princ
 	case in.Admin:
 		role = storage.RoleAdmin
 	}
-	nu, err := h.createUser(r, p, manage.UserSpec{Email: in.Email, Name: in.Name, Role: role, Groups: in.Groups})
+	nu, err := h.createUser(r, p, manage.UserSpec{Email: in.Email, Name: in.Name, Role: role, Groups: in.Groups}, in.SendEmail)
 	if err != nil {
 		return err
 	}
@@ -163,9 +165,23 @@ func (h *Handler) apiCreateUser(w http.ResponseWriter, r *http.Request, p *princ
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"user": u,
-		"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC()})
+	out := linkJSON(nu, in.SendEmail)
+	out["user"] = u
+	httpx.WriteJSON(w, http.StatusCreated, out)
 	return nil
+}
+
+// linkJSON is how an answer carries a new enrolment link: the link, or
+// with emailed only that it was queued for email — then nobody but the
+// user sees it.
+func linkJSON(nu manage.NewUser, emailed bool) map[string]any {
+	out := map[string]any{"expires_at": nu.ExpiresAt.UTC()}
+	if emailed {
+		out["email_queued"] = true
+	} else {
+		out["enrollment_url"] = nu.EnrollmentURL
+	}
+	return out
 }
 
 func (h *Handler) apiGetUser(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -238,13 +254,27 @@ func (h *Handler) apiUnsuspend(w http.ResponseWriter, r *http.Request, p *princi
 	return h.writeUser(w, r, id, nil)
 }
 
+// apiReenroll issues a new enrolment link; a body {"send_email": true}
+// (optional) mails it instead of answering it.
 func (h *Handler) apiReenroll(w http.ResponseWriter, r *http.Request, p *principal) error {
 	id := r.PathValue("id")
-	nu, err := h.manager(r, p).IssueEnrollmentFor(r.Context(), id)
+	var in struct {
+		SendEmail bool `json:"send_email"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+	}
+	m := h.manager(r, p)
+	if in.SendEmail {
+		m = m.Emailing()
+	}
+	nu, err := m.IssueEnrollmentFor(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	return h.writeUser(w, r, id, map[string]any{"enrollment_url": nu.EnrollmentURL, "expires_at": nu.ExpiresAt.UTC()})
+	return h.writeUser(w, r, id, linkJSON(nu, in.SendEmail))
 }
 
 func (h *Handler) apiRevokeSessions(w http.ResponseWriter, r *http.Request, p *principal) error {

@@ -152,3 +152,69 @@ func TestConsoleWithoutMail(t *testing.T) {
 		}
 	}
 }
+
+func TestCreatingAndReenrollingByEmail(t *testing.T) {
+	c := startMailing(t)
+	admin := c.newUser(t, "root@example.com", true)
+	b := c.key(t, admin.ID)
+	if page := c.get(t, &b, "/admin/users"); !strings.Contains(string(page.Body), `name="send" value="email"`) {
+		t.Fatal("the create form offers no email button")
+	}
+	// received checks that message i went to email and its link opens.
+	received := func(t *testing.T, i int, email string) {
+		t.Helper()
+		got := c.deliver(t)
+		if len(got) != i+1 || got[i].To(t).Address != email {
+			t.Fatalf("%d messages; want message %d to %s", len(got), i, email)
+		}
+		c.opens(t, got[i].Link(t, c.Issuer+"/"))
+	}
+
+	t.Run("the console creates a user and emails the link it never shows", func(t *testing.T) {
+		r := c.form(t, &b, "/admin/users", url.Values{"email": {"ada@example.com"}, "send": {"email"}})
+		if r.Status != http.StatusSeeOther || !strings.HasSuffix(r.Location(), "?notice=enrollment-emailed") || strings.Contains(string(r.Body), "token=") {
+			t.Fatalf("create by email: %s, Location %q", r, r.Location())
+		}
+		received(t, 0, "ada@example.com")
+	})
+	var bobID string
+	t.Run("the API creates a user with send_email and answers no link", func(t *testing.T) {
+		r := c.call(t, &b, "", http.MethodPost, "/api/admin/v1/users", map[string]any{"email": "bob@example.com", "send_email": true})
+		body := servertest.Decode[map[string]any](t, r)
+		if r.Status != http.StatusCreated || body["email_queued"] != true || body["enrollment_url"] != nil {
+			t.Fatalf("create: %s", r)
+		}
+		bobID = body["user"].(map[string]any)["id"].(string)
+		received(t, 1, "bob@example.com")
+	})
+	t.Run("the API reenrolls with send_email and answers no link", func(t *testing.T) {
+		r := c.call(t, &b, "", http.MethodPost, "/api/admin/v1/users/"+bobID+"/reenroll", map[string]any{"send_email": true})
+		body := servertest.Decode[map[string]any](t, r)
+		if r.Status != http.StatusOK || body["email_queued"] != true || body["enrollment_url"] != nil {
+			t.Fatalf("reenroll: %s", r)
+		}
+		received(t, 2, "bob@example.com")
+	})
+	t.Run("the API reenrolls without a body as before", func(t *testing.T) {
+		r := c.call(t, &b, "", http.MethodPost, "/api/admin/v1/users/"+bobID+"/reenroll", nil)
+		if body := servertest.Decode[map[string]any](t, r); r.Status != http.StatusOK || body["enrollment_url"] == nil {
+			t.Fatalf("reenroll: %s", r)
+		}
+		if n := len(c.deliver(t)); n != 3 {
+			t.Fatalf("%d messages, want still 3", n)
+		}
+	})
+}
+
+func TestAPISendEmailWithoutMail(t *testing.T) {
+	in := start(t)
+	admin := in.newUser(t, "root@example.com", true)
+	b := in.key(t, admin.ID)
+	r := in.call(t, &b, "", http.MethodPost, "/api/admin/v1/users", map[string]any{"email": "ada@example.com", "send_email": true})
+	if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "mail is not set up") {
+		t.Fatalf("create: %s", r)
+	}
+	if _, err := in.DB.GetUserByEmail(t.Context(), "ada@example.com"); err == nil {
+		t.Fatal("the user was created")
+	}
+}

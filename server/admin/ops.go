@@ -98,7 +98,8 @@ func (d userDetail) totpStatus() string {
 // (which would report it as invalid input). Creating a user with a role
 // grants it, and with groups changes who gets into which app: each needs
 // the permission its own route would.
-func (h *Handler) createUser(r *http.Request, p *principal, spec manage.UserSpec) (manage.NewUser, error) {
+// createUser adds a user for p; emailed also mails their enrolment link.
+func (h *Handler) createUser(r *http.Request, p *principal, spec manage.UserSpec, emailed bool) (manage.NewUser, error) {
 	switch {
 	case spec.Role != "" && !p.may(setRoles):
 		return manage.NewUser{}, httpx.Errorf(http.StatusForbidden, "Your role ("+p.User.Role+") may not grant roles.", nil)
@@ -111,7 +112,11 @@ func (h *Handler) createUser(r *http.Request, p *principal, spec manage.UserSpec
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return manage.NewUser{}, err
 	}
-	return h.manager(r, p).CreateUser(r.Context(), spec)
+	m := h.manager(r, p)
+	if emailed {
+		m = m.Emailing()
+	}
+	return m.CreateUser(r.Context(), spec)
 }
 
 var (

@@ -24,6 +24,7 @@ type UsersData struct {
 	PrevURL, NextURL string
 	Roles            []Option // shown to those who may set roles
 	Groups           []Option // shown to those who may change members
+	CanEmail         bool     // enrolment links may be sent by email
 }
 
 // UserRow is one user in a list.
@@ -46,7 +47,7 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, p *principal
 		return err
 	}
 	data := UsersData{Base: h.base(r, p, "users"), Query: q, Total: total, Page: page,
-		Pages: max(1, (total+usersPerPage-1)/usersPerPage)}
+		Pages: max(1, (total+usersPerPage-1)/usersPerPage), CanEmail: h.canEmail()}
 	for _, u := range users {
 		data.Users = append(data.Users, UserRow{ID: u.ID, Email: u.Email, Name: u.Name, Created: when(u.CreatedAt),
 			Role: u.Role, Suspended: u.Suspended(), Enrolled: u.Enrolled()})
@@ -107,10 +108,14 @@ func (h *Handler) createUserPage(w http.ResponseWriter, r *http.Request, p *prin
 	if !ok {
 		return httpx.Errorf(http.StatusBadRequest, "Choose none, auditor, helpdesk or admin as the role.", nil)
 	}
+	emailed := r.PostForm.Get("send") == "email"
 	nu, err := h.createUser(r, p, manage.UserSpec{Email: r.PostForm.Get("email"), Name: r.PostForm.Get("name"),
-		Role: role, Groups: r.PostForm["group"]})
+		Role: role, Groups: r.PostForm["group"]}, emailed)
 	if err != nil {
 		return err
+	}
+	if emailed {
+		return backToUser(w, r, nu.User.ID, "enrollment-emailed")
 	}
 	// The link is in this response only: it is not stored anywhere it
 	// could be shown again (only its hash is kept).
