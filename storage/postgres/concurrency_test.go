@@ -16,7 +16,7 @@ import (
 
 // replicas opens n stores on one new schema: n pools, as n processes
 // would have.
-func replicas(t *testing.T, n int) []*Store {
+func replicas(t testing.TB, n int) []*Store {
 	t.Helper()
 	dsn := pgtest.Schema(t)
 	out := make([]*Store, n)

@@ -16,7 +16,7 @@ import (
 
 // waitListener returns the listener's state once until holds, failing
 // the test after a minute.
-func waitListener(t *testing.T, s *Store, until func(listenState) bool) listenState {
+func waitListener(t testing.TB, s *Store, until func(listenState) bool) listenState {
 	t.Helper()
 	deadline := time.After(time.Minute)
 	for {
