@@ -296,8 +296,17 @@ func copyTable(ctx context.Context, src *sql.Tx, tx pgx.Tx, t table) (int64, err
 	for i, c := range t.columns {
 		names[i] = c.name
 	}
+	var resume func(int64, []byte) error
+	if chain != nil {
+		if resume, err = suspendLinking(ctx, tx); err != nil {
+			return 0, err
+		}
+	}
 	rs := &rowSource{rows: rows, next: next}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, names, rs)
+	if err == nil && resume != nil {
+		err = resume(chain.seq, chain.hash)
+	}
 	if err != nil {
 		// pgx ends the COPY with the source's error as text; the error
 		// itself says more.

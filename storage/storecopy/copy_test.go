@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -289,6 +290,17 @@ func TestCopy(t *testing.T) {
 			t.Fatalf("%d events verified, want the %d copied and one more", v.Count, res.AuditEvents)
 		}
 	})
+	t.Run("the chain's triggers are on again", func(t *testing.T) {
+		conn, err := pgx.Connect(ctx, dsn)
+		ok(t, err)
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, `UPDATE audit_head SET seq = 0`); err == nil {
+			t.Error("the chain head could be moved")
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO audit_event (seq, time, hash) VALUES (1000, now(), '\x00')`); err == nil {
+			t.Error("an event out of the chain could be inserted")
+		}
+	})
 	t.Run("new rows take ids after those SQLite gave out", func(t *testing.T) {
 		id, err := st.RecordSignIn(ctx, storage.SignInRecord{UserID: "u_ann", Time: time.Now()})
 		ok(t, err)
@@ -567,4 +579,60 @@ func TestCopyReadsOneSnapshotWhileTheSourceIsWritten(t *testing.T) {
 		t.Errorf("copied %d of the %d users written: the copy did not fall between the writers' commits", copiedUsers, written.Load())
 	}
 	t.Logf("copied %d of %d users written meanwhile, %d audit events verified", copiedUsers, written.Load(), res.AuditEvents)
+}
+
+func TestCopyAsARoleThatDoesNotOwnTheTables(t *testing.T) {
+	src := newSource(t)
+	fill(t, src.st)
+	ctx := t.Context()
+	dsn := pgtest.Schema(t)
+	st, err := postgres.Open(ctx, dsn) // migrated by the tables' owner
+	ok(t, err)
+	defer st.Close()
+
+	// A role with every privilege on the rows, none on the tables.
+	role := fmt.Sprintf("copier_%d", time.Now().UnixNano())
+	conn, err := pgx.Connect(ctx, dsn)
+	ok(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) }) // after the role's, below
+	ident := pgx.Identifier{role}.Sanitize()
+	_, err = conn.Exec(ctx, `CREATE ROLE `+ident+` LOGIN;
+		GRANT USAGE ON SCHEMA `+pgx.Identifier{schemaOf(t, conn)}.Sanitize()+` TO `+ident+`;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA `+pgx.Identifier{schemaOf(t, conn)}.Sanitize()+` TO `+ident+`;
+		GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA `+pgx.Identifier{schemaOf(t, conn)}.Sanitize()+` TO `+ident)
+	ok(t, err)
+	t.Cleanup(func() {
+		_, err := conn.Exec(context.Background(), `DROP OWNED BY `+ident+`; DROP ROLE `+ident)
+		if err != nil {
+			t.Error(err)
+		}
+	})
+
+	res, err := Copy(ctx, src.path, withUser(dsn, role))
+	ok(t, err)
+	var v storage.ChainVerifier
+	ok(t, st.WalkAudit(ctx, v.Check))
+	if v.Count != res.AuditEvents || v.Count == 0 {
+		t.Fatalf("%d events verified, %d copied", v.Count, res.AuditEvents)
+	}
+	if _, err := st.AppendAudit(ctx, storage.AuditEvent{Type: "after.copy", Actor: "cli", Result: "success"}); err != nil {
+		t.Fatalf("appending after the copy: %v", err)
+	}
+}
+
+// schemaOf is the schema a connection writes into.
+func schemaOf(t *testing.T, conn *pgx.Conn) string {
+	t.Helper()
+	var s string
+	ok(t, conn.QueryRow(t.Context(), `SELECT current_schema()`).Scan(&s))
+	return s
+}
+
+// withUser returns dsn connecting as user.
+func withUser(dsn, user string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.User = url.User(user)
+		return u.String()
+	}
+	return dsn + " user=" + user
 }
