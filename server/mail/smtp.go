@@ -48,7 +48,7 @@ func (s *Sender) Send(ctx context.Context, om storage.OutboxMessage) error {
 	}
 	msg, err := s.build(m)
 	if err != nil {
-		return fmt.Errorf("%w: %v", audit.ErrUndeliverable, err)
+		return err
 	}
 	client, err := gomail.NewClient(s.Config.Host, s.options()...)
 	if err != nil {
