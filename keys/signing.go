@@ -127,9 +127,9 @@ func missingAlgs(ctx context.Context, s storage.SigningKeys) ([]string, error) {
 // EnsureSigningKeys creates an active ES256 and an active RS256 key where
 // none is active. It is idempotent: when both exist it writes nothing. Keys
 // are generated outside the write transaction (RSA generation takes tens
-// of milliseconds) and the check is repeated inside it, so concurrent
-// callers do not both create a key as long as the store serialises write
-// transactions.
+// of milliseconds) and the check is repeated inside it, where the store
+// orders transactions that list the keys (storage.SigningKeys): replicas
+// starting at once on one database create one key per algorithm.
 func EnsureSigningKeys(ctx context.Context, s Store, m *Master, now time.Time) error {
 	missing, err := missingAlgs(ctx, s)
 	if err != nil || len(missing) == 0 {

@@ -548,6 +548,10 @@ type SigningKey struct {
 
 type SigningKeys interface {
 	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys lists every key. Inside a transaction it orders the
+	// transaction with every other that lists the keys: the later one
+	// lists them after the earlier has ended, so processes that check for
+	// a missing key and create it in one transaction create it once.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// RetireSigningKeys retires the active keys of alg.
 	RetireSigningKeys(ctx context.Context, alg string, at time.Time) error

@@ -1,6 +1,9 @@
 package conformance
 
 import (
+	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -186,6 +189,51 @@ func testSigningKeys(t *testing.T, newStore NewStore) {
 			t.Fatalf("keys left: %v", ks)
 		}
 	})
+
+	t.Run("transactions that create a missing key create it once", func(t *testing.T) {
+		st := newStore(t)
+		EnsureKeyRace(t, []storage.Store{st})
+	})
+}
+
+// EnsureKeyRace runs, on several goroutines per store at once, a
+// transaction that lists the signing keys and creates an ES256 key when
+// none is active, as every keygate process does when it starts. stores
+// share one database; exactly one key must be created.
+func EnsureKeyRace(t *testing.T, stores []storage.Store) {
+	t.Helper()
+	const perStore = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, len(stores)*perStore)
+	for i, st := range stores {
+		for j := range perStore {
+			wg.Go(func() {
+				errs <- st.InTx(t.Context(), func(ctx context.Context) error {
+					ks, err := st.ListSigningKeys(ctx)
+					if err != nil {
+						return err
+					}
+					for _, k := range ks {
+						if k.Alg == "ES256" && k.RetiredAt.IsZero() {
+							return nil
+						}
+					}
+					kid := fmt.Sprintf("k-%d-%d", i, j)
+					return st.CreateSigningKey(ctx, storage.SigningKey{KID: kid, Alg: "ES256", Sealed: []byte(kid), CreatedAt: t0})
+				})
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		ok(t, err)
+	}
+	ks, err := stores[0].ListSigningKeys(t.Context())
+	ok(t, err)
+	if len(ks) != 1 {
+		t.Fatalf("%d keys were created, want 1: %+v", len(ks), ks)
+	}
 }
 
 func testAttempts(t *testing.T, newStore NewStore) {

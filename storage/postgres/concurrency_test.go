@@ -256,3 +256,8 @@ func TestKillsWaitForTokensBeingIssued(t *testing.T) {
 		})
 	}
 }
+
+func TestReplicasStartingAtOnceCreateOneSigningKey(t *testing.T) {
+	rs := replicas(t, 3)
+	conformance.EnsureKeyRace(t, []storage.Store{rs[0], rs[1], rs[2]})
+}

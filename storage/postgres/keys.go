@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/keygate/keygate/storage"
 )
 
@@ -21,14 +23,39 @@ func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) erro
 	return inserted("create signing key", tag, err)
 }
 
-// ListSigningKeys lists every key, oldest first.
+// signingKeysLock is the key of the transaction-level advisory lock a
+// transaction takes when it lists the signing keys ("kg" "sk" in ASCII).
+const signingKeysLock int64 = 0x6b67_736b
+
+// ListSigningKeys lists every key, oldest first. Inside a transaction it
+// first takes the signing keys' lock, in a statement of its own so that
+// the list is read after any transaction that held the lock committed:
+// replicas starting at once each check for missing keys and create them
+// (keys.EnsureSigningKeys), and only the first may find none.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
 	const op = "list signing keys"
-	rows, err := s.q(ctx).Query(ctx, `
+	const list = `
 		SELECT kid, alg, sealed, public_jwk, created_at, retired_at
-		FROM signing_key ORDER BY created_at NULLS FIRST, kid COLLATE "C"`)
-	if err != nil {
-		return nil, wrapErr(op, err)
+		FROM signing_key ORDER BY created_at NULLS FIRST, kid COLLATE "C"`
+	var rows pgx.Rows
+	if s.txFrom(ctx) != nil {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, signingKeysLock)
+		b.Queue(list)
+		br := s.q(ctx).SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return nil, wrapErr(op, err)
+		}
+		var err error
+		if rows, err = br.Query(); err != nil {
+			return nil, wrapErr(op, err)
+		}
+	} else {
+		var err error
+		if rows, err = s.q(ctx).Query(ctx, list); err != nil {
+			return nil, wrapErr(op, err)
+		}
 	}
 	defer rows.Close()
 	var out []storage.SigningKey
