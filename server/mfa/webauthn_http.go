@@ -77,8 +77,11 @@ func (h *Handler) saveChallenge(ctx context.Context, sess *session.Session, kind
 		return "", err
 	}
 	now := h.d.Now()
-	return id, h.d.Store.CreateChallenge(ctx, storage.Challenge{ID: id, SessionHash: sess.IDHash(), UserID: userID,
-		Kind: kind, FlowID: flowID, Data: raw, CreatedAt: now, ExpiresAt: now.Add(ceremonyTimeout)})
+	c := storage.Challenge{ID: id, SessionHash: sess.IDHash(), UserID: userID,
+		Kind: kind, FlowID: flowID, Data: raw, CreatedAt: now, ExpiresAt: now.Add(ceremonyTimeout)}
+	// Challenge writes are transactions of their own, so that they share
+	// group commits with concurrent sign-ins instead of an fsync each.
+	return id, h.d.Store.InTx(ctx, func(ctx context.Context) error { return h.d.Store.CreateChallenge(ctx, c) })
 }
 
 // errNoPasskeys: WebAuthn needs a domain name; an issuer at an IP address
@@ -91,6 +94,8 @@ var errChallenge = httpx.Errorf(http.StatusBadRequest, "This request expired or 
 // browser session, for this kind of ceremony.
 func (h *Handler) takeChallenge(r *http.Request, sess *session.Session, kind string) (storage.Challenge, webauthn.SessionData, error) {
 	var data webauthn.SessionData
+	// Not in a transaction of its own: an expired challenge is deleted
+	// and answered ErrNotFound, which would roll that delete back.
 	c, err := h.d.Store.ConsumeChallenge(r.Context(), r.URL.Query().Get("challenge"), h.d.Now())
 	if errors.Is(err, storage.ErrNotFound) {
 		return c, data, errChallenge
