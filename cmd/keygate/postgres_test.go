@@ -245,3 +245,43 @@ func TestServeOnPostgres(t *testing.T) {
 		}
 	})
 }
+
+func TestAReplicaWithoutTheMasterKeyIsRefused(t *testing.T) {
+	clearEnv(t)
+	// refused runs a command that must be refused for want of the master
+	// key, and checks that the key it created was removed again.
+	refused := func(t *testing.T, dataDir string, args ...string) {
+		t.Helper()
+		_, stderr, code := runProcess(t, nil, append(args, "--data-dir", dataDir)...)
+		if code != 1 || !strings.Contains(stderr, "no master key in") {
+			t.Fatalf("exit code %d, stderr %q; want 1 and no master key", code, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(dataDir, "master.key")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the new master key was left behind: %v", err)
+		}
+	}
+
+	t.Run("on PostgreSQL: a replica started without the others' key", func(t *testing.T) {
+		dsn := pgDSN(t)
+		first, second := filepath.Join(t.TempDir(), "first"), filepath.Join(t.TempDir(), "second")
+		kgOK(t, "client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb", "--database", dsn, "--data-dir", first)
+		refused(t, second, "client", "list", "--database", dsn)
+		key, err := os.ReadFile(filepath.Join(first, "master.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Given the first replica's key, the second one works.
+		stdout, stderr, code := runProcess(t, []string{"KEYGATE_MASTER_KEY=" + string(key)}, "client", "list", "--database", dsn, "--data-dir", second)
+		if code != 0 || !strings.Contains(stdout, "Wiki") {
+			t.Fatalf("with the shared key: exit code %d\n%s%s", code, stdout, stderr)
+		}
+	})
+	t.Run("on SQLite: a data directory whose master.key was lost", func(t *testing.T) {
+		dataDir := filepath.Join(t.TempDir(), "data")
+		kgOK(t, "client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb", "--data-dir", dataDir)
+		if err := os.Remove(filepath.Join(dataDir, "master.key")); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, dataDir, "client", "list")
+	})
+}
