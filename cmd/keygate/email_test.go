@@ -259,3 +259,27 @@ func TestMailConfig(t *testing.T) {
 		}
 	})
 }
+
+// TestImportRefusesHeaderInjection: a CSV name or address that would
+// carry a header into a mail is refused, naming its line, and nothing is
+// imported.
+func TestImportRefusesHeaderInjection(t *testing.T) {
+	clearEnv(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	csv := filepath.Join(t.TempDir(), "users.csv")
+	content := "email,name,groups\n" +
+		"ok@example.com,Ok,\n" +
+		"eve@example.com,\"Eve\r\nBcc: eve@evil.example\",\n" +
+		"\"eve@example.com\nBcc: x@evil.example\",Eve,\n"
+	if err := os.WriteFile(csv, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runProcess(t, nil, "user", "import", csv, "--data-dir", dataDir)
+	if code != 2 || !strings.Contains(stderr, "line 3: the name must not contain line breaks") || !strings.Contains(stderr, "line 5:") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	out, _, code := runProcess(t, nil, "user", "list", "--json", "--data-dir", dataDir)
+	if code != 0 || strings.Contains(out, "@example.com") {
+		t.Fatalf("users after a refused import: %s", out)
+	}
+}
