@@ -30,23 +30,23 @@ func (s settings) mailConfig(withPassword bool) (*mail.Config, []string) {
 	}
 	c := mail.Config{Host: sf.Host, Port: sf.Port, TLS: sf.TLS, Username: sf.Username, From: sf.From}.WithDefaults()
 	var problems []string
+	// A password not read (or not readable) counts as there, so that the
+	// other problems are all reported, and that one once.
+	const unread = "(not read)"
 	switch {
 	case !withPassword:
-		// Checked as if it were there: the other problems still count.
 		if sf.Username != "" {
-			c.Password = "not read"
+			c.Password = unread
 		}
 	case sf.PasswordFile != "":
 		b, err := os.ReadFile(sf.PasswordFile)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("smtp.password_file: %v", err))
+			b = []byte(unread)
 		}
 		c.Password = mail.Password(bytes.TrimRight(b, "\r\n"))
 	default:
 		c.Password = mail.Password(os.Getenv("KEYGATE_SMTP_PASSWORD"))
 	}
-	if len(problems) == 0 {
-		problems = c.Problems()
-	}
-	return &c, problems
+	return &c, append(problems, c.Problems()...)
 }

@@ -283,3 +283,21 @@ func TestImportRefusesHeaderInjection(t *testing.T) {
 		t.Fatalf("users after a refused import: %s", out)
 	}
 }
+
+func TestMailConfigReportsEveryProblem(t *testing.T) {
+	clearEnv(t)
+	fc, err := parseFile("test.yaml", []byte("smtp:\n  host: smtp.example.com\n  tls: none\n  username: keygate\n  password_file: /nonexistent/pw\n  from: nobody\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, problems := settings{file: fc}.mailConfig(true)
+	all := strings.Join(problems, "\n")
+	for _, want := range []string{"smtp.password_file", "smtp.tls: none", "smtp.from"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("problems lack %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "set both username and a password") {
+		t.Errorf("an unreadable password file is also reported as no password:\n%s", all)
+	}
+}
