@@ -2,13 +2,17 @@ package main
 
 import (
 	"cmp"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keygate/keygate/storage/postgres/pgtest"
@@ -85,6 +89,49 @@ func TestCommandsOnPostgres(t *testing.T) {
 		}
 		if out := kg(t, "group", "list", "--json"); !strings.Contains(out, `"ops"`) {
 			t.Fatalf("group list: %s", out)
+		}
+	})
+	t.Run("user import adds every row with its groups", func(t *testing.T) {
+		csv := filepath.Join(t.TempDir(), "users.csv")
+		if err := os.WriteFile(csv, []byte("email,name,groups\nbob@example.com,Bob,ops\ncid@example.com,Cid,\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out := kg(t, "user", "import", csv); strings.Count(out, "enrollment_url") != 2 {
+			t.Fatalf("user import: %s", out)
+		}
+	})
+	t.Run("suspend, unsuspend and reenroll change the user in PostgreSQL", func(t *testing.T) {
+		status := func() string {
+			var users []struct{ Email, Status string }
+			if err := json.Unmarshal([]byte(kg(t, "user", "list", "--json")), &users); err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range users {
+				if u.Email == "bob@example.com" {
+					return u.Status
+				}
+			}
+			return "missing"
+		}
+		kg(t, "user", "suspend", "bob@example.com")
+		if got := status(); got != "suspended" {
+			t.Fatalf("after suspend: %s", got)
+		}
+		kg(t, "user", "unsuspend", "bob@example.com")
+		if got := status(); got != "pending" {
+			t.Fatalf("after unsuspend: %s", got)
+		}
+		if out := kg(t, "user", "reenroll", "bob@example.com", "--json"); !strings.Contains(out, "enroll?token=") {
+			t.Fatalf("reenroll: %s", out)
+		}
+	})
+	t.Run("members are removed and groups deleted", func(t *testing.T) {
+		kg(t, "group", "add", "temp")
+		kg(t, "group", "member", "add", "temp", "cid@example.com")
+		kg(t, "group", "member", "remove", "temp", "cid@example.com")
+		kg(t, "group", "delete", "temp")
+		if out := kg(t, "group", "list", "--json"); strings.Contains(out, `"temp"`) {
+			t.Fatalf("group list after delete: %s", out)
 		}
 	})
 	t.Run("audit verify checks the chain written by every invocation", func(t *testing.T) {
@@ -284,4 +331,44 @@ func TestAReplicaWithoutTheMasterKeyIsRefused(t *testing.T) {
 		}
 		refused(t, dataDir, "client", "list")
 	})
+}
+
+func TestInvocationsStartingTogetherOnANewDatabase(t *testing.T) {
+	clearEnv(t)
+	dsn := pgDSN(t) // a new schema: the first of them migrates it, under a lock
+	dataDir := filepath.Join(t.TempDir(), "data")
+	key := make([]byte, 32)
+	rand.Read(key)
+	t.Setenv("KEYGATE_MASTER_KEY", base64.StdEncoding.EncodeToString(key)) // shared, as replicas share it
+	const n = 8
+	codes := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			email := fmt.Sprintf("user%d@example.com", i)
+			_, stderr, code := runProcess(t, nil, "user", "add", email, "--database", dsn, "--data-dir", dataDir)
+			if code != 0 {
+				codes <- fmt.Sprintf("%s: exit code %d: %s", email, code, stderr)
+			}
+		})
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		t.Error(c)
+	}
+	var users []struct{ Email string }
+	if err := json.Unmarshal([]byte(kgOK(t, "user", "list", "--json", "--database", dsn, "--data-dir", dataDir)), &users); err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != n {
+		t.Fatalf("%d users listed, want %d", len(users), n)
+	}
+	var got struct {
+		OK     bool `json:"ok"`
+		Events int  `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(kgOK(t, "audit", "verify", "--json", "--database", dsn, "--data-dir", dataDir)), &got); err != nil || !got.OK || got.Events < n {
+		t.Fatalf("audit verify: %+v, %v", got, err)
+	}
 }
