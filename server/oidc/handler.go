@@ -73,8 +73,9 @@ func New(d Deps) (*Handler, error) {
 		Now:            d.Now,
 	})
 	h.store = store
-	h.provider, _ = newProvider(d, store)
-	h.authenticator = h.provider.(*fosite.Fosite)
+	f, _ := newProvider(d, store)
+	h.provider = provider{f}
+	h.authenticator = f.(*fosite.Fosite)
 	var err error
 	if h.discovery, err = discoveryJSON(d.Issuer); err != nil {
 		return nil, err

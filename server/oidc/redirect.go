@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/fositestore"
 )
 
 // Redirect URIs match exactly, with the one exception RFC 8252 §7.3 asks
@@ -67,7 +69,7 @@ func (h *Handler) checkRedirect(r *http.Request) error {
 		return nil
 	}
 	if err != nil {
-		return fosite.ErrServerError.WithWrap(err)
+		return fmt.Errorf("%w: %w", fositestore.ErrClientUnreadable, err)
 	}
 	if !redirectAllowed(c, uri) {
 		return errRedirectNotRegistered

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -61,13 +62,19 @@ func New(db storage.Store, opts Options) *Store {
 	return &Store{db: db, opts: opts}
 }
 
+// ErrClientUnreadable: the client could not be read (the database is
+// unreachable, say), which is not the same as a client that does not
+// exist. fosite answers every GetClient error with invalid_client; the
+// endpoints tell this one apart and answer it as the server's failure.
+var ErrClientUnreadable = errors.New("the client could not be read")
+
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.db.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrClientUnreadable, err)
 	}
 	if c.Disabled {
 		return nil, fosite.ErrNotFound

@@ -1,0 +1,56 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/ory/fosite"
+
+	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/storage/fositestore"
+)
+
+// provider is fosite's, with one correction to every error it writes: a
+// client that could not be read — the database is down, or a replica
+// lost it — is answered 503 temporarily_unavailable, not invalid_client.
+// fosite reports any failure of the client lookup as invalid_client (401),
+// which would tell an app that its credentials are wrong, and an operator
+// watching the apps' logs the wrong story, while nothing is wrong with
+// them and a retry in a moment succeeds.
+type provider struct{ fosite.OAuth2Provider }
+
+// unreadable is err as it must be answered.
+func unreadable(err error) error {
+	if errors.Is(err, fositestore.ErrClientUnreadable) {
+		// Not wrapped: fosite's writers test the chain for
+		// invalid_client, which the lookup's failure carries.
+		return fosite.ErrTemporarilyUnavailable.
+			WithHint("keygate cannot reach its database just now; try again shortly.").WithDebug(err.Error())
+	}
+	return err
+}
+
+func (p provider) WriteAccessError(ctx context.Context, rw http.ResponseWriter, req fosite.AccessRequester, err error) {
+	p.OAuth2Provider.WriteAccessError(ctx, rw, req, unreadable(err))
+}
+
+// WriteRevocationResponse answers 503 itself: fosite answers every error
+// but invalid_request and invalid_client with 200, and RFC 7009 §2.2.1
+// has a client that gets 503 keep the token as still valid and retry.
+func (p provider) WriteRevocationResponse(ctx context.Context, rw http.ResponseWriter, err error) {
+	if err = unreadable(err); errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+		rw.Header().Set("Cache-Control", "no-store")
+		httpx.WriteJSON(rw, http.StatusServiceUnavailable, fosite.ErrorToRFC6749Error(err))
+		return
+	}
+	p.OAuth2Provider.WriteRevocationResponse(ctx, rw, err)
+}
+
+func (p provider) WritePushedAuthorizeError(ctx context.Context, rw http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {
+	p.OAuth2Provider.WritePushedAuthorizeError(ctx, rw, ar, unreadable(err))
+}
+
+func (p provider) WriteIntrospectionError(ctx context.Context, rw http.ResponseWriter, err error) {
+	p.OAuth2Provider.WriteIntrospectionError(ctx, rw, unreadable(err))
+}
