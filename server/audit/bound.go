@@ -23,8 +23,9 @@ const (
 	maxDetail    = 512
 )
 
-// bound returns e with every text field valid UTF-8 (so the hash covers
-// what an export shows) and within its bound, cut with httpx.Truncate.
+// bound returns e with every text field valid UTF-8 without NUL bytes (so
+// the hash covers what an export shows, and both backends can store it)
+// and within its bound, cut with httpx.Truncate.
 func bound(e storage.AuditEvent) storage.AuditEvent {
 	e.Type = boundText(e.Type, maxType)
 	e.Actor = boundText(e.Actor, maxID)
@@ -54,9 +55,13 @@ func validDetails(d map[string]string) map[string]string {
 
 func boundText(s string, max int) string { return httpx.Truncate(validText(s), max) }
 
+// validText replaces invalid UTF-8 and NUL bytes with U+FFFD. SQLite
+// stores either, but PostgreSQL's text holds neither, and an event it
+// refused would go unrecorded: a client id with a NUL byte in it would
+// hide a failed sign-in from the log.
 func validText(s string) string {
-	if utf8.ValidString(s) {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
 		return s
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

@@ -16,7 +16,7 @@ import (
 func TestRecordBoundsEveryField(t *testing.T) {
 	s, _ := openStore(t)
 	rec := audit.NewRecorder(s, quiet, nil, fixedClock(t0))
-	huge := "\xff" + strings.Repeat("é", 40_000) // and one byte that is not UTF-8
+	huge := "\xff\x00" + strings.Repeat("é", 40_000) // and a byte that is not UTF-8, and a NUL
 	details := map[string]string{"a": "kept", "bad\xff": "x"}
 	for i := range 100 {
 		details[fmt.Sprintf("k%03d%s", i, huge)] = huge
@@ -33,8 +33,8 @@ func TestRecordBoundsEveryField(t *testing.T) {
 
 	check := func(name, v string, max int) {
 		t.Helper()
-		if len(v) > max || !utf8.ValidString(v) {
-			t.Errorf("%s: %d bytes (bound %d), valid UTF-8 %v", name, len(v), max, utf8.ValidString(v))
+		if len(v) > max || !utf8.ValidString(v) || strings.Contains(v, "\x00") {
+			t.Errorf("%s: %d bytes (bound %d), valid UTF-8 %v, NUL %v", name, len(v), max, utf8.ValidString(v), strings.Contains(v, "\x00"))
 		}
 		if len(v) > 20 && !strings.HasSuffix(v, httpx.Ellipsis) {
 			t.Errorf("%s was cut without a mark", name)
