@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -278,6 +279,31 @@ func TestServeOnPostgres(t *testing.T) {
 		token := clientCredentialsToken(t, one.url, app.ClientID, app.ClientSecret)
 		if !introspect(t, two.url, app.ClientID, app.ClientSecret, token) {
 			t.Fatal("the other server calls the token inactive")
+		}
+	})
+	t.Run("a failed token request whose client id holds a NUL byte is audited", func(t *testing.T) {
+		events := func() int {
+			var got struct{ Events int }
+			stdout, stderr, code := runProcess(t, nil, "audit", "verify", "--json", "--database", dsn, "--data-dir", dataDir)
+			if code != 0 || json.Unmarshal([]byte(stdout), &got) != nil {
+				t.Fatalf("audit verify: exit code %d\n%s%s", code, stdout, stderr)
+			}
+			return got.Events
+		}
+		before := events()
+		resp, err := http.PostForm(endpoint(t, one.url, "token_endpoint"),
+			url.Values{"grant_type": {"client_credentials"}, "client_id": {"c_\x00x"}, "client_secret": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		// The event is written before the answer: PostgreSQL would have
+		// refused the NUL byte.
+		if after := events(); after != before+1 {
+			t.Fatalf("%d audit events after the request, want %d\n%s", after, before+1, one.Logs())
 		}
 	})
 	t.Run("the log names the database's host and name, never its password", func(t *testing.T) {
