@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/keygate/keygate/keys"
@@ -32,4 +34,14 @@ func mailQueue(cfg *mail.Config, store storage.Outbox, master *keys.Master, now 
 		return nil
 	}
 	return &mail.Queue{Outbox: store, Sealer: master, Now: now}
+}
+
+// logMail says at start where email goes, or that none is sent.
+func logMail(ctx context.Context, logger *slog.Logger, cfg *mail.Config) {
+	if cfg == nil {
+		logger.InfoContext(ctx, "no smtp section configured: no email is sent")
+		return
+	}
+	logger.InfoContext(ctx, "email is sent through", "smtp", cfg.Host+":"+strconv.Itoa(cfg.Port), "tls", cfg.TLS,
+		"authenticated", cfg.Username != "")
 }

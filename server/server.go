@@ -142,6 +142,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	if !locator.HasMMDB() {
 		logger.InfoContext(ctx, "no MMDB file configured: location signals come from named networks only")
 	}
+	logMail(ctx, logger, cfg.Mail)
 	if cfg.Risk == (risk.Policy{}) {
 		cfg.Risk = risk.DefaultPolicy()
 	}

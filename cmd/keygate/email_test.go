@@ -90,8 +90,12 @@ func TestSendEmail(t *testing.T) {
 
 	t.Run("a wrong SMTP password is retried and never logged", func(t *testing.T) {
 		srv.Wait(t, func(s *mailtest.Server) bool { return s.AuthFailures() > 0 })
-		if logs := served.Logs(); strings.Contains(logs, mailtest.Password) || strings.Contains(logs, "battery") {
+		logs := served.Logs()
+		if strings.Contains(logs, mailtest.Password) || strings.Contains(logs, "battery") {
 			t.Fatalf("serve logged the SMTP password:\n%s", logs)
+		}
+		if !strings.Contains(logs, "email is sent through") || !strings.Contains(logs, fmt.Sprintf("127.0.0.1:%d", srv.Port)) {
+			t.Fatalf("serve did not say where email goes:\n%s", logs)
 		}
 		srv.SetPassword(mailtest.Password) // the operator fixes it on the mail server
 	})
