@@ -11,6 +11,7 @@ import (
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/fositestore"
 )
 
 // introspect answers RFC 7662 for authenticated, confidential clients
@@ -40,6 +41,11 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	use, ar, err := h.provider.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
 	w.Header().Set("Cache-Control", "no-store")
+	if errors.Is(err, fositestore.ErrUnreadable) {
+		// Not "inactive": the resource server would end a live session.
+		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), err)
+		return
+	}
 	if err != nil || !mayIntrospect(caller.GetID(), ar) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
 		return
@@ -175,6 +181,11 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, ar, err := h.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if errors.Is(err, fositestore.ErrUnreadable) {
+		// Not invalid_token: the app would sign its user out.
+		writeUnavailable(w, err)
+		return
+	}
 	if err != nil {
 		bearerError(w, "invalid_token", "The access token is not active.")
 		return

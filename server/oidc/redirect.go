@@ -69,7 +69,7 @@ func (h *Handler) checkRedirect(r *http.Request) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", fositestore.ErrClientUnreadable, err)
+		return fmt.Errorf("%w: %w", fositestore.ErrUnreadable, err)
 	}
 	if !redirectAllowed(c, uri) {
 		return errRedirectNotRegistered

@@ -76,3 +76,10 @@ func (s *spyStore) GetClient(ctx context.Context, id string) (storage.Client, er
 	}
 	return s.Store.GetClient(ctx, id)
 }
+
+func (s *spyStore) GetToken(ctx context.Context, kind, signature string) (storage.TokenRecord, error) {
+	if err := s.note("GetToken"); err != nil {
+		return storage.TokenRecord{}, err
+	}
+	return s.Store.GetToken(ctx, kind, signature)
+}

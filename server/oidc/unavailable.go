@@ -12,8 +12,9 @@ import (
 )
 
 // provider is fosite's, with one correction to every error it writes: a
-// client that could not be read — the database is down, or a replica
-// lost it — is answered 503 temporarily_unavailable, not invalid_client.
+// client or token that could not be read — the database is down, or a
+// replica lost it — is answered 503 temporarily_unavailable, not
+// invalid_client.
 // fosite reports any failure of the client lookup as invalid_client (401),
 // which would tell an app that its credentials are wrong, and an operator
 // watching the apps' logs the wrong story, while nothing is wrong with
@@ -22,7 +23,7 @@ type provider struct{ fosite.OAuth2Provider }
 
 // unreadable is err as it must be answered.
 func unreadable(err error) error {
-	if errors.Is(err, fositestore.ErrClientUnreadable) {
+	if errors.Is(err, fositestore.ErrUnreadable) {
 		// Not wrapped: fosite's writers test the chain for
 		// invalid_client, which the lookup's failure carries.
 		return fosite.ErrTemporarilyUnavailable.
@@ -39,12 +40,18 @@ func (p provider) WriteAccessError(ctx context.Context, rw http.ResponseWriter, 
 // but invalid_request and invalid_client with 200, and RFC 7009 §2.2.1
 // has a client that gets 503 keep the token as still valid and retry.
 func (p provider) WriteRevocationResponse(ctx context.Context, rw http.ResponseWriter, err error) {
-	if err = unreadable(err); errors.Is(err, fosite.ErrTemporarilyUnavailable) {
-		rw.Header().Set("Cache-Control", "no-store")
-		httpx.WriteJSON(rw, http.StatusServiceUnavailable, fosite.ErrorToRFC6749Error(err))
+	if errors.Is(err, fositestore.ErrUnreadable) {
+		writeUnavailable(rw, err)
 		return
 	}
 	p.OAuth2Provider.WriteRevocationResponse(ctx, rw, err)
+}
+
+// writeUnavailable answers 503 temporarily_unavailable for err, a failed
+// read of the store.
+func writeUnavailable(w http.ResponseWriter, err error) {
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusServiceUnavailable, fosite.ErrorToRFC6749Error(unreadable(err)))
 }
 
 func (p provider) WritePushedAuthorizeError(ctx context.Context, rw http.ResponseWriter, ar fosite.AuthorizeRequester, err error) {

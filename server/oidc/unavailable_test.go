@@ -10,6 +10,7 @@ import (
 // server's failure: every endpoint that authenticates a client answers
 // 503 temporarily_unavailable, never invalid_client, which would tell the
 // app its credentials are wrong. Once the store answers, so do they.
+// (TestAnUnreadableTokenIsNotAnInactiveOne does the same for tokens.)
 func TestAnUnreadableClientIsNotAnInvalidOne(t *testing.T) {
 	var spy *spyStore
 	e := newEnv(t, withSpy(&spy))
@@ -39,5 +40,26 @@ func TestAnUnreadableClientIsNotAnInvalidOne(t *testing.T) {
 	}
 	if status, body := e.postAs(t, "/oauth2/introspect", e.client.ID, "a wrong secret", url.Values{"token": {"x.y"}}); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
 		t.Errorf("a wrong secret: %d %v, want 401 invalid_client", status, body)
+	}
+}
+
+// A token that cannot be read is not an inactive one: introspection and
+// userinfo answer 503 temporarily_unavailable, so that the resource server
+// or app keeps its user signed in and retries, rather than {"active":
+// false} or invalid_token.
+func TestAnUnreadableTokenIsNotAnInactiveOne(t *testing.T) {
+	var spy *spyStore
+	e := newEnv(t, withSpy(&spy))
+	app := e.signInWithScope(t, "openid")
+	spy.reset(t, "GetToken")
+	if status, body := e.postAs(t, "/oauth2/introspect", e.client.ID, appSecret, url.Values{"token": {app.accessToken}}); status != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" {
+		t.Errorf("introspection with the store down: %d %v, want 503 temporarily_unavailable", status, body)
+	}
+	if resp, body := e.userinfo(t, app.accessToken); resp.StatusCode != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" {
+		t.Errorf("userinfo with the store down: %d %v, want 503 temporarily_unavailable", resp.StatusCode, body)
+	}
+	spy.reset(t)
+	if !e.tokenActive(t, app.accessToken) {
+		t.Error("once the store answers, the token is not active")
 	}
 }

@@ -62,11 +62,12 @@ func New(db storage.Store, opts Options) *Store {
 	return &Store{db: db, opts: opts}
 }
 
-// ErrClientUnreadable: the client could not be read (the database is
-// unreachable, say), which is not the same as a client that does not
-// exist. fosite answers every GetClient error with invalid_client; the
-// endpoints tell this one apart and answer it as the server's failure.
-var ErrClientUnreadable = errors.New("the client could not be read")
+// ErrUnreadable: a client or token could not be read (the database is
+// unreachable, say), which is not the same as one that does not exist.
+// fosite answers every GetClient error with invalid_client and every
+// failed token read as an inactive token; the endpoints tell this one
+// apart and answer it as the server's failure, which a retry may mend.
+var ErrUnreadable = errors.New("the store could not be read")
 
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.db.GetClient(ctx, id)
@@ -74,7 +75,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrClientUnreadable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
 	}
 	if c.Disabled {
 		return nil, fosite.ErrNotFound
@@ -137,7 +138,7 @@ func (s *Store) get(ctx context.Context, kind, signature string, session fosite.
 		return rec, nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return rec, nil, err
+		return rec, nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
 	}
 	req, _, err := s.decodeRequest(ctx, rec.Request, session)
 	return rec, req, err
