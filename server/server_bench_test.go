@@ -30,6 +30,7 @@ import (
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/oidc"
+	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite"
 	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
@@ -47,8 +48,13 @@ type benchServer struct {
 // cmd/keygate), logging at level to nowhere.
 func newBenchServer(tb testing.TB, level slog.Level) *benchServer {
 	tb.Helper()
+	return newBenchServerOn(tb, sqlitetest.Open(tb), level)
+}
+
+// newBenchServerOn is newBenchServer on store.
+func newBenchServerOn(tb testing.TB, store storage.Store, level slog.Level) *benchServer {
+	tb.Helper()
 	ctx := context.Background()
-	store := sqlitetest.Open(tb)
 	master, err := keys.NewMaster(make([]byte, keys.MasterKeySize))
 	if err != nil {
 		tb.Fatal(err)
