@@ -60,7 +60,6 @@ func methodOf(rt httpx.Route) string {
 	return rt.Method
 }
 
-func ptr[T any](v T) *T { return &v }
 
 // fixture is a console with things to act on.
 type fixture struct {
