@@ -50,10 +50,7 @@ func enroll(t *testing.T, b *browser, link, email string) account {
 	if list == nil {
 		t.Fatalf("no recovery codes after TOTP confirmation (%d): %s", p.status, p.alert())
 	}
-	var codes []string
-	for _, c := range strings.Fields(textOf(list)) {
-		codes = append(codes, c)
-	}
+	codes := strings.Fields(textOf(list))
 	if len(codes) != 10 {
 		t.Fatalf("want 10 recovery codes, got %v", codes)
 	}
