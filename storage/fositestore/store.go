@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
@@ -70,6 +72,11 @@ func New(db storage.Store, opts Options) *Store {
 var ErrUnreadable = errors.New("the store could not be read")
 
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	if strings.IndexByte(id, 0) >= 0 || !utf8.ValidString(id) {
+		// No client has such an id: PostgreSQL's text cannot hold it, and
+		// would refuse the read as if the database could not be read.
+		return nil, fosite.ErrNotFound
+	}
 	c, err := s.db.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrNotFound
