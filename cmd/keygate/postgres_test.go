@@ -281,7 +281,7 @@ func TestServeOnPostgres(t *testing.T) {
 			t.Fatal("the other server calls the token inactive")
 		}
 	})
-	t.Run("a failed token request whose client id holds a NUL byte is audited", func(t *testing.T) {
+	t.Run("a token request whose client id holds a NUL byte is refused as an unknown client and audited", func(t *testing.T) {
 		events := func() int {
 			var got struct{ Events int }
 			stdout, stderr, code := runProcess(t, nil, "audit", "verify", "--json", "--database", dsn, "--data-dir", dataDir)
