@@ -88,7 +88,8 @@ func Copy(ctx context.Context, sqlitePath, dsn string) (Result, error) {
 	defer conn.Close(context.WithoutCancel(ctx))
 	res := Result{SchemaVersion: version}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		res.Tables, err = copyAll(ctx, srcTx, tx, version)
+		tables, err := copyAll(ctx, srcTx, tx, version)
+		res.Tables = tables
 		return err
 	})
 	if err != nil {
