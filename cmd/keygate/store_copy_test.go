@@ -1,13 +1,22 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/sqlite"
 )
 
 // kgOK runs the command line as a process and fails t unless it exits 0
@@ -193,4 +202,88 @@ func TestStoreCopyRefuses(t *testing.T) {
 			t.Fatalf("exit code %d, stderr %q", code, stderr)
 		}
 	})
+}
+
+func TestAKilledStoreCopyLeavesTheTargetEmpty(t *testing.T) {
+	clearEnv(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Enough rows that the copy is still under way when it is killed.
+	st, err := sqlite.Open(t.Context(), filepath.Join(dataDir, dbFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := range 40 {
+		err := st.InTx(t.Context(), func(ctx context.Context) error {
+			for i := range 1000 {
+				id := fmt.Sprintf("u_%d_%d", b, i)
+				if err := st.CreateUser(ctx, storage.User{ID: id, Email: id + "@example.com", Name: strings.Repeat("n", 200)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	dsn := pgDSN(t)
+	cmd := exec.Command(os.Args[0], "store", "copy", "--to", dsn, "--data-dir", dataDir)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Wait until its COPY runs on the server, then kill it.
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for copying := false; !copying; {
+		select {
+		case err := <-exited:
+			t.Fatalf("the copy ended (%v) before it could be killed: make the store larger", err)
+		default:
+		}
+		if err := conn.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE pid <> pg_backend_pid() AND query ILIKE 'copy %')`).Scan(&copying); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+
+	// The server rolls the copy back once it sees the connection gone.
+	for {
+		var busy bool
+		if err := conn.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE pid <> pg_backend_pid() AND datname = current_database() AND state <> 'idle')`).Scan(&busy); err != nil {
+			t.Fatal(err)
+		}
+		if !busy {
+			break
+		}
+	}
+	var users int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM "user"`).Scan(&users); err != nil {
+		t.Fatal(err)
+	}
+	if users != 0 {
+		t.Fatalf("%d users in the target after the killed copy", users)
+	}
+	// And a second copy goes through.
+	var res struct {
+		Tables map[string]int `json:"tables"`
+	}
+	if err := json.Unmarshal([]byte(kgOK(t, "store", "copy", "--to", dsn, "--data-dir", dataDir, "--json")), &res); err != nil || res.Tables["user"] != 40_000 {
+		t.Fatalf("the copy after the kill: %+v, %v", res, err)
+	}
 }
