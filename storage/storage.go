@@ -25,6 +25,7 @@ type Store interface {
 	Users
 	Groups
 	Enrollments
+	Links
 	TOTPs
 	RecoveryCodes
 	WebAuthnCredentials
@@ -589,6 +590,10 @@ type Devices interface {
 	GetDevice(ctx context.Context, userID, id string) (Device, error)
 	// ListUserDevices returns the user's devices, most recently seen first.
 	ListUserDevices(ctx context.Context, userID string) ([]Device, error)
+	// ForgetDevice deletes the (user, device) row, so the user's next
+	// sign-in from it counts as one from a new device; ErrNotFound when
+	// there is none.
+	ForgetDevice(ctx context.Context, userID, id string) error
 }
 
 // SignInRecord is one successful sign-in and where it came from: the

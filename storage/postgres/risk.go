@@ -182,3 +182,8 @@ func (s *Store) trimSignIns(ctx context.Context, before time.Time, keep int) (in
 	}
 	return total, nil
 }
+
+func (s *Store) ForgetDevice(ctx context.Context, userID, id string) error {
+	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM device WHERE user_id = $1 AND id = $2`, userID, id)
+	return affected("forget device", tag, err)
+}

@@ -205,3 +205,8 @@ func (s *Store) trimSignIns(ctx context.Context, before time.Time, keep int) (in
 	}
 	return total, nil
 }
+
+func (s *Store) ForgetDevice(ctx context.Context, userID, id string) error {
+	res, err := s.w(ctx).ExecContext(ctx, `DELETE FROM device WHERE user_id = ? AND id = ?`, userID, id)
+	return affected("forget device", res, err)
+}

@@ -76,6 +76,8 @@ func fill(t testing.TB, st storage.Store) {
 		Role: storage.RoleAdmin, EnrolledAt: now, CreatedAt: now, UpdatedAt: now}))
 	ok(t, st.CreateUser(ctx, storage.User{ID: "u_bob", Email: "bob@example.com", Name: "Bob — ünïcode", SuspendedAt: now, CreatedAt: now}))
 	ok(t, st.CreateEnrollment(ctx, storage.Enrollment{TokenHash: []byte("enrolment-hash"), UserID: "u_bob", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	ok(t, st.CreateLink(ctx, storage.Link{TokenHash: []byte("link-hash"), Purpose: storage.LinkSignInReport, UserID: "u_ann",
+		SID: "sid-1", DeviceID: "device-1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
 	ok(t, st.PutTOTP(ctx, storage.TOTPCredential{UserID: "u_ann", Sealed: []byte{1, 2, 3}, CreatedAt: now}))
 	ok(t, st.ConfirmTOTP(ctx, "u_ann", now))
 	ok(t, st.UseTOTPStep(ctx, "u_ann", 58_000_000))
