@@ -88,6 +88,12 @@
 // in between may still see the old client, which is why writes that
 // issue tokens re-read the client in their transaction.
 //
+// The listener and RunExclusive need connections that are the server's
+// sessions: behind a pooler in transaction mode (PgBouncer's
+// pool_mode=transaction) LISTEN hears nothing and a session's advisory
+// lock is not its own, so keygate connects to PostgreSQL itself or to a
+// pool in session mode.
+//
 // Two transactions can still wait for each other (each holding a row the
 // other wants): a suspension locks the user, then the tokens, while a
 // refresh in flight has locked its token, then wants the user. The server
