@@ -13,7 +13,7 @@
 //	signin-totp     password, then the authenticator app's code. A TOTP step
 //	                is single-use per user, so each user signs in at most
 //	                once per 30 s: -users must be at least 30 × the rate
-//	                (the default 2000 covers 66/s; a shortfall shows as
+//	                (the default 1000 covers 33/s; a shortfall shows as
 //	                totp waits).
 //	signin-passkey  a discoverable passkey alone (a software authenticator,
 //	                each user's own key pair).
@@ -85,7 +85,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.ClientSecret, "client-secret", os.Getenv("KEYGATE_LOAD_CLIENT_SECRET"), "client secret (env KEYGATE_LOAD_CLIENT_SECRET)")
 	fs.StringVar(&cfg.Auth, "auth", "basic", "client authentication: basic (client_secret_basic) or post (client_secret_post)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "per-request timeout")
-	fs.IntVar(&cfg.Users, "users", 0, "sign-in modes: users to create and enrol, at least -c (default 2000 for signin-totp, 200 otherwise)")
+	fs.IntVar(&cfg.Users, "users", 0, "sign-in modes: users to create and enrol, at least -c (default 1000 for signin-totp, 200 otherwise)")
 	fs.StringVar(&cfg.Keygate, "keygate", "keygate", "sign-in modes: the keygate binary that creates the users and the app")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "sign-in modes: the server's --data-dir, passed to the keygate CLI (default: its own default)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id on this machine: report its RSS (0: do not)")
@@ -200,7 +200,7 @@ func (c *Config) normalise() error {
 		if c.Users == 0 {
 			c.Users = 200
 			if c.Mode == modeSignInTOTP {
-				c.Users = 2000
+				c.Users = 1000
 			}
 		}
 		if c.Users < c.Conns || c.Users > 100000 {

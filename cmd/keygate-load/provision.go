@@ -173,20 +173,25 @@ func (s *site) enrolTOTP(ctx context.Context, u newUser) (*account, error) {
 	}
 	// Confirm with the previous step's code, which keygate still accepts
 	// (one step of clock skew): the user can then sign in with the
-	// current step's code at once, instead of up to 30 s later.
-	step := s.now().Unix()/totpPeriod - 1
-	code, err := totp.GenerateCodeCustom(secret, time.Unix(step*totpPeriod, 0), totpOpts)
-	if err != nil {
-		return nil, err
+	// current step's code at once, instead of up to 30 s later. A step
+	// that ends while the code is on its way makes it too old: try again.
+	for try := 0; ; try++ {
+		step := s.now().Unix()/totpPeriod - 1
+		code, err := totp.GenerateCodeCustom(secret, time.Unix(step*totpPeriod, 0), totpOpts)
+		if err != nil {
+			return nil, err
+		}
+		r, err := b.postForm(ctx, "/mfa/totp/enroll", formOf("csrf_token", csrf, "code", code))
+		if err != nil {
+			return nil, err
+		}
+		if r.status == 200 && bytes.Contains(r.body, []byte("recovery")) {
+			return &account{user: u, totpSecret: secret, lastStep: step, cookies: b.cookies}, nil
+		}
+		if r.status != 400 || try == 2 {
+			return nil, unexpected("confirm the authenticator app", r)
+		}
 	}
-	r, err := b.postForm(ctx, "/mfa/totp/enroll", formOf("csrf_token", csrf, "code", code))
-	if err != nil {
-		return nil, err
-	}
-	if r.status != 200 || !bytes.Contains(r.body, []byte("recovery")) {
-		return nil, unexpected("confirm the authenticator app", r)
-	}
-	return &account{user: u, totpSecret: secret, lastStep: step, cookies: b.cookies}, nil
 }
 
 // enrolPasskey finishes u's enrolment with a passkey of its own, as
