@@ -14,11 +14,14 @@ import (
 
 // Event types: dotted, stable names that queries and alerts rely on.
 const (
-	SigninSucceeded     = "signin.succeeded"
-	SigninFailed        = "signin.failed"
-	SigninThrottled     = "signin.throttled"
-	SigninSSO           = "signin.sso"
-	SigninDenied        = "signin.denied"
+	SigninSucceeded = "signin.succeeded"
+	SigninFailed    = "signin.failed"
+	SigninThrottled = "signin.throttled"
+	SigninSSO       = "signin.sso"
+	SigninDenied    = "signin.denied"
+	// SigninReported: a user said a sign-in was not theirs ("this wasn't
+	// me" in its notice); its session was ended.
+	SigninReported      = "signin.reported"
 	RiskStepUp          = "risk.step_up"
 	SignedOut           = "signout"
 	EnrollmentStarted   = "enrollment.started"
@@ -85,6 +88,7 @@ const (
 var alerting = map[string]bool{
 	RefreshReused:          true,
 	SigninDenied:           true,
+	SigninReported:         true,
 	AdminBulkRead:          true,
 	RoleGranted:            true,
 	WebAuthnCloneSuspected: true,
@@ -110,6 +114,7 @@ type Recorder struct {
 	webhooks []string
 	now      func() time.Time
 	anon     anonLimiter
+	notify   func(ctx context.Context, e storage.AuditEvent) error
 }
 
 func NewRecorder(db Store, logger *slog.Logger, webhooks []string, now func() time.Time) *Recorder {
@@ -118,6 +123,13 @@ func NewRecorder(db Store, logger *slog.Logger, webhooks []string, now func() ti
 	}
 	return &Recorder{db: db, logger: logger, webhooks: webhooks, now: now}
 }
+
+// Notify makes the recorder call fn with every event it records, in the
+// event's transaction; fn's error aborts the event and the change it
+// records. It is how a user is told of a change to their account by
+// every path that makes it (console, command line, self-service). Call it
+// before the recorder is used.
+func (r *Recorder) Notify(fn func(ctx context.Context, e storage.AuditEvent) error) { r.notify = fn }
 
 // Record appends e (and, for alerts, its outbox messages) atomically. Its
 // fields are cut to their bounds first (see bound).
@@ -132,6 +144,11 @@ func (r *Recorder) Record(ctx context.Context, e storage.AuditEvent) error {
 			return fmt.Errorf("audit %s: %w", e.Type, err)
 		}
 		r.log(ctx, stored)
+		if r.notify != nil {
+			if err := r.notify(ctx, stored); err != nil {
+				return fmt.Errorf("audit %s: notify: %w", e.Type, err)
+			}
+		}
 		if !alerting[e.Type] {
 			return nil
 		}
