@@ -190,6 +190,28 @@ func TestStoreCopyRefuses(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a target at another schema version is a usage error, and stays as it was", func(t *testing.T) {
+		dataDir := filepath.Join(t.TempDir(), "data")
+		kgOK(t, "user", "add", "ann@example.com", "--data-dir", dataDir)
+		dsn := pgDSN(t)
+		conn, err := pgx.Connect(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(t.Context(), `CREATE TABLE schema_migrations (version integer PRIMARY KEY);
+			INSERT INTO schema_migrations VALUES (1), (2)`); err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, code := runProcess(t, nil, "store", "copy", "--to", dsn, "--data-dir", dataDir)
+		if code != 2 || !strings.Contains(stderr, "another schema version") || !strings.Contains(stderr, "PostgreSQL is at version 2") {
+			t.Fatalf("exit code %d, stderr %q", code, stderr)
+		}
+		var tables int
+		if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()`).Scan(&tables); err != nil || tables != 1 {
+			t.Fatalf("%d tables in the target (%v), want schema_migrations alone", tables, err)
+		}
+	})
 	t.Run("a data directory without a SQLite store is a usage error", func(t *testing.T) {
 		_, stderr, code := runProcess(t, nil, "store", "copy", "--to", pgDSN(t), "--data-dir", filepath.Join(t.TempDir(), "none"))
 		if code != 2 || !strings.Contains(stderr, "no SQLite store") {
