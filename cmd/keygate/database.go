@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -14,6 +14,10 @@ import (
 // URL sets connect_timeout: without it, a host that drops packets would
 // hang a command (or serve's start) with no message at all.
 const connectTimeout = "10"
+
+// urlScheme matches the scheme of a URL, which a key=value string does not
+// start with.
+var urlScheme = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9+.-]*)://`)
 
 // databaseURL is a parsed --database value. A DSN carries a password, so
 // nothing prints it: messages and logs use where.
@@ -29,12 +33,8 @@ type databaseURL struct {
 // contain the password.
 func parseDatabaseURL(raw string) (databaseURL, error) {
 	isURL := strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://")
-	if !isURL && strings.Contains(raw, "://") {
-		scheme, _, _ := strings.Cut(raw, "://")
-		if u, err := url.Parse(scheme + "://"); err == nil && u.Scheme != "" {
-			return databaseURL{}, usagef("database URL: a %s:// URL is not a PostgreSQL database; use postgres://USER:PASSWORD@HOST:PORT/DATABASE (or leave it out for SQLite in the data directory)", u.Scheme)
-		}
-		return databaseURL{}, usagef("database URL: not a PostgreSQL URL; use postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+	if m := urlScheme.FindStringSubmatch(raw); m != nil && !isURL {
+		return databaseURL{}, usagef("database URL: a %s:// URL is not a PostgreSQL database; use postgres://USER:PASSWORD@HOST:PORT/DATABASE (or leave it out for SQLite in the data directory)", m[1])
 	}
 	cfg, err := pgconn.ParseConfig(raw)
 	if err != nil {
