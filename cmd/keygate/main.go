@@ -1,6 +1,7 @@
 // Command keygate is the identity provider's single binary: `keygate serve`
-// runs it; the other commands work directly on its data directory, also
-// while serve runs.
+// runs it; the other commands work directly on its store — SQLite in the
+// data directory, or the PostgreSQL database --database names — also while
+// serve runs.
 package main
 
 import (
