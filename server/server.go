@@ -25,6 +25,7 @@ import (
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/server/metrics"
 	"github.com/keygate/keygate/server/mfa"
+	"github.com/keygate/keygate/server/notice"
 	"github.com/keygate/keygate/server/oidc"
 	"github.com/keygate/keygate/server/render"
 	"github.com/keygate/keygate/server/risk"
@@ -177,8 +178,13 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 		}
 	}
 	secretHasher := keys.NewSecretHasher(master.Derive("client-secret", 32))
+	mailq := mailQueue(cfg.Mail, store, master, now)
 	manager := &manage.Manager{Store: store, Audit: rec, Hasher: secretHasher, Issuer: cfg.Issuer, Actor: "system", Now: now,
-		Mail: mailQueue(cfg.Mail, store, master, now)}
+		Mail: mailq}
+	// Users are told of new-looking sign-ins and of changes to their
+	// account, whoever makes them.
+	notices := &notice.Notifier{Store: store, Mail: mailq, Issuer: cfg.Issuer, Now: now}
+	rec.Notify(notices.Recorded)
 	oidcHandler, err := oidc.New(oidc.Deps{
 		Issuer: cfg.Issuer, Store: store, Keys: keyring,
 		SecretHasher: secretHasher,
@@ -204,7 +210,8 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	r.Use(func(rt httpx.Route, h http.Handler) http.Handler { return m.Middleware(rt.Pattern, h) })
 	r.Mount(oidcHandler)
 	r.Mount(login.New(login.Deps{Store: store, Sessions: sessions, Render: renderer, Audit: rec,
-		Metrics: m, Throttle: limiter, Locator: locator, Devices: devices, Risk: cfg.Risk, Logger: logger, Now: now}))
+		Metrics: m, Throttle: limiter, Locator: locator, Devices: devices, Risk: cfg.Risk, Notices: notices, Logger: logger, Now: now}))
+	r.Mount(notice.NewHandler(notice.Deps{Store: store, Manager: manager, Render: renderer, Issuer: cfg.Issuer, Logger: logger, Now: now}))
 	r.Mount(mfa.New(mfa.Deps{Store: store, Master: master, Passkeys: passkeys, RecoveryKey: master.Derive("recovery-code", 32),
 		Issuer: issuerLabel(cfg.Issuer), Sessions: sessions, Render: renderer, Audit: rec, Metrics: m,
 		Throttle: limiter, Logger: logger, Now: now}))

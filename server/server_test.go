@@ -456,8 +456,10 @@ func isHeader(p string) bool {
 }
 
 // notForms are browser-reachable POSTs that are not keygate's forms: the
-// OAuth authorize request, protected by state and PKCE instead.
-var notForms = []string{"/oauth2/authorize"}
+// OAuth authorize request, protected by state and PKCE instead, and the
+// "this wasn't me" confirmation, whose visitor is signed out and whose
+// mailed link's token is the credential (server/notice).
+var notForms = []string{"/oauth2/authorize", "/signin/report"}
 
 func TestRoutes(t *testing.T) {
 	in := start(t)

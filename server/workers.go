@@ -109,6 +109,7 @@ func (s *Server) collectGarbage(ctx context.Context) {
 		{"sessions", s.store.DeleteExpiredSessions},
 		{"flows", s.store.DeleteExpiredFlows},
 		{"challenges", s.store.DeleteExpiredChallenges},
+		{"links", s.store.DeleteExpiredLinks},
 		{"attempts", func(ctx context.Context, now time.Time) (int, error) {
 			return s.store.DeleteAttemptsBefore(ctx, now.Add(-24*time.Hour))
 		}},

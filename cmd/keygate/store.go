@@ -10,7 +10,9 @@ import (
 
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/mail"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/notice"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/postgres"
 	"github.com/keygate/keygate/storage/sqlite"
@@ -117,9 +119,16 @@ func manager(ctx context.Context, s settings, store storage.Store, master *keys.
 	if err != nil {
 		return nil, err
 	}
+	rec := audit.NewRecorder(store, logger, s.file.Alerts.Webhooks, nil)
+	// With a mail server, a change made here tells its user as one made
+	// in the console does; keygate serve sends the mail.
+	if c, problems := s.mailConfig(false); c != nil && len(problems) == 0 {
+		q := &mail.Queue{Outbox: store, Sealer: master, Now: nowUTC}
+		rec.Notify((&notice.Notifier{Store: store, Mail: q, Issuer: issuer, Now: nowUTC}).Recorded)
+	}
 	return &manage.Manager{
 		Store:  store,
-		Audit:  audit.NewRecorder(store, logger, s.file.Alerts.Webhooks, nil),
+		Audit:  rec,
 		Hasher: keys.NewSecretHasher(master.Derive("client-secret", 32)),
 		Issuer: issuer,
 		Actor:  "cli",

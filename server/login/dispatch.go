@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/keygate/keygate/server/audit"
+	"github.com/keygate/keygate/server/notice"
 	"github.com/keygate/keygate/server/render"
 	"github.com/keygate/keygate/server/risk"
 	"github.com/keygate/keygate/server/session"
@@ -181,7 +182,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, sess *session
 	if err := sess.SignIn(session.Auth{UserID: flow.UserID, ACR: flow.ACR, AMR: flow.AMR, AuthTime: flow.AuthTime, DeviceID: device}); err != nil {
 		return err
 	}
-	newHash := sess.IDHash()
+	newHash, sid := sess.IDHash(), sess.SID()
 	err := h.d.Store.InTx(ctx, func(ctx context.Context) error {
 		if err := h.d.Store.UpdateFlow(ctx, flow.ID, func(f *storage.Flow) error {
 			if f.State != storage.FlowVerified {
@@ -194,6 +195,9 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, sess *session
 			return err
 		}
 		if err := h.recordSighting(ctx, r, flow, a, device); err != nil {
+			return err
+		}
+		if err := h.notify(ctx, r, flow, a, sid, device); err != nil {
 			return err
 		}
 		details := riskDetails(a)
@@ -240,6 +244,20 @@ func (h *Handler) recordSighting(ctx context.Context, r *http.Request, flow stor
 	}
 	return h.d.Store.TouchDevice(ctx, storage.Device{ID: device, UserID: flow.UserID, UserAgent: uaFamily(r.UserAgent()),
 		FirstSeen: now, LastSeen: now, LastIP: ip, LastCountry: p.Country})
+}
+
+// notify tells the user of a sign-in that looks new, with a link to end
+// its session (sid) if it was not them.
+func (h *Handler) notify(ctx context.Context, r *http.Request, flow storage.Flow, a assessment, sid, device string) error {
+	if h.d.Notices == nil {
+		return nil
+	}
+	ip := ""
+	if a.Signals.IP.IsValid() {
+		ip = a.Signals.IP.String()
+	}
+	return h.d.Notices.SignedIn(ctx, notice.SignIn{UserID: flow.UserID, ClientID: flow.ClientID, SID: sid, DeviceID: device,
+		Time: h.d.Now(), Place: a.Signals.Place, IP: ip, Device: uaFamily(r.UserAgent()), Reasons: a.Reasons})
 }
 
 // insufficient tells the user why the app cannot be reached with the

@@ -13,6 +13,7 @@ import (
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/metrics"
+	"github.com/keygate/keygate/server/notice"
 	"github.com/keygate/keygate/server/render"
 	"github.com/keygate/keygate/server/risk"
 	"github.com/keygate/keygate/server/session"
@@ -31,8 +32,16 @@ type Deps struct {
 	Locator  Locator
 	Devices  *session.Devices
 	Risk     risk.Policy
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Notices tells users of sign-ins that look new; nil tells nobody.
+	Notices Notices
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Notices is told of every completed sign-in, in the transaction that
+// records it; server/notice implements it.
+type Notices interface {
+	SignedIn(ctx context.Context, s notice.SignIn) error
 }
 
 // Handler runs the first factor and the dispatcher of the sign-in flow.

@@ -28,10 +28,12 @@ const (
 	PageLogout         = "logout"
 	PageAccount        = "account"
 	PageDenied         = "denied"
+	PageReport         = "report"
 )
 
 var pages = []string{PageError, PageMessage, PageLogin, PageSecondFactor, PageEnrollFactor, PageRecovery,
-	PageEnrollPassword, PageEnrollTOTP, PageRecoveryCodes, PageLogout, PageAccount, PageDenied}
+	PageEnrollPassword, PageEnrollTOTP, PageRecoveryCodes, PageLogout, PageAccount, PageDenied,
+	PageReport}
 
 // Admin console pages; each is templates/admin/<name>.html defining
 // "content", rendered in templates/admin/layout.html (wider, with the
