@@ -59,6 +59,9 @@ type listener struct {
 	cfg    *pgx.ConnConfig
 	schema string
 	cache  *clientcache.Cache
+	// pingAfter is how long the connection may be quiet before a ping
+	// checks that it is still there.
+	pingAfter time.Duration
 
 	mu       sync.Mutex
 	watchers map[*func(string)]struct{}
@@ -75,20 +78,21 @@ type listenState struct {
 	listening   bool
 	pid         uint32 // the listening connection's server process
 	connections int    // how many times it has listened
+	pings       int    // quiet spells the connection came through
 }
 
 // Timings of the listener. A connection that broke without a word (a
-// network partition) is found by the ping after pingAfter of silence;
+// network partition) is found by the ping after listenPing of silence;
 // reconnecting waits between retryMin and retryMax.
 const (
-	pingAfter = 5 * time.Second
-	retryMin  = 100 * time.Millisecond
-	retryMax  = 5 * time.Second
+	listenPing = 5 * time.Second
+	retryMin   = 100 * time.Millisecond
+	retryMax   = 5 * time.Second
 )
 
-func startListener(cfg *pgx.ConnConfig, schema string, cache *clientcache.Cache) *listener {
+func startListener(cfg *pgx.ConnConfig, schema string, cache *clientcache.Cache, pingAfter time.Duration) *listener {
 	ctx, stop := context.WithCancel(context.Background())
-	l := &listener{cfg: cfg, schema: schema, cache: cache,
+	l := &listener{cfg: cfg, schema: schema, cache: cache, pingAfter: pingAfter,
 		watchers: map[*func(string)]struct{}{}, changed: make(chan struct{}),
 		stop: stop, done: make(chan struct{})}
 	go l.run(ctx)
@@ -164,7 +168,7 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 // listen applies notices until the connection breaks or ctx ends.
 func (l *listener) listen(ctx context.Context, conn *pgx.Conn) {
 	for {
-		waitCtx, cancel := context.WithTimeout(ctx, pingAfter)
+		waitCtx, cancel := context.WithTimeout(ctx, l.pingAfter)
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		switch {
@@ -177,6 +181,7 @@ func (l *listener) listen(ctx context.Context, conn *pgx.Conn) {
 			if err := conn.Ping(ctx); err != nil {
 				return
 			}
+			l.setState(func(st *listenState) { st.pings++ })
 		default:
 			return
 		}

@@ -72,7 +72,7 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 	}
 	// Suspended until the listener listens.
 	s.clients = clientcache.New(clientCacheTTL, true)
-	s.changes = startListener(cfg.ConnConfig.Copy(), s.schema, s.clients)
+	s.changes = startListener(cfg.ConnConfig.Copy(), s.schema, s.clients, listenPing)
 	return s, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keygate/keygate/storage"
+	"github.com/keygate/keygate/storage/internal/clientcache"
 	"github.com/keygate/keygate/storage/postgres/pgtest"
 )
 
@@ -231,6 +232,28 @@ func TestAClientCacheWithoutItsListenerServesNothingStale(t *testing.T) {
 			t.Fatalf("after reconnecting the store served %q, read before it listened again", got)
 		}
 	})
+}
+
+// A quiet listener checks its connection now and then and keeps it.
+func TestAQuietListenerKeepsItsConnection(t *testing.T) {
+	s := openFresh(t)
+	l := startListener(s.changes.cfg, s.schema, clientcache.New(time.Minute, true), time.Millisecond)
+	defer l.close()
+	deadline := time.After(time.Minute)
+	for {
+		st, changed := l.current()
+		if st.pings >= 3 {
+			if !st.listening || st.connections != 1 {
+				t.Fatalf("after %d quiet spells the listener is %+v; want listening on its first connection", st.pings, st)
+			}
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("the listener is still %+v after a minute", st)
+		}
+	}
 }
 
 func TestASigningKeyChangeIsReportedToEveryReplica(t *testing.T) {
