@@ -61,6 +61,9 @@ func convert(c column, v any) (any, string) {
 				return nil, fmt.Sprintf("element %d %s", i, strings.TrimPrefix(reason, "is "))
 			}
 		}
+		if replacedSurrogate(s, l) {
+			return nil, "holds an escaped lone UTF-16 surrogate (like \\ud800), which would become U+FFFD"
+		}
 		if l == nil {
 			l = []string{} // JSON null
 		}
@@ -127,6 +130,17 @@ func checkText(s string) string {
 		i += size
 	}
 	return ""
+}
+
+// replacedSurrogate reports whether decoding the JSON text raw into l
+// replaced an escaped lone surrogate with U+FFFD, which encoding/json
+// does without an error: l then holds more U+FFFD than raw spells.
+func replacedSurrogate(raw string, l []string) bool {
+	decoded := 0
+	for _, e := range l {
+		decoded += strings.Count(e, "\uFFFD")
+	}
+	return decoded > strings.Count(raw, "\uFFFD")+strings.Count(strings.ToLower(raw), `\ufffd`)
 }
 
 func wrongType(v any, want string) string {
