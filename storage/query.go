@@ -34,7 +34,7 @@ const (
 	AuditPageMax         = 1000
 	RecentSignInsDefault = 20
 	RecentSignInsMax     = 500
-	DueOutboxDefault     = 100
+	ClaimOutboxDefault   = 100
 )
 
 // PageLimit is limit with the default for a limit <= 0 and capped at max.

@@ -531,7 +531,7 @@ type Outbox interface {
 	// to leaseUntil, atomically: a concurrent claim never returns one of
 	// them until leaseUntil. It returns them as they were before the claim
 	// (NextAttemptAt is when each fell due). limit <= 0 means
-	// DueOutboxDefault.
+	// ClaimOutboxDefault.
 	ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]OutboxMessage, error)
 	MarkOutboxDelivered(ctx context.Context, id int64, at time.Time) error
 	MarkOutboxFailed(ctx context.Context, id int64, next time.Time, lastError string) error

@@ -26,7 +26,7 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m storage.OutboxMessage) (int
 
 // ClaimOutbox takes the undelivered messages due at now, earliest first,
 // and leases them until leaseUntil, in one statement; limit <= 0 means
-// storage.DueOutboxDefault. A zero NextAttemptAt is due.
+// storage.ClaimOutboxDefault. A zero NextAttemptAt is due.
 //
 // The statement locks the rows it picks FOR UPDATE SKIP LOCKED: a claim
 // running at the same moment on another replica skips them instead of
@@ -36,7 +36,7 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m storage.OutboxMessage) (int
 func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]storage.OutboxMessage, error) {
 	const op = "claim outbox"
 	if limit <= 0 {
-		limit = storage.DueOutboxDefault
+		limit = storage.ClaimOutboxDefault
 	}
 	// "delivered_at IS NULL" matches the partial index outbox_message_due.
 	rows, err := s.q(ctx).Query(ctx, `

@@ -25,11 +25,11 @@ func (s *Store) EnqueueOutbox(ctx context.Context, m storage.OutboxMessage) (int
 // ClaimOutbox takes the undelivered messages due at now, earliest first,
 // and leases them until leaseUntil, in one write transaction: the single
 // writer orders it with every other claim. limit <= 0 means
-// storage.DueOutboxDefault.
+// storage.ClaimOutboxDefault.
 func (s *Store) ClaimOutbox(ctx context.Context, now, leaseUntil time.Time, limit int) ([]storage.OutboxMessage, error) {
 	const op = "claim outbox"
 	if limit <= 0 {
-		limit = storage.DueOutboxDefault
+		limit = storage.ClaimOutboxDefault
 	}
 	var out []storage.OutboxMessage
 	err := s.InTx(ctx, func(ctx context.Context) error {
