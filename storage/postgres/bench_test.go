@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -46,10 +47,16 @@ func BenchmarkGetClient(b *testing.B) {
 	}
 }
 
-// Three replicas deliver b.N queued messages: claimers on each claim a
-// batch as the deliverer does and mark every message delivered.
-func BenchmarkClaimOutbox3Replicas(b *testing.B) {
-	rs := replicas(b, 3)
+// Replicas deliver b.N queued messages: claimers on each claim a batch
+// as the deliverer does and mark every message delivered.
+func BenchmarkClaimOutbox(b *testing.B) {
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) { benchmarkClaimOutbox(b, n) })
+	}
+}
+
+func benchmarkClaimOutbox(b *testing.B, n int) {
+	rs := replicas(b, n)
 	ctx := b.Context()
 	t0 := time.Now().Add(-time.Hour)
 	if _, err := rs[0].pool.Exec(ctx, `
