@@ -8,6 +8,13 @@
 // It also owns the audit hash chain (AuditHash, ChainVerifier) so that a
 // backend and `keygate audit verify` compute it the same way.
 //
-// It imports nothing but the standard library; storage/sqlite implements it
-// and storage/conformance is the suite any backend must pass.
+// A backend that several keygate processes share (replicas on one
+// PostgreSQL database) offers more, which the server asks for by type
+// assertion (replicas.go): Exclusive runs a periodic job on one process at
+// a time, and ChangeWatcher reports changes other processes made, so that
+// what a process holds in memory (the keyring) follows them at once.
+//
+// It imports nothing but the standard library; storage/sqlite and
+// storage/postgres implement it, and storage/conformance is the suite any
+// backend must pass.
 package storage
