@@ -9,31 +9,16 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/keys"
-	"github.com/keygate/keygate/storage/postgres"
 	"github.com/keygate/keygate/storage/postgres/pgtest"
+	"github.com/keygate/keygate/storage/postgres/postgrestest"
 	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// replicaStores opens two stores on one new PostgreSQL schema, as two
-// replicas would.
-func replicaStores(t *testing.T) (*postgres.Store, *postgres.Store) {
-	t.Helper()
-	dsn := pgtest.Schema(t)
-	open := func() *postgres.Store {
-		s, err := postgres.Open(t.Context(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	return open(), open()
-}
-
 func TestWorkersReloadTheKeyringWhenAnotherReplicaRotatesTheKeys(t *testing.T) {
-	rotator, replica := replicaStores(t)
+	rs := postgrestest.Replicas(t, 2)
+	rotator, replica := rs[0], rs[1]
 	ctx := t.Context()
 	master, err := keys.NewMaster([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
@@ -75,7 +60,8 @@ func TestWorkersReloadTheKeyringWhenAnotherReplicaRotatesTheKeys(t *testing.T) {
 }
 
 func TestGarbageCollectionRunsOnOneReplicaAtATime(t *testing.T) {
-	a, b := replicaStores(t)
+	rs := postgrestest.Replicas(t, 2)
+	a, b := rs[0], rs[1]
 	ctx := t.Context()
 	sa := &Server{store: a, logger: slog.New(slog.DiscardHandler)}
 	sb := &Server{store: b, logger: slog.New(slog.DiscardHandler)}

@@ -66,6 +66,8 @@ var rules = []rule{
 		why: "web holds templates and static files only"},
 	{pkg: "storage/postgres/pgtest", forbid: []string{anyModulePackage},
 		why: "the PostgreSQL test helper deals in servers and databases only, so storage/postgres's own tests can use it"},
+	{pkg: "storage/postgres/postgrestest", forbid: []string{anyModulePackage}, except: []string{"storage", "storage/postgres", "storage/postgres/pgtest", "storage/internal/clientcache"},
+		why: "the PostgreSQL store helper sits as low as the backend, so the tests of storage packages can use it"},
 	{pkg: "storage/sqlite/sqlitetest", forbid: []string{anyModulePackage}, except: []string{"storage", "storage/sqlite", "storage/internal/clientcache"},
 		why: "the SQLite test helper sits as low as the backend, so the tests of storage packages can use it"},
 	{pkg: "internal/clocktest", forbid: []string{anyNonStd},
@@ -93,6 +95,7 @@ var testHelpers = []string{
 	"server/session/sessiontest",
 	"storage/conformance",
 	"storage/postgres/pgtest",
+	"storage/postgres/postgrestest",
 	"storage/sqlite/sqlitetest",
 }
 

@@ -13,28 +13,11 @@ import (
 	"github.com/keygate/keygate/internal/clocktest"
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/storage"
-	"github.com/keygate/keygate/storage/postgres"
 	"github.com/keygate/keygate/storage/postgres/pgtest"
+	"github.com/keygate/keygate/storage/postgres/postgrestest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-// replicaStores opens n stores on one new PostgreSQL schema, as n
-// replicas would.
-func replicaStores(t *testing.T, n int) []*postgres.Store {
-	t.Helper()
-	dsn := pgtest.Schema(t)
-	out := make([]*postgres.Store, n)
-	for i := range out {
-		s, err := postgres.Open(t.Context(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		out[i] = s
-	}
-	return out
-}
 
 func queueAlerts(t *testing.T, s storage.Outbox, target string, n int) {
 	t.Helper()
@@ -48,7 +31,7 @@ func queueAlerts(t *testing.T, s storage.Outbox, target string, n int) {
 }
 
 func TestDeliverersOnThreeReplicasSendEachAlertOnce(t *testing.T) {
-	rs := replicaStores(t, 3)
+	rs := postgrestest.Replicas(t, 3)
 	wh, srv := startWebhook(t)
 	const alerts = 90
 	queueAlerts(t, rs[0], srv.URL, alerts)
@@ -94,7 +77,7 @@ func TestDeliverersOnThreeReplicasSendEachAlertOnce(t *testing.T) {
 // A replica that dies while it sends leaves its claimed message leased:
 // another replica sends it once the lease has run out, not before.
 func TestAMessageWhoseDelivererDiedIsSentByAnotherAfterItsLease(t *testing.T) {
-	rs := replicaStores(t, 2)
+	rs := postgrestest.Replicas(t, 2)
 	ctx := t.Context()
 	arrived := make(chan struct{}, 1)
 	var mu sync.Mutex
