@@ -313,3 +313,98 @@ func TestSignInNoticeAndThisWasntMe(t *testing.T) {
 		}
 	})
 }
+
+// TestAccountChangeNotices: each change to how an account is signed in to
+// or what it may do mails its user once, whether they made it themselves
+// or an administrator did through the command line's manager; the mail's
+// link leads to the account page.
+func TestAccountChangeNotices(t *testing.T) {
+	m := startMailing(t)
+	const email = "grace@example.com"
+	k := newKey(false, false)
+	uid, _, _ := m.enrol(t, email, k, "YubiKey")
+	a := m.newAgent(t)
+	page := a.signIn(t, email, k)
+	csrf := servertest.Scrape(t, page, reDataCSRF)
+	// The command line's manager, wired as cmd/keygate wires it with an
+	// smtp section.
+	rec := audit.NewRecorder(m.DB, slog.New(slog.DiscardHandler), nil, time.Now)
+	rec.Notify((&notice.Notifier{Store: m.DB, Mail: &mail.Queue{Outbox: m.DB, Sealer: m.Master, Now: time.Now},
+		Issuer: m.Issuer, Now: time.Now}).Recorded)
+	cli := &manage.Manager{Store: m.DB, Audit: rec, Issuer: m.Issuer, Actor: "cli", Now: time.Now}
+	second := newKey(true, true)
+
+	for _, c := range []struct {
+		change  string
+		do      func(t *testing.T)
+		subject string
+		detail  string
+		byAdmin bool
+	}{
+		{"a key added by the user", func(t *testing.T) {
+			if r, _ := a.register(t, csrf, second, "Phone\r\nBcc: eve@evil.example"); r.Status != http.StatusOK {
+				t.Fatalf("register: %s", r)
+			}
+		}, "A security key or passkey was added to your account", "Phone", false},
+		{"a key removed by the user", func(t *testing.T) {
+			if r := a.form(t, "/mfa/keys/remove", url.Values{"csrf_token": {csrf}, "id": {second.idString()}}); r.Status != http.StatusSeeOther {
+				t.Fatalf("remove: %s", r)
+			}
+		}, "A security key or passkey was removed from your account", "Phone", false},
+		{"recovery codes regenerated", func(t *testing.T) {
+			r := a.form(t, "/mfa/recovery-codes", url.Values{"csrf_token": {csrf}})
+			if r.Status != http.StatusOK {
+				t.Fatalf("regenerate: %s", r)
+			}
+		}, "New recovery codes were made for your account; the old ones no longer work", "", false},
+		{"a key disabled by an administrator", func(t *testing.T) {
+			if err := cli.RevokeKey(t.Context(), uid, k.id()); err != nil {
+				t.Fatal(err)
+			}
+		}, "A security key or passkey of your account was disabled", "YubiKey", true},
+		{"the admin role granted", func(t *testing.T) {
+			if err := cli.SetRole(t.Context(), uid, storage.RoleAdmin); err != nil {
+				t.Fatal(err)
+			}
+		}, "Your account was given a role in keygate's administration", "admin", true},
+	} {
+		t.Run(c.change+" mails the user once", func(t *testing.T) {
+			n := len(m.smtp.Received())
+			c.do(t)
+			m.deliver(t)
+			got := m.mails(n)
+			if len(got) != 1 {
+				t.Fatalf("%d messages, want 1", len(got))
+			}
+			msg := got[0]
+			if to := msg.To(t); to.Address != email || len(msg.Rcpt) != 1 {
+				t.Fatalf("sent to %v (RCPT %v)", to, msg.Rcpt)
+			}
+			if s := msg.Subject(t); !strings.HasPrefix(s, c.subject+" at ") {
+				t.Errorf("subject %q, want %q", s, c.subject)
+			}
+			text := msg.Part(t, "text/plain")
+			if c.detail != "" && !strings.Contains(text, c.detail) {
+				t.Errorf("the text does not name %q:\n%s", c.detail, text)
+			}
+			if got := strings.Contains(text, "by an administrator"); got != c.byAdmin {
+				t.Errorf("says it was an administrator: %v, want %v:\n%s", got, c.byAdmin, text)
+			}
+			for name, v := range msg.Header {
+				for _, line := range v {
+					if strings.Contains(line, "evil.example") || strings.Contains(line, "Phone") {
+						t.Errorf("header %s carries what the user typed: %q", name, line)
+					}
+				}
+			}
+			link := msg.Link(t, m.Issuer+"/")
+			if link != m.Issuer+"/account" {
+				t.Fatalf("the link is %s, want the account page", link)
+			}
+			// Under the issuer's name the browser's cookies are Base's.
+			if r := a.get(t, strings.TrimPrefix(link, m.Issuer)); r.Status != http.StatusOK {
+				t.Errorf("the link: %s", r)
+			}
+		})
+	}
+}
