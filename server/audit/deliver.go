@@ -61,9 +61,11 @@ func Backoff(failures int) time.Duration {
 // Deliveries are claimed a batch at a time and each send is given at
 // most sendTimeout, so a claim's lease outlasts its batch: another
 // replica takes a message only when its deliverer died before marking it.
+// sendTimeout is a bound for every sender, above their own (a webhook's
+// 10 s, a mail server's 10 s for each step of a conversation).
 const (
 	claimBatch  = 10
-	sendTimeout = 10 * time.Second
+	sendTimeout = 30 * time.Second
 	claimLease  = claimBatch*sendTimeout + time.Minute
 )
 
