@@ -11,8 +11,9 @@
 //
 // A few checks need more than one new store: ClaimRace and EnsureKeyRace
 // take several stores on one database (replicas, where a backend has
-// them), TrimSignIns a backend's sweep with its bounds as arguments. The
-// suite runs them on one store; a backend's tests call them with more.
+// them), TrimSignIns a backend's sweep with its bounds as arguments.
+// RunTests runs the races on one store; a backend's tests run them on
+// several, and run TrimSignIns.
 //
 // The suite checks what storage's doc comments promise and nothing about
 // how: it imports no backend. It never sleeps and never reads the clock;
