@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,14 +129,32 @@ func (s *site) setPassword(ctx context.Context, b *browser, u newUser) error {
 	if err != nil {
 		return err
 	}
-	r, err := b.postForm(ctx, "/enroll", formOf("csrf_token", csrf, "token", token, "password", s.password, "confirm", s.password))
-	if err != nil {
-		return err
+	form := formOf("csrf_token", csrf, "token", token, "password", s.password, "confirm", s.password)
+	// Hashing the password takes an argon2id slot: when they are all busy
+	// keygate answers 503 with Retry-After, and the user tries again.
+	for try := 0; ; try++ {
+		r, err := b.postForm(ctx, "/enroll", form)
+		if err != nil {
+			return err
+		}
+		if r.status == 303 && r.location() == "/mfa/enroll" {
+			return nil
+		}
+		if r.status != 503 || try == 10 {
+			return unexpected("set password", r)
+		}
+		wait, err := strconv.Atoi(r.header.Get("Retry-After"))
+		if err != nil || wait < 1 || wait > 30 {
+			wait = 1
+		}
+		t := time.NewTimer(time.Duration(wait) * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
-	if r.status != 303 || r.location() != "/mfa/enroll" {
-		return unexpected("set password", r)
-	}
-	return nil
 }
 
 // linkPath is an enrolment link's path and query: the link names the
