@@ -27,8 +27,13 @@ const (
 	EnrollmentStarted   = "enrollment.started"
 	EnrollmentCompleted = "enrollment.completed"
 	// EnrollmentEmailed: an enrolment link was queued for email to its user.
-	EnrollmentEmailed   = "enrollment.emailed"
-	PasswordSet         = "password.set"
+	EnrollmentEmailed = "enrollment.emailed"
+	PasswordSet       = "password.set"
+	// PasswordResetRequested: a "forgot password" link was mailed.
+	PasswordResetRequested = "password.reset_requested"
+	// PasswordReset: a new password was set through that link, after a
+	// second factor; every session of the user was ended.
+	PasswordReset       = "password.reset"
 	TOTPEnrolled        = "mfa.totp.enrolled"
 	RecoveryCodesIssued = "mfa.recovery_codes.issued"
 	RecoveryCodeUsed    = "mfa.recovery_code.used"
