@@ -145,6 +145,14 @@ func TestBackupAppearsOnlyWhenComplete(t *testing.T) {
 		if err := os.Rename(file, filepath.Join(restored, dbFile)); err != nil {
 			t.Fatal(err)
 		}
+		// The master key is kept apart from backups, and restored with them.
+		key, err := os.ReadFile(filepath.Join(dataDir, "master.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(restored, "master.key"), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		printed, err := run(t, "audit", "verify", "--json", "--data-dir", restored)
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -319,7 +320,7 @@ func TestServeOnPostgres(t *testing.T) {
 	})
 }
 
-func TestAReplicaWithoutTheMasterKeyIsRefused(t *testing.T) {
+func TestAMasterKeyThatIsNotTheStoresIsRefused(t *testing.T) {
 	clearEnv(t)
 	// refused runs a command that must be refused for want of the master
 	// key, and checks that the key it created was removed again.
@@ -347,6 +348,49 @@ func TestAReplicaWithoutTheMasterKeyIsRefused(t *testing.T) {
 		stdout, stderr, code := runProcess(t, []string{"KEYGATE_MASTER_KEY=" + string(key)}, "client", "list", "--database", dsn, "--data-dir", second)
 		if code != 0 || !strings.Contains(stdout, "Wiki") {
 			t.Fatalf("with the shared key: exit code %d\n%s%s", code, stdout, stderr)
+		}
+	})
+	t.Run("on PostgreSQL: a replica given another KEYGATE_MASTER_KEY", func(t *testing.T) {
+		dsn := pgDSN(t)
+		mine, other := make([]byte, 32), make([]byte, 32)
+		rand.Read(mine)
+		rand.Read(other)
+		withKey := func(k []byte) []string { return []string{"KEYGATE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(k)} }
+		dataDir := t.TempDir()
+		if _, stderr, code := runProcess(t, withKey(mine), "group", "add", "ops", "--database", dsn, "--data-dir", dataDir); code != 0 {
+			t.Fatalf("group add: exit code %d\n%s", code, stderr)
+		}
+		_, stderr, code := runProcess(t, withKey(other), "group", "add", "dev", "--database", dsn, "--data-dir", dataDir)
+		if code != 1 || !strings.Contains(stderr, "the master key from KEYGATE_MASTER_KEY is not this store's") {
+			t.Fatalf("exit code %d, stderr %q", code, stderr)
+		}
+		stdout, _, _ := runProcess(t, withKey(mine), "group", "list", "--json", "--database", dsn, "--data-dir", dataDir)
+		if strings.Contains(stdout, `"dev"`) || !strings.Contains(stdout, `"ops"`) {
+			t.Fatalf("group list after the refusal: %s", stdout)
+		}
+	})
+	t.Run("on SQLite: a store made before the check takes only the key its signing keys open with", func(t *testing.T) {
+		dataDir := filepath.Join(t.TempDir(), "data")
+		kgOK(t, "keys", "rotate", "--data-dir", dataDir)
+		db, err := sql.Open("sqlite3", filepath.Join(dataDir, dbFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = db.ExecContext(t.Context(), `DELETE FROM meta WHERE key = ?`, metaMasterKeyCheck)
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := make([]byte, 32)
+		rand.Read(other)
+		_, stderr, code := runProcess(t, []string{"KEYGATE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(other)}, "user", "list", "--data-dir", dataDir)
+		if code != 1 || !strings.Contains(stderr, "is not this store's") {
+			t.Fatalf("another key: exit code %d, stderr %q", code, stderr)
+		}
+		kgOK(t, "user", "list", "--data-dir", dataDir) // its own key, from master.key
+		_, stderr, code = runProcess(t, []string{"KEYGATE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(other)}, "user", "list", "--data-dir", dataDir)
+		if code != 1 || !strings.Contains(stderr, "is not this store's") {
+			t.Fatalf("another key, once the check is written: exit code %d, stderr %q", code, stderr)
 		}
 	})
 	t.Run("on SQLite: a data directory whose master.key was lost", func(t *testing.T) {

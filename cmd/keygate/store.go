@@ -31,8 +31,8 @@ func openData(ctx context.Context, s settings) (storage.Store, *keys.Master, err
 		return nil, nil, err
 	}
 	master, created, err := keys.LoadMaster(s.dataDir, os.Getenv("KEYGATE_MASTER_KEY"))
-	if err == nil && created {
-		err = refuseNewMasterKey(ctx, store, s.dataDir)
+	if err == nil {
+		err = checkMasterKey(ctx, store, master, created, s.dataDir)
 	}
 	if err != nil {
 		store.Close()
@@ -58,32 +58,6 @@ func openStore(ctx context.Context, s settings) (storage.Store, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	return sqlite.Open(ctx, filepath.Join(s.dataDir, dbFile))
-}
-
-// refuseNewMasterKey refuses a master key created just now for a store
-// that already holds signing keys or apps: they were sealed and keyed
-// under another master key — a replica started without the others' key,
-// or a data directory whose master.key was lost — and would neither open
-// nor match under this one. The new key is removed, so that the right one
-// can take its place.
-func refuseNewMasterKey(ctx context.Context, store storage.Store, dataDir string) error {
-	signing, err := store.ListSigningKeys(ctx)
-	if err != nil {
-		return err
-	}
-	apps, err := store.ListClients(ctx)
-	if err != nil {
-		return err
-	}
-	if len(signing) == 0 && len(apps) == 0 {
-		return nil
-	}
-	path := filepath.Join(dataDir, keys.MasterKeyFile)
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove the master key just created at %s: %w", path, err)
-	}
-	return fmt.Errorf("no master key in %s, and the store's signing keys and apps were made under one: "+
-		"set KEYGATE_MASTER_KEY to that key, or put its %s in the data directory", dataDir, keys.MasterKeyFile)
 }
 
 // storeName says which store s opens, for logs: never a DSN's password.
