@@ -67,10 +67,11 @@
 //     and a message whose deliverer died is claimed again after its
 //     lease.
 //   - RunExclusive (storage.Exclusive) runs a periodic job (garbage
-//     collection) under a session-level advisory lock held on a pooled
-//     connection for the job: a replica that finds it taken skips the
-//     round, and a dead replica's lock goes with its connection; the
-//     job's context ends if that connection breaks (see exclusive.go).
+//     collection) under a session-level advisory lock, held on a
+//     connection of its own for the job: a replica that finds it taken
+//     skips the round, and a dead replica's lock goes with its
+//     connection; the job's context ends if that connection breaks (see
+//     exclusive.go).
 //   - Migrations take an advisory lock, so replicas may start at once.
 //
 // Reads of a client outside a transaction are served from a cache

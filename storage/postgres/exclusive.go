@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/keygate/keygate/storage"
 )
 
@@ -23,22 +25,25 @@ const lockCheck = 2 * time.Second
 // job.
 var errLockLost = errors.New("the job's lock was lost with its connection to the database")
 
-// RunExclusive implements storage.Exclusive with an advisory lock held,
-// while fn runs, on a connection taken from the pool for it: a replica
-// whose lock is taken skips the job (pg_try_advisory_lock does not wait),
-// and a replica that dies, or whose connection breaks, releases it with
-// the connection. fn runs on the pool's other connections, outside any
-// transaction, so a long job (a sweep in batches) holds no row locks.
+// RunExclusive implements storage.Exclusive with a session-level advisory
+// lock, held while fn runs on a connection of its own (so that a job takes
+// no connection from the requests' pool): a replica whose lock is taken
+// skips the job (pg_try_advisory_lock does not wait), and the lock ends
+// with its connection, when the job is done or when the replica dies or
+// loses the connection. fn runs on the pool, outside any transaction, so
+// a long job (a sweep in batches) holds no row locks.
 func (s *Store) RunExclusive(ctx context.Context, job string, fn func(ctx context.Context) error) (bool, error) {
 	const op = "run exclusive"
-	conn, err := s.pool.Acquire(ctx)
+	conn, err := pgx.ConnectConfig(ctx, s.connConfig)
 	if err != nil {
 		return false, wrapErr(op, err)
 	}
-	key := s.schema + "." + job
+	// Closing the connection releases the lock.
+	defer conn.Close(context.WithoutCancel(ctx))
 	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`, jobLockClass, key).Scan(&locked); err != nil || !locked {
-		conn.Release()
+	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, hashtext($2))`,
+		jobLockClass, s.schema+"."+job).Scan(&locked)
+	if err != nil || !locked {
 		return false, wrapErr(op, err)
 	}
 
@@ -61,20 +66,11 @@ func (s *Store) RunExclusive(ctx context.Context, job string, fn func(ctx contex
 		}
 	}()
 	err = fn(jobCtx)
-	lost := context.Cause(jobCtx) == errLockLost
-	cancel(nil)
-	<-checked
-
-	// The lock must not outlive the job on a pooled connection: unlock,
-	// or close the connection, which releases it.
-	if lost {
+	if context.Cause(jobCtx) == errLockLost {
 		err = errors.Join(err, errLockLost)
 	}
-	if _, uerr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, hashtext($2))`, jobLockClass, key); uerr != nil {
-		_ = conn.Hijack().Close(context.WithoutCancel(ctx))
-		return true, err
-	}
-	conn.Release()
+	cancel(nil)
+	<-checked
 	return true, err
 }
 

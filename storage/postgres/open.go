@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keygate/keygate/storage"
@@ -22,6 +23,9 @@ type Store struct {
 	// changes hears of client writes anywhere and drops them from it.
 	clients *clientcache.Cache
 	changes *listener
+	// connConfig makes the connections that are not the pool's: the
+	// listener's and RunExclusive's.
+	connConfig *pgx.ConnConfig
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -72,7 +76,8 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 	}
 	// Suspended until the listener listens.
 	s.clients = clientcache.New(clientCacheTTL, true)
-	s.changes = startListener(cfg.ConnConfig.Copy(), s.schema, s.clients, listenPing)
+	s.connConfig = cfg.ConnConfig.Copy()
+	s.changes = startListener(s.connConfig, s.schema, s.clients, listenPing)
 	return s, nil
 }
 
