@@ -44,6 +44,29 @@ func TestSignInNoticeMessage(t *testing.T) {
 	})
 }
 
+var passwordReset = mail.PasswordReset{Issuer: issuer, Email: "ada@example.com", Name: "Ada Lovelace",
+	URL: issuer + "/login/reset?token=tok_123", Expires: time.Date(2026, 12, 6, 20, 10, 0, 0, time.UTC)}
+
+func TestPasswordResetMessage(t *testing.T) {
+	m, err := passwordReset.Message()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "Choose a new password at id.example.com" || !m.Expires.Equal(passwordReset.Expires) {
+		t.Fatalf("subject %q, expires %v: want the link's end, so an unsent one is dropped then", m.Subject, m.Expires)
+	}
+	for _, want := range []string{passwordReset.URL, "Sun 6 December 2026, 20:10 UTC", "security key, passkey or authenticator"} {
+		if !strings.Contains(m.Text, want) || !strings.Contains(m.HTML, want) {
+			t.Errorf("a body lacks %q:\ntext:\n%s\nhtml:\n%s", want, m.Text, m.HTML)
+		}
+	}
+	bad := passwordReset
+	bad.URL = "https://evil.example/login/reset?token=x"
+	if _, err := bad.Message(); err == nil {
+		t.Fatal("built a reset mail that links outside the issuer")
+	}
+}
+
 func TestAccountChangeMessage(t *testing.T) {
 	m, err := accountChange.Message()
 	if err != nil {
@@ -81,12 +104,15 @@ func FuzzNoticeMessages(f *testing.F) {
 		n.Name, n.Email, n.Place, n.Device, n.App, n.Reasons = name, email, free, free, free, []string{free}
 		c := accountChange
 		c.Name, c.Email, c.Detail = name, email, free
+		p := passwordReset
+		p.Name, p.Email = name, email
 		for _, k := range []struct {
 			build   func() (mail.Message, error)
 			subject string // keygate's own words only
 		}{
 			{n.Message, "New sign-in to your account at id.example.com"},
 			{c.Message, accountChange.Summary + " at id.example.com"},
+			{p.Message, "Choose a new password at id.example.com"},
 		} {
 			m, err := k.build()
 			if err != nil {
