@@ -121,6 +121,7 @@ var changes = map[string]struct{ summary, detail string }{
 	audit.TOTPReset:           {"The authenticator app was removed from your account", ""},
 	audit.RecoveryCodesIssued: {"New recovery codes were made for your account; the old ones no longer work", ""},
 	audit.RoleGranted:         {"Your account was given a role in keygate's administration", "role"},
+	audit.PasswordReset:       {"The password of your account was changed", ""},
 }
 
 // Recorded is the audit recorder's hook: it queues the notice of a change
