@@ -194,11 +194,7 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 		// An app's RP-initiated logout ends the session as keygate's own
 		// sign-out does.
 		SignOut: func(r *http.Request, userID, sid, clientID string) (bool, error) {
-			ip := ""
-			if a := httpx.ClientIPFrom(r.Context()); a.IsValid() {
-				ip = a.String()
-			}
-			return manager.As(userID, ip, r.UserAgent()).SignOut(r.Context(), userID, sid, clientID)
+			return managerFor(manager, r, userID).SignOut(r.Context(), userID, sid, clientID)
 		},
 	})
 	if err != nil {
@@ -210,7 +206,14 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	r.Use(func(rt httpx.Route, h http.Handler) http.Handler { return m.Middleware(rt.Pattern, h) })
 	r.Mount(oidcHandler)
 	r.Mount(login.New(login.Deps{Store: store, Sessions: sessions, Render: renderer, Audit: rec,
-		Metrics: m, Throttle: limiter, Locator: locator, Devices: devices, Risk: cfg.Risk, Notices: notices, Logger: logger, Now: now}))
+		Metrics: m, Throttle: limiter, Locator: locator, Devices: devices, Risk: cfg.Risk, Notices: notices, Logger: logger, Now: now,
+		Mail: mailq, Issuer: cfg.Issuer,
+		// Forgot password: a few links an hour per address, more per
+		// network (an office shares one address).
+		ResetThrottle: &throttle.Limiter{DB: store, Window: time.Hour, PerAccount: 3, PerIP: 30, Now: now},
+		ResetPassword: func(r *http.Request, userID, passwordHash string) error {
+			return managerFor(manager, r, userID).ResetPassword(r.Context(), userID, passwordHash)
+		}}))
 	r.Mount(notice.NewHandler(notice.Deps{Store: store, Manager: manager, Render: renderer, Issuer: cfg.Issuer, Logger: logger, Now: now}))
 	r.Mount(mfa.New(mfa.Deps{Store: store, Master: master, Passkeys: passkeys, RecoveryKey: master.Derive("recovery-code", 32),
 		Issuer: issuerLabel(cfg.Issuer), Sessions: sessions, Render: renderer, Audit: rec, Metrics: m,
@@ -233,6 +236,15 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 		httpx.BodyLimit(cfg.MaxBodyBytes),
 	)
 	return s, nil
+}
+
+// managerFor is m acting for actor from r's address and user agent.
+func managerFor(m *manage.Manager, r *http.Request, actor string) *manage.Manager {
+	ip := ""
+	if a := httpx.ClientIPFrom(r.Context()); a.IsValid() {
+		ip = a.String()
+	}
+	return m.As(actor, ip, r.UserAgent())
 }
 
 // Close releases what New opened (the MMDB file).

@@ -437,7 +437,7 @@ func TestLogoutRedirect(t *testing.T) {
 
 // formRoutes are the browser forms: POSTs that must carry the session's
 // CSRF token in the csrf_token field.
-var formRoutes = []string{"/login", "/enroll", "/mfa/totp", "/mfa/recovery", "/mfa/totp/enroll",
+var formRoutes = []string{"/login", "/login/forgot", "/login/reset", "/enroll", "/mfa/totp", "/mfa/recovery", "/mfa/totp/enroll",
 	"/account/logout", "/oauth2/logout", "/mfa/keys/rename", "/mfa/keys/remove",
 	"/account/sessions/revoke", "/account/sessions/revoke-others", "/mfa/recovery-codes"}
 

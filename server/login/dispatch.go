@@ -39,6 +39,9 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request) error {
 	case storage.FlowSSO:
 		return h.sso(w, r, sess, flow)
 	case storage.FlowVerified:
+		if linkHash, passwordHash, ok := resetOf(flow); ok {
+			return h.finishReset(w, r, flow, linkHash, passwordHash)
+		}
 		return h.verified(w, r, sess, flow)
 	case storage.FlowComplete, storage.FlowRefused:
 		h.handBack(w, r, flow)

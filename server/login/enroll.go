@@ -89,7 +89,7 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	}
 	password, confirm := r.PostFormValue("password"), r.PostFormValue("confirm")
 	data := EnrollData{CSRF: sess.CSRFToken(), Token: token, Email: user.Email, MinLength: MinPasswordLength}
-	fail := func(msg string) error {
+	if msg := newPasswordProblem(password, confirm); msg != "" {
 		data.Error = msg
 		if err := sess.Save(w); err != nil {
 			return err
@@ -97,21 +97,7 @@ func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 		h.d.Render.Page(w, r, http.StatusBadRequest, render.PageEnrollPassword, "Set up your account", data)
 		return nil
 	}
-	switch {
-	case len(password) < MinPasswordLength:
-		return fail("Use at least 12 characters.")
-	case len(password) > 1024:
-		return fail("That password is too long.")
-	case password != confirm:
-		return fail("The two passwords differ.")
-	}
-	var hash string
-	if gerr := h.gate.do(ctx, func() { hash, err = HashPassword(password) }); gerr != nil {
-		if errors.Is(gerr, errBusy) {
-			w.Header().Set("Retry-After", "2")
-		}
-		return gerr
-	}
+	hash, err := h.hashPassword(ctx, w, password)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/mail"
 	"github.com/keygate/keygate/server/metrics"
 	"github.com/keygate/keygate/server/notice"
 	"github.com/keygate/keygate/server/render"
@@ -34,8 +35,17 @@ type Deps struct {
 	Risk     risk.Policy
 	// Notices tells users of sign-ins that look new; nil tells nobody.
 	Notices Notices
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Mail sends "forgot password" links; nil: passwords are not reset
+	// by email. Issuer is what the links are under.
+	Mail   *mail.Queue
+	Issuer string
+	// ResetThrottle bounds "forgot password" requests per address and IP.
+	ResetThrottle *throttle.Limiter
+	// ResetPassword sets the user's password and ends their sessions
+	// (manage.Manager.ResetPassword as the user, from r).
+	ResetPassword func(r *http.Request, userID, passwordHash string) error
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Notices is told of every completed sign-in, in the transaction that
@@ -63,6 +73,10 @@ func (h *Handler) Routes() []httpx.Route {
 		{Method: http.MethodGet, Pattern: "/login", Guard: httpx.GuardPublic, Handler: page(h.showLogin)},
 		{Method: http.MethodPost, Pattern: "/login", Guard: httpx.GuardPublic, Handler: page(h.submitLogin)},
 		{Method: http.MethodGet, Pattern: "/login/continue", Guard: httpx.GuardPublic, Handler: page(h.next)},
+		{Method: http.MethodGet, Pattern: "/login/forgot", Guard: httpx.GuardPublic, Handler: page(h.showForgot)},
+		{Method: http.MethodPost, Pattern: "/login/forgot", Guard: httpx.GuardPublic, Handler: page(h.submitForgot)},
+		{Method: http.MethodGet, Pattern: "/login/reset", Guard: httpx.GuardPublic, Handler: page(h.showReset)},
+		{Method: http.MethodPost, Pattern: "/login/reset", Guard: httpx.GuardPublic, Handler: page(h.submitReset)},
 		{Method: http.MethodGet, Pattern: "/enroll", Guard: httpx.GuardPublic, Handler: page(h.showEnroll)},
 		{Method: http.MethodPost, Pattern: "/enroll", Guard: httpx.GuardPublic, Handler: page(h.submitEnroll)},
 		{Method: http.MethodGet, Pattern: "/account", Guard: httpx.GuardUser, Handler: page(h.account)},
@@ -77,6 +91,8 @@ func (h *Handler) Routes() []httpx.Route {
 type LoginData struct {
 	CSRF, Flow, Email, Error, ClientName string
 	Reasons                              []string
+	// CanReset: "Forgot password?" is offered (mail is set up).
+	CanReset bool
 }
 
 func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request) error {
@@ -144,7 +160,8 @@ func (h *Handler) startFlow(ctx context.Context, sess *session.Session, stepUp, 
 
 func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow, email, msg string, status int) error {
 	h.d.Devices.Ensure(w, r)
-	data := LoginData{CSRF: sess.CSRFToken(), Flow: flow.ID, Email: email, Error: msg, Reasons: flow.Reasons}
+	data := LoginData{CSRF: sess.CSRFToken(), Flow: flow.ID, Email: email, Error: msg, Reasons: flow.Reasons,
+		CanReset: h.d.Mail != nil}
 	if flow.ClientID != "" {
 		if c, err := h.d.Store.GetClient(r.Context(), flow.ClientID); err == nil {
 			data.ClientName = c.Name

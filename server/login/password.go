@@ -1,11 +1,13 @@
 package login
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -87,3 +89,31 @@ var dummyHash = sync.OnceValue(func() string {
 	h, _ := HashPassword("keygate-dummy-password")
 	return h
 })
+
+// newPasswordProblem says what is wrong with a new password and its
+// confirmation, or "".
+func newPasswordProblem(password, confirm string) string {
+	switch {
+	case len(password) < MinPasswordLength:
+		return "Use at least 12 characters."
+	case len(password) > 1024:
+		return "That password is too long."
+	case password != confirm:
+		return "The two passwords differ."
+	}
+	return ""
+}
+
+// hashPassword hashes a new password through the gate that bounds
+// concurrent hashing; a busy gate asks the browser to retry.
+func (h *Handler) hashPassword(ctx context.Context, w http.ResponseWriter, password string) (string, error) {
+	var hash string
+	var err error
+	if gerr := h.gate.do(ctx, func() { hash, err = HashPassword(password) }); gerr != nil {
+		if errors.Is(gerr, errBusy) {
+			w.Header().Set("Retry-After", "2")
+		}
+		return "", gerr
+	}
+	return hash, err
+}

@@ -29,11 +29,13 @@ const (
 	PageAccount        = "account"
 	PageDenied         = "denied"
 	PageReport         = "report"
+	PageForgot         = "forgot"
+	PageResetPassword  = "reset_password"
 )
 
 var pages = []string{PageError, PageMessage, PageLogin, PageSecondFactor, PageEnrollFactor, PageRecovery,
 	PageEnrollPassword, PageEnrollTOTP, PageRecoveryCodes, PageLogout, PageAccount, PageDenied,
-	PageReport}
+	PageReport, PageForgot, PageResetPassword}
 
 // Admin console pages; each is templates/admin/<name>.html defining
 // "content", rendered in templates/admin/layout.html (wider, with the
