@@ -142,12 +142,12 @@ func newSID(t *testing.T, before, after map[string]bool) string {
 }
 
 // reportForm posts the confirmation of a "this wasn't me" link as the
-// page's form does, from origin ("": no Origin header).
-func (a *agent) reportForm(t *testing.T, token, origin string) servertest.Reply {
+// page's form does, with these headers (name, value, name, value, …).
+func (a *agent) reportForm(t *testing.T, token string, header ...string) servertest.Reply {
 	t.Helper()
 	h := http.Header{}
-	if origin != "" {
-		h.Set("Origin", origin)
+	for i := 0; i+1 < len(header); i += 2 {
+		h.Set(header[i], header[i+1])
 	}
 	return a.send(t, http.MethodPost, "/signin/report", "application/x-www-form-urlencoded",
 		[]byte(url.Values{"token": {token}}.Encode()), h)
@@ -209,8 +209,14 @@ func TestSignInNoticeAndThisWasntMe(t *testing.T) {
 	form := servertest.Scrape(t, visitor.get(t, link), reTokenField)
 
 	t.Run("a confirmation another site's page sends is refused and changes nothing", func(t *testing.T) {
-		if r := visitor.reportForm(t, form, "https://evil.example"); r.Status != http.StatusForbidden {
-			t.Fatalf("cross-site confirmation: %s, want 403", r)
+		for _, h := range [][]string{
+			{"Origin", "https://evil.example"},
+			{"Sec-Fetch-Site", "cross-site", "Origin", "null"},
+			{"Sec-Fetch-Site", "same-site"},
+		} {
+			if r := visitor.reportForm(t, form, h...); r.Status != http.StatusForbidden {
+				t.Fatalf("confirmation with %v: %s, want 403", h, r)
+			}
 		}
 		if r := thief.get(t, "/account"); r.Status != http.StatusOK {
 			t.Fatalf("a refused confirmation ended the session: %s", r)
@@ -222,7 +228,7 @@ func TestSignInNoticeAndThisWasntMe(t *testing.T) {
 		replies := make([]servertest.Reply, 2)
 		var wg sync.WaitGroup
 		for i := range replies {
-			wg.Go(func() { replies[i] = m.newAgent(t).reportForm(t, form, m.Issuer) })
+			wg.Go(func() { replies[i] = m.newAgent(t).reportForm(t, form, "Sec-Fetch-Site", "same-origin", "Origin", "null") })
 		}
 		wg.Wait()
 		ok, gone := 0, 0
@@ -281,7 +287,7 @@ func TestSignInNoticeAndThisWasntMe(t *testing.T) {
 		if r := visitor.get(t, link); r.Status != http.StatusGone {
 			t.Errorf("GET a used link: %s, want 410", r)
 		}
-		if r := visitor.reportForm(t, form, m.Issuer); r.Status != http.StatusGone {
+		if r := visitor.reportForm(t, form, "Origin", m.Issuer); r.Status != http.StatusGone {
 			t.Errorf("POST a used link: %s, want 410", r)
 		}
 		if ev := m.Events(t, mark, ""); len(ev) != 0 {
@@ -302,7 +308,7 @@ func TestSignInNoticeAndThisWasntMe(t *testing.T) {
 		if r := visitor.get(t, notice.ReportURL(m.Issuer, tok)); r.Status != http.StatusGone {
 			t.Errorf("GET an expired link: %s, want 410", r)
 		}
-		if r := visitor.reportForm(t, tok, m.Issuer); r.Status != http.StatusGone {
+		if r := visitor.reportForm(t, tok, "Origin", m.Issuer); r.Status != http.StatusGone {
 			t.Errorf("POST an expired link: %s, want 410", r)
 		}
 	})

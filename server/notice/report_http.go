@@ -114,17 +114,21 @@ func (h *Handler) gone(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// sameOrigin refuses a form another site's page sent. Browsers send
-// Sec-Fetch-Site or Origin with a POST; a client that sends neither is not
-// a browser another site can drive.
+// sameOrigin refuses a form another site's page sent. A browser says
+// where a request comes from in Sec-Fetch-Site, which decides when sent;
+// else in Origin, which is "null" for keygate's own pages (they send no
+// referrer) and so proves nothing either way. A client that sends neither
+// is not a browser another site can drive.
 func (h *Handler) sameOrigin(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
+	case "same-origin", "none":
+		return true
+	case "":
 	default:
 		return false
 	}
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || origin == "null" {
 		return true
 	}
 	want, err := url.Parse(h.d.Issuer)
