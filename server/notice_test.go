@@ -162,6 +162,14 @@ func TestSignInNoticeAndThisWasntMe(t *testing.T) {
 	nc := m.registerClient(t, manage.ClientSpec{Name: "Wiki", RedirectURIs: []string{waApp},
 		BackchannelLogoutURI: "https://wiki.example/logout"})
 
+	// A name that tries to add a header of its own.
+	if err := m.DB.UpdateUser(ctx, uid, func(u *storage.User) error {
+		u.Name = "Ada\r\nBcc: eve@evil.example"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The first sign-in has no history to be new against.
 	a.signIn(t, email, k)
 	m.deliver(t)
@@ -183,6 +191,16 @@ func TestSignInNoticeAndThisWasntMe(t *testing.T) {
 	msg := got[0]
 	if to := msg.To(t); to.Address != email || len(msg.Rcpt) != 1 || msg.Rcpt[0] != email {
 		t.Fatalf("the notice went to %v (RCPT %v), want %s", to, msg.Rcpt, email)
+	}
+	if to := msg.To(t); strings.ContainsAny(to.Name, "\r\n") || msg.Header.Get("Bcc") != "" {
+		t.Fatalf("the name reached the headers: To %q, Bcc %q", to.Name, msg.Header.Get("Bcc"))
+	}
+	for name, v := range msg.Header {
+		for _, line := range v {
+			if strings.Contains(line, "evil.example") && name != "To" {
+				t.Errorf("header %s carries the name: %q", name, line)
+			}
+		}
 	}
 	if s := msg.Subject(t); !strings.HasPrefix(s, "New sign-in to your account at ") {
 		t.Errorf("subject %q", s)
