@@ -175,8 +175,9 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	if !slices.Equal(flow.SessionHash, sess.IDHash()) || flow.State != storage.FlowComplete || auth.UserID != flow.UserID {
 		return httpx.Errorf(http.StatusForbidden, "This sign-in belongs to another browser session. Go back to the app and start again.", nil)
 	}
-	// One use: a second resume of the same flow finds nothing.
-	if err := h.d.Store.DeleteFlow(ctx, flow.ID); err != nil {
+	// One use: a second resume of the same flow finds nothing. (In a
+	// transaction of its own to share a group commit, as at its creation.)
+	if err := h.d.Store.InTx(ctx, func(ctx context.Context) error { return h.d.Store.DeleteFlow(ctx, flow.ID) }); err != nil {
 		return err
 	}
 	orig := r.Clone(ctx)
