@@ -145,14 +145,7 @@ func TestBackupAppearsOnlyWhenComplete(t *testing.T) {
 		if err := os.Rename(file, filepath.Join(restored, dbFile)); err != nil {
 			t.Fatal(err)
 		}
-		// The master key is kept apart from backups, and restored with them.
-		key, err := os.ReadFile(filepath.Join(dataDir, "master.key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(restored, "master.key"), key, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		// Without the master key, which is kept apart from backups.
 		printed, err := run(t, "audit", "verify", "--json", "--data-dir", restored)
 		if err != nil {
 			t.Fatal(err)
@@ -163,6 +156,9 @@ func TestBackupAppearsOnlyWhenComplete(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(printed), &got); err != nil || !got.OK || got.Events != 5 {
 			t.Fatalf("audit verify on the backup: %s (%v); want ok with 5 events", printed, err)
+		}
+		if _, err := os.Stat(filepath.Join(restored, "master.key")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("audit verify made a master key: %v", err)
 		}
 		s, err := sqlite.Open(t.Context(), filepath.Join(restored, dbFile))
 		if err != nil {
