@@ -187,11 +187,15 @@ func (h *Handler) submitEnrollTOTP(w http.ResponseWriter, r *http.Request) error
 		if err := h.d.Store.ReplaceRecoveryCodes(ctx, user.ID, hashes); err != nil {
 			return err
 		}
-		if err := h.completeEnrollment(ctx, r, sess, user.ID, "totp"); err != nil {
-			return err
-		}
+		// The factor first, then the enrolment it completes, as for a
+		// key: a user's first factor is part of enrolling, not news to
+		// mail them (server/notice), while one added by a new enrolment
+		// link to an enrolled account is.
 		rr := r.WithContext(ctx)
 		if err := h.d.Audit.RecordRequest(rr, storage.AuditEvent{Type: audit.TOTPEnrolled, Actor: user.ID, UserID: user.ID, Result: audit.Success}); err != nil {
+			return err
+		}
+		if err := h.completeEnrollment(ctx, r, sess, user.ID, "totp"); err != nil {
 			return err
 		}
 		return h.d.Audit.RecordRequest(rr, storage.AuditEvent{Type: audit.RecoveryCodesIssued, Actor: user.ID, UserID: user.ID, Result: audit.Success})
