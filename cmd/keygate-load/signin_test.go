@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,5 +148,54 @@ func TestSignInModesCountRefusalsAsErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSetPasswordWaitsOutTheArgonGate checks the enrolment waits out a 503
+// with Retry-After from keygate's argon2id gate, and fails on any other
+// refusal at once.
+func TestSetPasswordWaitsOutTheArgonGate(t *testing.T) {
+	var posts atomic.Int32
+	refuse := http.StatusServiceUnavailable
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+			_, _ = io.WriteString(w, `<input type="hidden" name="csrf_token" value="c"><input type="hidden" name="token" value="t">`)
+		case http.MethodPost:
+			if r.PostFormValue("csrf_token") != "c" || r.PostFormValue("token") != "t" || r.PostFormValue("password") == "" {
+				http.Error(w, "bad form", http.StatusBadRequest)
+				return
+			}
+			if posts.Add(1) == 1 {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "busy", refuse)
+				return
+			}
+			http.Redirect(w, r, "/mfa/enroll", http.StatusSeeOther)
+		}
+	}))
+	defer srv.Close()
+	cfg := Config{BaseURL: srv.URL, Conns: 1, Users: 1, Mode: modeSignInPasskey, Auth: "basic", Keygate: "unused",
+		Timeout: 5 * time.Second, MaxDuration: time.Minute}
+	if err := cfg.normalise(); err != nil {
+		t.Fatal(err)
+	}
+	u := newUser{Email: "a@example.com", EnrollmentURL: "http://localhost/enroll?token=t"}
+	for _, tc := range []struct {
+		refuse, posts int
+		ok            bool
+	}{{http.StatusServiceUnavailable, 2, true}, {http.StatusTooManyRequests, 1, false}} {
+		posts.Store(0)
+		refuse = tc.refuse
+		l, err := newSignIns(cfg, nil, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := l.site
+		err = s.setPassword(t.Context(), s.browser(nil), u)
+		if (err == nil) != tc.ok || int(posts.Load()) != tc.posts {
+			t.Errorf("first answer %d: error %v after %d posts; want success %v after %d", tc.refuse, err, posts.Load(), tc.ok, tc.posts)
+		}
+		l.close()
 	}
 }
