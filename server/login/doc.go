@@ -18,6 +18,9 @@
 // in the transaction that would write the code).
 //
 // It also owns enrolment links (set a password, then hand over to
-// server/mfa for the first factor, which completes the enrolment) and the
-// basic account page.
+// server/mfa for the first factor, which completes the enrolment), the
+// "forgot password" links (forgot.go: a new password waits in a flow for
+// the second factor, and takes effect only when the dispatcher finds that
+// flow verified; nobody is signed in), and the basic account page. A
+// completed sign-in that looks new is told to its user (Deps.Notices).
 package login
