@@ -54,6 +54,10 @@ func TestForgotPasswordWithAnAuthenticatorApp(t *testing.T) {
 	if p = b.get(link); p.status != 410 {
 		t.Errorf("the used link answered %d, want 410", p.status)
 	}
+	_, token, _ := strings.Cut(link, "token=")
+	if logs := kg.stdout.String() + kg.stderr.String(); strings.Contains(logs, token) || strings.Contains(logs, newPassword) {
+		t.Error("the server logged the link's token or the new password")
+	}
 }
 
 // signsIn reports whether email and password pass the password step in a

@@ -116,4 +116,9 @@ smtp:
 
 	phone.navigate(link)
 	phone.waitFor("document.body.innerText.includes('no longer works')")
+
+	_, token, _ := strings.Cut(link, "token=")
+	if logs := kg.stdout.String() + kg.stderr.String(); strings.Contains(logs, token) {
+		t.Error("the server logged the link's token")
+	}
 }
