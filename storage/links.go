@@ -38,6 +38,9 @@ type Links interface {
 	// calls with one link, one gets it and the other ErrNotFound (as for a
 	// used or expired link, or one of another purpose).
 	ConsumeLink(ctx context.Context, purpose string, tokenHash []byte, now time.Time) (Link, error)
+	// DeleteUserLinks drops the user's links of purpose, used or not:
+	// a new password voids every other link to choose one.
+	DeleteUserLinks(ctx context.Context, userID, purpose string) (int, error)
 	// DeleteExpiredLinks drops links expired at now, used or not.
 	DeleteExpiredLinks(ctx context.Context, now time.Time) (int, error)
 }

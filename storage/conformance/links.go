@@ -78,6 +78,31 @@ func testLinks(t *testing.T, newStore NewStore) {
 		wantErr(t, st.CreateLink(ctx, other), storage.ErrNotFound)
 	})
 
+	t.Run("deleting a user's links of one purpose leaves the rest", func(t *testing.T) {
+		st, ctx := userCtx(t, newStore)
+		newUser(t, ctx, st, "v")
+		reset := report
+		reset.TokenHash, reset.Purpose = []byte("reset-1"), storage.LinkPasswordReset
+		used := reset
+		used.TokenHash = []byte("reset-2")
+		others := reset
+		others.TokenHash, others.UserID = []byte("reset-of-v"), "v"
+		for _, l := range []storage.Link{report, reset, used, others} {
+			ok(t, st.CreateLink(ctx, l))
+		}
+		_, err := st.ConsumeLink(ctx, used.Purpose, used.TokenHash, t0)
+		ok(t, err)
+		n, err := st.DeleteUserLinks(ctx, "u", storage.LinkPasswordReset)
+		ok(t, err)
+		same(t, "deleted", n, 2)
+		_, err = st.GetLink(ctx, reset.Purpose, reset.TokenHash, t0)
+		wantErr(t, err, storage.ErrNotFound)
+		_, err = st.GetLink(ctx, report.Purpose, report.TokenHash, t0)
+		ok(t, err)
+		_, err = st.GetLink(ctx, others.Purpose, others.TokenHash, t0)
+		ok(t, err)
+	})
+
 	t.Run("a user's links go with the user", func(t *testing.T) {
 		st, ctx := userCtx(t, newStore)
 		ok(t, st.CreateLink(ctx, report))

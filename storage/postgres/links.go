@@ -59,3 +59,11 @@ func (s *Store) DeleteExpiredLinks(ctx context.Context, now time.Time) (int, err
 	return s.deleteBatched(ctx, "delete expired links", "link",
 		"(expires_at IS NULL OR expires_at <= $1)", ts(now))
 }
+
+func (s *Store) DeleteUserLinks(ctx context.Context, userID, purpose string) (int, error) {
+	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM link WHERE user_id = $1 AND purpose = $2`, userID, purpose)
+	if err != nil {
+		return 0, wrapErr("delete user links", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -52,3 +52,8 @@ func (s *Store) ConsumeLink(ctx context.Context, purpose string, tokenHash []byt
 func (s *Store) DeleteExpiredLinks(ctx context.Context, now time.Time) (int, error) {
 	return s.deleteBatched(ctx, "delete expired links", "link", "expires_at <= ?", micros(now))
 }
+
+func (s *Store) DeleteUserLinks(ctx context.Context, userID, purpose string) (int, error) {
+	res, err := s.w(ctx).ExecContext(ctx, `DELETE FROM link WHERE user_id = ? AND purpose = ?`, userID, purpose)
+	return count("delete user links", res, err)
+}
