@@ -9,9 +9,10 @@ import (
 )
 
 // ResetPassword gives the user a new password (its hash) and, in the same
-// transaction, ends every session and token of theirs with back-channel
-// logouts: whoever knew the old one is signed out everywhere. The caller
-// has checked the user's second factor.
+// transaction, voids every other link to choose one and ends every
+// session and token of theirs with back-channel logouts: whoever knew the
+// old one is signed out everywhere. The caller has checked the user's
+// second factor.
 func (m *Manager) ResetPassword(ctx context.Context, userID, passwordHash string) error {
 	if passwordHash == "" {
 		return invalid("a password reset needs the new password's hash")
@@ -23,6 +24,10 @@ func (m *Manager) ResetPassword(ctx context.Context, userID, passwordHash string
 			return nil
 		}); err != nil {
 			return notFound(err, "no such user")
+		}
+		// Any other link to choose a password is void now.
+		if _, err := m.Store.DeleteUserLinks(ctx, userID, storage.LinkPasswordReset); err != nil {
+			return err
 		}
 		sids, n, err := m.cutOff(ctx, userID)
 		if err != nil {

@@ -3,6 +3,7 @@ package manage_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/manage"
@@ -91,8 +92,16 @@ func TestResetPassword(t *testing.T) {
 	if err := m.ResetPassword(ctx, f.user.ID, ""); !errors.Is(err, manage.ErrInvalid) {
 		t.Fatalf("a reset to no password = %v, want ErrInvalid", err)
 	}
+	other := storage.Link{TokenHash: []byte("another reset link"), Purpose: storage.LinkPasswordReset, UserID: f.user.ID,
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.CreateLink(ctx, other); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.ResetPassword(ctx, f.user.ID, "$argon2id$new"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.GetLink(ctx, other.Purpose, other.TokenHash, t0); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("another reset link outlived the reset: %v", err)
 	}
 	u, err := s.GetUser(ctx, f.user.ID)
 	if err != nil || u.PasswordHash != "$argon2id$new" {
