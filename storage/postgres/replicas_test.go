@@ -340,8 +340,11 @@ func TestRunExclusiveRunsAJobOnOneReplicaAtATime(t *testing.T) {
 		}
 
 		var holder uint32
+		// The sweep's lock: the other job's may linger a moment after its
+		// connection closed.
 		err = rs[1].pool.QueryRow(ctx, `SELECT pid FROM pg_locks
-			WHERE locktype = 'advisory' AND classid = $1::int4::oid AND granted`, jobLockClass).Scan(&holder)
+			WHERE locktype = 'advisory' AND classid = $1::int4::oid AND objid = hashtext($2)::oid AND granted`,
+			jobLockClass, rs[0].schema+".sweep").Scan(&holder)
 		if err != nil {
 			t.Fatal(err)
 		}
