@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/keygate/keygate/storage"
 )
 
@@ -66,9 +68,11 @@ const clientCacheTTL = 10 * time.Second
 // so a token issued in it is ordered with the app's disabling or secret
 // rotation (see lock).
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	read := func() (storage.Client, error) {
-		c, err := scanClient(s.q(ctx).QueryRow(ctx,
-			`SELECT `+clientColumns+` FROM client WHERE id = $1`+s.lock(ctx, forKeyShare), id))
+	read := func() (c storage.Client, err error) {
+		err = s.keyLocked(ctx, lockKey("client", id), false, func(r pgx.Row) (err error) {
+			c, err = scanClient(r)
+			return err
+		}, `SELECT `+clientColumns+` FROM client WHERE id = $1`+s.lock(ctx, forKeyShare), id)
 		return c, wrapErr("get client", err)
 	}
 	if s.txFrom(ctx) != nil {
@@ -99,8 +103,11 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // token wait for this one.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.Client) error) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
-		c, err := scanClient(s.q(ctx).QueryRow(ctx,
-			`SELECT `+clientColumns+` FROM client WHERE id = $1 FOR UPDATE`, id))
+		var c storage.Client
+		err := s.keyLocked(ctx, lockKey("client", id), true, func(r pgx.Row) (err error) {
+			c, err = scanClient(r)
+			return err
+		}, `SELECT `+clientColumns+` FROM client WHERE id = $1 FOR UPDATE`, id)
 		if err != nil {
 			return wrapErr("update client", err)
 		}

@@ -30,11 +30,19 @@ import (
 // revocation waits for the transactions issuing tokens under its key to
 // commit, and then its UPDATE, a later statement, sees their tokens; and a
 // transaction that issues a token after a revocation has begun waits for
-// it, having read the rows it updates (FOR UPDATE, see GetToken) — or the
-// server detects the two waiting on each other and rolls one back
-// (storage.ErrConflict). A token written outside a transaction read
-// nothing first, so it needs no lock: committed after a revocation, it is
-// simply newer than it.
+// it. A token written outside a transaction read nothing first, so it
+// needs no lock: committed after a revocation, it is simply newer than it.
+//
+// The locks are taken in one order everywhere, the key's advisory lock
+// before the row it names, so that a kill and the requests it races never
+// wait for each other in a circle (which the server would end by rolling
+// back the kill, again and again under a steady load of refreshes):
+// inside a transaction GetToken takes the shared locks of the token's keys
+// before locking the token, GetUser and GetClient the shared lock of
+// their key before the row, and UpdateUser and UpdateClient the exclusive
+// one before the row (see keyLocked). A suspension then waits for the
+// refreshes in flight to commit, and the refreshes that come after it
+// wait for the suspension, holding nothing it needs.
 
 const tokenColumns = `kind, signature, request_id, client_id, subject, sid, active,
 	rotated_at, access_signature, request, requested_at, expires_at`
@@ -76,12 +84,28 @@ func (s *Store) CreateToken(ctx context.Context, t storage.TokenRecord) error {
 // left it.
 func (s *Store) GetToken(ctx context.Context, kind, signature string) (storage.TokenRecord, error) {
 	t := storage.TokenRecord{Kind: kind, Signature: signature}
-	err := s.q(ctx).QueryRow(ctx, `
+	const query = `
 		SELECT request_id, client_id, subject, sid, active, rotated_at,
 			access_signature, request, requested_at, expires_at
-		FROM token WHERE kind = $1 AND signature = $2`+s.lock(ctx, forUpdate), kind, signature,
-	).Scan(&t.RequestID, &t.ClientID, &t.Subject, &t.SID, &t.Active, tsCol{&t.RotatedAt},
-		&t.AccessSignature, &t.Request, tsCol{&t.RequestedAt}, tsCol{&t.ExpiresAt})
+		FROM token WHERE kind = $1 AND signature = $2`
+	scan := func(r pgx.Row) error {
+		return r.Scan(&t.RequestID, &t.ClientID, &t.Subject, &t.SID, &t.Active, tsCol{&t.RotatedAt},
+			&t.AccessSignature, &t.Request, tsCol{&t.RequestedAt}, tsCol{&t.ExpiresAt})
+	}
+	var err error
+	if s.txFrom(ctx) == nil {
+		err = scan(s.q(ctx).QueryRow(ctx, query, kind, signature))
+	} else {
+		// The shared locks of the keys tokenLockKeys names, read off the
+		// row without locking it, then the row.
+		err = s.afterLock(ctx, `
+			SELECT count(pg_advisory_xact_lock_shared(hashtextextended(k, 0)))
+			FROM token t, unnest(ARRAY['client:' || t.client_id, 'request:' || t.request_id,
+				CASE WHEN t.subject <> '' THEN 'subject:' || t.subject END,
+				CASE WHEN t.sid <> '' THEN 'sid:' || t.sid END]) AS k
+			WHERE t.kind = $1 AND t.signature = $2 AND k IS NOT NULL`, []any{kind, signature},
+			scan, query+forUpdate, kind, signature)
+	}
 	if err != nil {
 		return storage.TokenRecord{}, wrapErr("get token", err)
 	}
@@ -116,6 +140,35 @@ func (s *Store) MarkRotated(ctx context.Context, kind, signature string, at time
 	var one int
 	return wrapErr(op, q.QueryRow(ctx,
 		`SELECT 1 FROM token WHERE kind = $1 AND signature = $2`, kind, signature).Scan(&one))
+}
+
+// keyLocked runs scan on the row query returns once the advisory lock of
+// key is held: shared for a reader of the row, exclusive for a writer (see
+// the top of this file). Outside a transaction it just runs the query.
+func (s *Store) keyLocked(ctx context.Context, key string, exclusive bool, scan func(pgx.Row) error, query string, args ...any) error {
+	if s.txFrom(ctx) == nil {
+		return scan(s.q(ctx).QueryRow(ctx, query, args...))
+	}
+	lock := `SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))`
+	if exclusive {
+		lock = `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`
+	}
+	return s.afterLock(ctx, lock, []any{key}, scan, query, args...)
+}
+
+// afterLock runs the locking statement, then scans the row of query, in
+// one round trip: the two are pipelined, and the query's snapshot is taken
+// once the locks are held.
+func (s *Store) afterLock(ctx context.Context, lock string, lockArgs []any, scan func(pgx.Row) error, query string, args ...any) error {
+	b := &pgx.Batch{}
+	b.Queue(lock, lockArgs...)
+	b.Queue(query, args...)
+	br := s.q(ctx).SendBatch(ctx, b)
+	_, err := br.Exec()
+	if err == nil {
+		err = scan(br.QueryRow())
+	}
+	return errors.Join(err, br.Close())
 }
 
 // revoke runs a revoking statement after taking the exclusive revocation

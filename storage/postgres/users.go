@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/keygate/keygate/storage"
 )
 
@@ -29,8 +31,11 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 }
 
 func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
-	u, err := scanUser(s.q(ctx).QueryRow(ctx,
-		`SELECT `+userColumns+` FROM "user" WHERE id = $1`+s.lock(ctx, forKeyShare), id))
+	var u storage.User
+	err := s.keyLocked(ctx, lockKey("subject", id), false, func(r pgx.Row) (err error) {
+		u, err = scanUser(r)
+		return err
+	}, `SELECT `+userColumns+` FROM "user" WHERE id = $1`+s.lock(ctx, forKeyShare), id)
 	return u, wrapErr("get user", err)
 }
 
@@ -117,8 +122,11 @@ func (s *Store) SearchUsers(ctx context.Context, query string, limit, offset int
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *storage.User) error) error {
 	const op = "update user"
 	return s.InTx(ctx, func(ctx context.Context) error {
-		u, err := scanUser(s.q(ctx).QueryRow(ctx,
-			`SELECT `+userColumns+` FROM "user" WHERE id = $1 FOR UPDATE`, id))
+		var u storage.User
+		err := s.keyLocked(ctx, lockKey("subject", id), true, func(r pgx.Row) (err error) {
+			u, err = scanUser(r)
+			return err
+		}, `SELECT `+userColumns+` FROM "user" WHERE id = $1 FOR UPDATE`, id)
 		if err != nil {
 			return wrapErr(op, err)
 		}
