@@ -137,8 +137,8 @@ func TestReplicasBehindALoadBalancer(t *testing.T) {
 				t.Errorf("loop %d: the access token just issued is not active", i)
 			}
 		}
-		t.Logf("8 refresh loops through haproxy: %d refreshes succeeded, %d failed in transit (answered by no replica or cut off) and were retried with the same token, 0 refused; %d succeeded before the kill",
-			loops.succeeded.Load(), loops.failed.Load(), killed)
+		t.Logf("8 refresh loops through haproxy: %d refreshes succeeded, %d failed in transit (answered by no replica or cut off) and were retried with the same token, 0 refused; %d succeeded before the kill; the last failure: %v",
+			loops.succeeded.Load(), loops.failed.Load(), killed, loops.lastFailure.Load())
 	})
 
 	t.Run("a suspension through one replica stops the user's tokens on all of them", func(t *testing.T) {
@@ -165,7 +165,7 @@ func TestReplicasBehindALoadBalancer(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, r1+"/api/admin/v1/users/"+ada.UserID+"/suspend", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		if status, body := doJSON(t, req); status != http.StatusOK && status != http.StatusNoContent {
-			t.Fatalf("suspend through replica r1: %d %v", status, body)
+			t.Fatalf("suspend through replica r1: %d %v\n%s", status, body, tail(rs.replicas[0].stdout.String()+rs.replicas[0].stderr.String(), 3000))
 		}
 		cut := time.Now()
 		loops.waitAttemptsAfter(t, cut, 30)
@@ -297,7 +297,7 @@ type heldTokens struct{ refresh, access string }
 // retry a refresh that failed in transit with the same token.
 type refreshLoops struct {
 	succeeded, failed, refused atomic.Int64
-	lastRefusal                atomic.Value
+	lastRefusal, lastFailure   atomic.Value
 	held                       []*heldTokens
 	done                       chan struct{}
 	wg                         sync.WaitGroup
@@ -358,6 +358,7 @@ func (l *refreshLoops) run(cfg oauth2.Config, h *heldTokens) {
 			l.lastRefusal.Store(err.Error())
 		default:
 			l.failed.Add(1)
+			l.lastFailure.Store(err.Error())
 		}
 	}
 }
