@@ -246,7 +246,9 @@ func TestSignInNoticeAndThisWasntMe(t *testing.T) {
 		replies := make([]servertest.Reply, 2)
 		var wg sync.WaitGroup
 		for i := range replies {
-			wg.Go(func() { replies[i] = m.newAgent(t).reportForm(t, form, "Sec-Fetch-Site", "same-origin", "Origin", "null") })
+			wg.Go(func() {
+				replies[i] = m.newAgent(t).reportForm(t, form, "Sec-Fetch-Site", "same-origin", "Origin", "null")
+			})
 		}
 		wg.Wait()
 		ok, gone := 0, 0

@@ -60,7 +60,6 @@ func methodOf(rt httpx.Route) string {
 	return rt.Method
 }
 
-
 // fixture is a console with things to act on.
 type fixture struct {
 	in           *instance

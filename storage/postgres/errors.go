@@ -93,5 +93,3 @@ func count(op string, tag pgconn.CommandTag, err error) (int, error) {
 	}
 	return int(tag.RowsAffected()), nil
 }
-
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
