@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/keygate/server/mail"
 	"github.com/keygate/keygate/server/mail/mailtest"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite/sqlitetest"
 )
@@ -33,7 +34,7 @@ func TestServeMailsTheEnrolmentLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln, issuer := listen(t)
-	mailCfg := smtp.Config().WithDefaults()
+	mailCfg := servertest.MailConfig(smtp).WithDefaults()
 	serve(t, ln, db, master, server.Config{Issuer: issuer, Mail: &mailCfg}, io.Discard)
 
 	m := cliManager(db, master, issuer)
@@ -175,7 +176,7 @@ func TestMailQueuedForAServerWithoutSMTPWaits(t *testing.T) {
 	logs.waitFor(t, "no smtp section")
 	stop()
 
-	mailCfg := smtp.Config().WithDefaults()
+	mailCfg := servertest.MailConfig(smtp).WithDefaults()
 	ln, _ = listen(t)
 	serve(t, ln, db, master, server.Config{Issuer: issuer, Mail: &mailCfg}, io.Discard)
 	smtp.Wait(t, func(s *mailtest.Server) bool { return len(s.Received()) > 0 })

@@ -78,7 +78,7 @@ func (rc *receiver) alerts(t *testing.T, typ string) []audit.Alert {
 
 func startMailing(t *testing.T) *mailing {
 	smtp := mailtest.Start(t)
-	cfg := smtp.Config().WithDefaults()
+	cfg := servertest.MailConfig(smtp).WithDefaults()
 	alerts := newReceiver(t)
 	in := start(t, func(c *server.Config) {
 		c.Mail = &cfg

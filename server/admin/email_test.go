@@ -29,7 +29,7 @@ type mailingConsole struct {
 func startMailing(t *testing.T) mailingConsole {
 	t.Helper()
 	srv := mailtest.Start(t)
-	cfg := srv.Config().WithDefaults()
+	cfg := servertest.MailConfig(srv).WithDefaults()
 	in := &instance{servertest.Start(t, func(c *server.Config) { c.Mail = &cfg })}
 	sender := &mail.Sender{Config: cfg, Sealer: in.Master, Now: time.Now}
 	d := &audit.Deliverer{DB: in.DB, Logger: slog.New(slog.DiscardHandler), Now: time.Now,

@@ -18,6 +18,7 @@ import (
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/mail"
 	"github.com/keygate/keygate/server/mail/mailtest"
+	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite"
 )
@@ -72,7 +73,7 @@ func (r *rig) restart() {
 }
 
 func (r *rig) sender() *mail.Sender {
-	return &mail.Sender{Config: r.smtp.Config().WithDefaults(), Sealer: r.master, Now: r.clock.Now}
+	return &mail.Sender{Config: servertest.MailConfig(r.smtp).WithDefaults(), Sealer: r.master, Now: r.clock.Now}
 }
 
 func (r *rig) deliverer() *audit.Deliverer {
@@ -478,7 +479,7 @@ func TestNoMailWithoutTheServersTLS(t *testing.T) {
 			}
 			r := newRig(t, opts...)
 			r.enqueue(enrollmentTo(t, "ada@example.com", ""))
-			cfg := r.smtp.Config().WithDefaults()
+			cfg := servertest.MailConfig(r.smtp).WithDefaults()
 			tt.config(&cfg)
 			d := r.deliverer()
 			d.Senders[mail.OutboxKind] = (&mail.Sender{Config: cfg, Sealer: r.master, Now: r.clock.Now}).Send
@@ -500,7 +501,7 @@ func TestNoMailWithoutTheServersTLS(t *testing.T) {
 func TestPlainTextToThisMachine(t *testing.T) {
 	send := func(t *testing.T, r *rig, username string) int {
 		t.Helper()
-		cfg := r.smtp.Config()
+		cfg := servertest.MailConfig(r.smtp)
 		cfg.TLS, cfg.Port, cfg.RootCAs = mail.NoTLS, r.smtp.Port, nil
 		if username == "" {
 			cfg.Username, cfg.Password = "", ""

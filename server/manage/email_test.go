@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/server/mail"
 	"github.com/keygate/keygate/server/mail/mailtest"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/servertest"
 	"github.com/keygate/keygate/storage"
 	"github.com/keygate/keygate/storage/sqlite"
 )
@@ -36,7 +37,7 @@ func newMailing(t *testing.T) mailing {
 	}
 	m.Mail = &mail.Queue{Outbox: s, Sealer: master, Now: m.Now}
 	srv := mailtest.Start(t)
-	sender := &mail.Sender{Config: srv.Config().WithDefaults(), Sealer: master, Now: m.Now}
+	sender := &mail.Sender{Config: servertest.MailConfig(srv).WithDefaults(), Sealer: master, Now: m.Now}
 	d := &audit.Deliverer{DB: s, Logger: slog.New(slog.DiscardHandler), Now: m.Now,
 		Senders: map[string]func(context.Context, storage.OutboxMessage) error{mail.OutboxKind: sender.Send}}
 	return mailing{m: m, s: s, smtp: srv, d: d}

@@ -30,8 +30,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-
-	keygatemail "github.com/keygate/keygate/server/mail"
 )
 
 // Username and Password are what the server accepts unless changed.
@@ -113,15 +111,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	return s
 }
 
-// Config is a keygate mail configuration for this server.
-func (s *Server) Config() keygatemail.Config {
-	mode := keygatemail.StartTLS
-	if s.mode == ImplicitTLS {
-		mode = keygatemail.TLS
-	}
-	return keygatemail.Config{Host: s.Host, Port: s.Port, TLS: mode, Username: Username,
-		Password: keygatemail.Password(Password), From: "keygate <keygate@id.example.com>", RootCAs: s.CA}
-}
+// ImplicitTLS reports whether the server speaks TLS from the first byte
+// (ImplicitTLS) rather than after STARTTLS.
+func (s *Server) ImplicitTLS() bool { return s.mode == ImplicitTLS }
 
 func (s *Server) listen(addr string) {
 	s.t.Helper()
