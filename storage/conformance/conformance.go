@@ -70,6 +70,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"outbox", testOutbox},
 		{"signing keys", testSigningKeys},
 		{"attempts", testAttempts},
+		{"hostile text", testHostileText},
 		{"devices", testDevices},
 		{"forget device", testForgetDevice},
 		{"sign-ins", testSignIns},

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,6 +69,9 @@ const clientCacheTTL = 10 * time.Second
 // so a token issued in it is ordered with the app's disabling or secret
 // rotation (see lock).
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	if !storable(id) {
+		return storage.Client{}, fmt.Errorf("get client: %w", storage.ErrNotFound)
+	}
 	read := func() (c storage.Client, err error) {
 		err = s.keyLocked(ctx, lockKey("client", id), false, func(r pgx.Row) (err error) {
 			c, err = scanClient(r)

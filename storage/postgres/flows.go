@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/keygate/keygate/storage"
@@ -38,6 +39,9 @@ func (s *Store) CreateFlow(ctx context.Context, f storage.Flow) error {
 }
 
 func (s *Store) GetFlow(ctx context.Context, id string, now time.Time) (storage.Flow, error) {
+	if !storable(id) {
+		return storage.Flow{}, fmt.Errorf("get flow: %w", storage.ErrNotFound)
+	}
 	f, err := scanFlow(s.q(ctx).QueryRow(ctx,
 		`SELECT `+flowColumns+` FROM flow WHERE id = $1 AND expires_at > $2`+s.lock(ctx, forUpdate),
 		id, ts(now)))

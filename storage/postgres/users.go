@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -31,6 +32,9 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 }
 
 func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
+	if !storable(id) {
+		return storage.User{}, fmt.Errorf("get user: %w", storage.ErrNotFound)
+	}
 	var u storage.User
 	err := s.keyLocked(ctx, lockKey("subject", id), false, func(r pgx.Row) (err error) {
 		u, err = scanUser(r)
@@ -40,6 +44,9 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 }
 
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
+	if !storable(email) {
+		return storage.User{}, fmt.Errorf("get user by email: %w", storage.ErrNotFound)
+	}
 	u, err := scanUser(s.q(ctx).QueryRow(ctx,
 		`SELECT `+userColumns+` FROM "user" WHERE email = $1`+s.lock(ctx, forKeyShare),
 		storage.NormalizeEmail(email)))
