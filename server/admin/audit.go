@@ -35,7 +35,7 @@ var eventTypes = []string{
 	audit.ClientUpdated, audit.ClientSecretRotated, audit.ClientDisabled, audit.ClientEnabled, audit.ClientDeleted,
 	audit.AdminBulkRead, audit.KeysRotated, audit.EnrollmentCompleted, audit.GroupCreated, audit.GroupUpdated,
 	audit.GroupDeleted, audit.GroupMemberAdded, audit.GroupMemberRemoved, audit.AccessRefused,
-	audit.SigninReported, audit.PasswordResetRequested, audit.PasswordReset,
+	audit.SigninReported, audit.PasswordResetRequested, audit.PasswordReset, audit.EnrollmentEmailed,
 }
 
 // auditQuery is the audit filter as given in a query string (the page's
