@@ -55,6 +55,16 @@ func TextError(w http.ResponseWriter, r *http.Request, status int, public string
 
 const genericPublic = "Something went wrong"
 
+const unavailablePublic = "keygate cannot reach its database just now. Try again in a moment."
+
+// isUnavailable reports whether err, or an error it wraps, says a
+// dependency is down for a while (it has an Unavailable method that says
+// so, as storage.ErrUnavailable does): a 503 to retry, not a 500 bug.
+func isUnavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
+
 // Adapt turns h into an http.Handler. When h returns an error:
 //
 //   - an *Error (found with errors.As, so wrapping is fine) is rendered with
@@ -63,6 +73,8 @@ const genericPublic = "Something went wrong"
 //     4xx without one; the cause is never sent. A Status outside
 //     400–599 is treated as 500; an empty Public becomes the status text.
 //   - an *http.MaxBytesError (the body exceeded BodyLimit) becomes 413.
+//   - an error with an Unavailable method that reports true (a database
+//     that cannot be reached) becomes 503 with Retry-After.
 //   - any other error becomes 500 "Something went wrong" and is logged at
 //     Error level.
 //
@@ -104,6 +116,9 @@ func Adapt(render ErrorRenderer, logger *slog.Logger, h HandlerFunc) http.Handle
 		case errors.As(err, &mbe):
 			status, public = http.StatusRequestEntityTooLarge, "Request body too large"
 			level = slog.LevelInfo
+		case isUnavailable(err):
+			status, public = http.StatusServiceUnavailable, unavailablePublic
+			w.Header().Set("Retry-After", "5")
 		}
 
 		l := logger

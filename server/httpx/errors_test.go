@@ -158,3 +158,22 @@ func TestWriteJSON(t *testing.T) {
 		})
 	}
 }
+
+type databaseDown struct{}
+
+func (databaseDown) Error() string     { return "the database is down" }
+func (databaseDown) Unavailable() bool { return true }
+
+// An error that says a dependency is unavailable is a 503 to retry, with
+// Retry-After, not a 500; its text is never shown.
+func TestAdaptAnswersUnavailableWith503(t *testing.T) {
+	h := httpx.Adapt(nil, slog.New(slog.DiscardHandler), func(http.ResponseWriter, *http.Request) error {
+		return fmt.Errorf("load user: %w", databaseDown{})
+	})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/login", nil))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), "Try again") || strings.Contains(w.Body.String(), "down") {
+		t.Errorf("%d %q %q", w.Code, w.Header().Get("Retry-After"), w.Body.String())
+	}
+}

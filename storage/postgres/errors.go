@@ -3,6 +3,9 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,6 +45,9 @@ func wrapErr(op string, err error) error {
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
+	}
+	if unreachable(err) {
+		return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -92,4 +98,21 @@ func count(op string, tag pgconn.CommandTag, err error) (int, error) {
 		return 0, wrapErr(op, err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// unreachable reports whether err says the server cannot be reached or
+// is going away: a failed connect, a connection lost mid-statement, or
+// the server shutting down, starting up or refusing connections (class
+// 08, and 57P01–57P03).
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || pgconn.SafeToRetry(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
