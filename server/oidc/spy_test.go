@@ -2,14 +2,14 @@ package oidc
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
 	"github.com/keygate/keygate/storage"
 )
 
-var errBroken = errors.New("the database is unreachable")
+var errBroken = fmt.Errorf("the database is unreachable: %w", storage.ErrUnavailable)
 
 // spyStore counts the reads of users, groups and clients the handler makes
 // through it, and fails those named in fail.

@@ -63,3 +63,17 @@ func TestAnUnreadableTokenIsNotAnInactiveOne(t *testing.T) {
 		t.Error("once the store answers, the token is not active")
 	}
 }
+
+// The authorize endpoint, a page, answers an unreadable client with the
+// 503 "try again" page: not an invalid request, and never a redirect.
+func TestAuthorizeWithTheStoreDownIsATryAgainPage(t *testing.T) {
+	var spy *spyStore
+	e := newEnv(t, withSpy(&spy))
+	spy.reset(t, "GetClient")
+	resp := e.get(t, "/oauth2/authorize?"+url.Values{"client_id": {e.client.ID}, "response_type": {"code"},
+		"scope": {"openid"}, "redirect_uri": {redirectURI}, "state": {"s"}}.Encode(), nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Location") != "" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("authorize with the store down: %d, Location %q, Retry-After %q; want 503, none, set",
+			resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Retry-After"))
+	}
+}
