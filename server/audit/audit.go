@@ -103,6 +103,10 @@ var alerting = map[string]bool{
 	WebAuthnModelCompromised: true,
 }
 
+// Alerting reports whether events of type t are alerts: the ones queued
+// for every webhook and mailed to administrators who asked for them.
+func Alerting(t string) bool { return alerting[t] }
+
 // Store is what the recorder writes to.
 type Store interface {
 	storage.Audit
