@@ -28,17 +28,27 @@ var errBadLink = httpx.Errorf(http.StatusGone,
 // linkUser looks the link up without using it: the user it enrols, or
 // errBadLink. A suspended user's link is refused too.
 func (h *Handler) linkUser(ctx context.Context, token string) (storage.User, []byte, error) {
+	return h.tokenUser(ctx, token, errBadLink, func(hash []byte) (string, error) {
+		e, err := h.d.Store.GetEnrollment(ctx, hash, h.d.Now())
+		return e.UserID, err
+	})
+}
+
+// tokenUser is the user a mailed or handed-over token names, looked up by
+// the token's hash without using it up: bad for a token that names no
+// usable link or user, and a refusal for a suspended user.
+func (h *Handler) tokenUser(ctx context.Context, token string, bad error, lookup func(hash []byte) (userID string, err error)) (storage.User, []byte, error) {
 	hash := keys.HashToken(token)
-	e, err := h.d.Store.GetEnrollment(ctx, hash, h.d.Now())
+	userID, err := lookup(hash)
 	if errors.Is(err, storage.ErrNotFound) {
-		return storage.User{}, nil, errBadLink
+		return storage.User{}, nil, bad
 	}
 	if err != nil {
 		return storage.User{}, nil, err
 	}
-	u, err := h.d.Store.GetUser(ctx, e.UserID)
+	u, err := h.d.Store.GetUser(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return storage.User{}, nil, errBadLink
+		return storage.User{}, nil, bad
 	}
 	if err != nil {
 		return storage.User{}, nil, err

@@ -155,22 +155,10 @@ func (h *Handler) mailReset(r *http.Request, email string) error {
 // resetLinkUser looks a reset link up without using it: its user, or
 // errBadResetLink.
 func (h *Handler) resetLinkUser(ctx context.Context, token string) (storage.User, []byte, error) {
-	hash := keys.HashToken(token)
-	l, err := h.d.Store.GetLink(ctx, storage.LinkPasswordReset, hash, h.d.Now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.User{}, nil, errBadResetLink
-	}
-	if err != nil {
-		return storage.User{}, nil, err
-	}
-	u, err := h.d.Store.GetUser(ctx, l.UserID)
-	if err != nil {
-		return storage.User{}, nil, err
-	}
-	if u.Suspended() {
-		return storage.User{}, nil, httpx.Errorf(http.StatusForbidden, "This account is suspended. Contact your administrator.", nil)
-	}
-	return u, hash, nil
+	return h.tokenUser(ctx, token, errBadResetLink, func(hash []byte) (string, error) {
+		l, err := h.d.Store.GetLink(ctx, storage.LinkPasswordReset, hash, h.d.Now())
+		return l.UserID, err
+	})
 }
 
 // showReset shows the new-password form. It changes nothing: mail
