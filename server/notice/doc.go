@@ -13,6 +13,10 @@
 //     regenerated, a role granted: Notifier.Recorded is the audit
 //     recorder's hook (audit.Recorder.Notify), so every path that records
 //     such a change, console, command line or self-service, tells the user.
+//   - every alerting audit event (the ones the alert webhooks carry), to
+//     each administrator — a user with a console role, not suspended —
+//     who asked for alert mail in the console (SetAlertMail, kept in
+//     storage.Meta under "alert-mail:<user id>"), from the same hook.
 //
 // Every sign-in notice carries a "this wasn't me" link: a random token,
 // stored hashed (storage.Link), bound to that sign-in's session and

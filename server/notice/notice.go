@@ -128,7 +128,13 @@ var changes = map[string]struct{ summary, detail string }{
 // to a user's account, in the event's transaction. A user who has not
 // finished enrolling is not told: they have no way in to protect yet, and
 // their first mail is their enrolment link.
+//
+// It also mails every alerting event to the administrators who asked for
+// it (alert.go).
 func (n *Notifier) Recorded(ctx context.Context, e storage.AuditEvent) error {
+	if err := n.alerted(ctx, e); err != nil {
+		return err
+	}
 	c, ok := changes[e.Type]
 	if n.Mail == nil || !ok || e.UserID == "" || e.Result != audit.Success {
 		return nil

@@ -148,3 +148,44 @@ func TestRecorded(t *testing.T) {
 		})
 	}
 }
+
+func TestAlertMailToAdministrators(t *testing.T) {
+	db, n := setup(t)
+	for _, u := range []storage.User{
+		{ID: "a", Email: "root@example.com", Role: storage.RoleAdmin, CreatedAt: now},                   // asks
+		{ID: "b", Email: "audit@example.com", Role: storage.RoleAuditor, CreatedAt: now},                // does not
+		{ID: "c", Email: "gone@example.com", Role: storage.RoleAdmin, SuspendedAt: now, CreatedAt: now}, // asks, suspended
+		{ID: "d", Email: "former@example.com", CreatedAt: now},                                          // asked, lost the role
+	} {
+		if err := db.CreateUser(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"a", "c", "d"} {
+		if err := notice.SetAlertMail(t.Context(), db, id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	denied := storage.AuditEvent{Type: audit.SigninDenied, UserID: "u", Result: audit.Denied, Time: now}
+	if err := n.Recorded(t.Context(), denied); err != nil {
+		t.Fatal(err)
+	}
+	if got := queued(t, db); got != 1 {
+		t.Fatalf("%d mails for one alert, want 1 (to the one unsuspended administrator who asked)", got)
+	}
+	if err := n.Recorded(t.Context(), storage.AuditEvent{Type: audit.SigninSucceeded, UserID: "u", Result: audit.Success, Time: now}); err != nil {
+		t.Fatal(err)
+	}
+	if got := queued(t, db); got != 0 {
+		t.Fatalf("%d mails for an event that is no alert", got)
+	}
+	if err := notice.SetAlertMail(t.Context(), db, "a", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Recorded(t.Context(), denied); err != nil {
+		t.Fatal(err)
+	}
+	if got := queued(t, db); got != 0 {
+		t.Fatalf("%d mails after the administrator stopped them", got)
+	}
+}
