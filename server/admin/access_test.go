@@ -58,6 +58,7 @@ var access = map[string]rule{
 	"POST /admin/users/{id}/sessions/{sid}/revoke":    {lifecycle, false},
 	"POST /admin/users/{id}/keys/{credID}/rename":     {lifecycle, false},
 	"POST /admin/users/{id}/keys/{credID}/revoke":     {lifecycle, true},
+	"POST /admin/alert-mail":                          {anyRole, false},
 	"GET /admin/groups":                               {anyRole, false},
 	"POST /admin/groups":                              {adminOnly, true},
 	"GET /admin/groups/{id}":                          {anyRole, false},

@@ -122,6 +122,7 @@ func (h *Handler) Routes() []httpx.Route {
 		h.page(post, "/admin/users/{id}/sessions/{sid}/revoke", supportUsers, routine, h.revokeSessionPage),
 		h.page(post, "/admin/users/{id}/keys/{credID}/rename", supportUsers, routine, h.renameKeyPage),
 		h.page(post, "/admin/users/{id}/keys/{credID}/revoke", supportUsers, sensitive, h.revokeKeyPage),
+		h.page(post, "/admin/alert-mail", readUsers, routine, h.alertMailPage),
 		h.page(get, "/admin/groups", readGroups, routine, h.groupsPage),
 		h.page(post, "/admin/groups", editGroups, sensitive, h.createGroupPage),
 		h.page(get, "/admin/groups/{id}", readGroups, routine, h.groupPage),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/manage"
+	"github.com/keygate/keygate/server/notice"
 	"github.com/keygate/keygate/server/render"
 )
 
@@ -25,6 +26,9 @@ type UsersData struct {
 	Roles            []Option // shown to those who may set roles
 	Groups           []Option // shown to those who may change members
 	CanEmail         bool     // enrolment links may be sent by email
+	// AlertMail: the signed-in user asked for alert mail; the form to
+	// change it is shown when mail can be sent (CanEmail).
+	AlertMail bool
 }
 
 // UserRow is one user in a list.
@@ -51,6 +55,11 @@ func (h *Handler) usersPage(w http.ResponseWriter, r *http.Request, p *principal
 	for _, u := range users {
 		data.Users = append(data.Users, UserRow{ID: u.ID, Email: u.Email, Name: u.Name, Created: when(u.CreatedAt),
 			Role: u.Role, Suspended: u.Suspended(), Enrolled: u.Enrolled()})
+	}
+	if p.Session != nil {
+		if data.AlertMail, err = notice.AlertMail(r.Context(), h.d.Store, p.User.ID); err != nil {
+			return err
+		}
 	}
 	if data.Can.Roles {
 		data.Roles = roleOptions("")

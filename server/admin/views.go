@@ -39,6 +39,8 @@ var notices = map[string]string{
 	"deleted":        "The user was deleted.",
 	"role-set":       "The user's role was changed; it applies to their next request.",
 	"role-removed":   "The user no longer has a console role.",
+	"alert-mail-on":  "Every alert is now mailed to you.",
+	"alert-mail-off": "Alerts are no longer mailed to you.",
 	"group-joined":   "The user was added to the group.",
 	"group-left":     "The user was removed from the group: apps only it allowed lost them at once.",
 	"group-created":  "The group was created.",
