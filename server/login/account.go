@@ -11,7 +11,6 @@ import (
 
 	"github.com/keygate/keygate/server/render"
 	"github.com/keygate/keygate/server/risk"
-	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -274,12 +273,9 @@ func decisionWords(d string) (string, bool) {
 
 func (h *Handler) accountLogout(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	sess, err := h.d.Sessions.Load(r)
+	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return err
-	}
-	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
-		return session.ErrCSRF
 	}
 	if auth := sess.Auth(); auth.UserID != "" {
 		if _, err := h.manager(r, auth.UserID).SignOut(ctx, auth.UserID, sess.SID(), ""); err != nil {

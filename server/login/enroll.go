@@ -9,7 +9,6 @@ import (
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/server/render"
-	"github.com/keygate/keygate/server/session"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -85,12 +84,9 @@ func (h *Handler) showEnroll(w http.ResponseWriter, r *http.Request) error {
 // password can be finished by opening the link again.
 func (h *Handler) submitEnroll(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	sess, err := h.d.Sessions.Load(r)
+	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return err
-	}
-	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
-		return session.ErrCSRF
 	}
 	token := r.PostFormValue("token")
 	user, linkHash, err := h.linkUser(ctx, token)

@@ -75,12 +75,9 @@ func (h *Handler) renderForgot(w http.ResponseWriter, r *http.Request, sess *ses
 // that can use one, and answers the same in every case.
 func (h *Handler) submitForgot(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	sess, err := h.d.Sessions.Load(r)
+	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return err
-	}
-	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
-		return session.ErrCSRF
 	}
 	if h.d.Mail == nil {
 		return errNoResets
@@ -189,12 +186,9 @@ func (h *Handler) renderReset(w http.ResponseWriter, r *http.Request, sess *sess
 // user's second factor, and sends the browser there.
 func (h *Handler) submitReset(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	sess, err := h.d.Sessions.Load(r)
+	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return err
-	}
-	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
-		return session.ErrCSRF
 	}
 	token := r.PostFormValue("token")
 	user, linkHash, err := h.resetLinkUser(ctx, token)

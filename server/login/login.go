@@ -179,12 +179,9 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, sess *sess
 // against the account and the IP.
 func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	sess, err := h.d.Sessions.Load(r)
+	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return err
-	}
-	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
-		return session.ErrCSRF
 	}
 	flow, err := session.LoadFlow(ctx, h.d.Store, sess, r.PostFormValue("flow"), h.d.Now())
 	if err != nil {

@@ -48,12 +48,9 @@ func (h *Handler) showEnrollFactor(w http.ResponseWriter, r *http.Request) error
 // ownedKey loads the key named by the form's id, checking it belongs to
 // the signed-in user and that their key tap is fresh.
 func (h *Handler) ownedKey(r *http.Request) (*session.Session, storage.WebAuthnCredential, error) {
-	sess, err := h.d.Sessions.Load(r)
+	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return nil, storage.WebAuthnCredential{}, err
-	}
-	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
-		return nil, storage.WebAuthnCredential{}, session.ErrCSRF
 	}
 	uid, _, err := h.registrant(sess)
 	if err != nil {

@@ -34,12 +34,9 @@ func (h *Handler) hasKey(ctx context.Context, userID string) (bool, error) {
 // only an authenticator app enters a fresh code from it. Without that the
 // browser is sent to give it, and nothing changes.
 func (h *Handler) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
-	sess, err := h.d.Sessions.Load(r)
+	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return err
-	}
-	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
-		return session.ErrCSRF
 	}
 	a := sess.Auth()
 	need := session.ACRMFA

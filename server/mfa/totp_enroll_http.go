@@ -150,12 +150,9 @@ func (h *Handler) renderEnroll(w http.ResponseWriter, r *http.Request, sess *ses
 // confirmed code together are the first sign-in.
 func (h *Handler) submitEnrollTOTP(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	sess, err := h.d.Sessions.Load(r)
+	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return err
-	}
-	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
-		return session.ErrCSRF
 	}
 	user, err := h.enrollingUser(r, sess)
 	if err != nil {

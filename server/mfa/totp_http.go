@@ -128,12 +128,9 @@ func (h *Handler) submitRecovery(w http.ResponseWriter, r *http.Request) error {
 // advance the flow to verified.
 func (h *Handler) submitCode(w http.ResponseWriter, r *http.Request, page string, check codeCheck) error {
 	ctx := r.Context()
-	sess, err := h.d.Sessions.Load(r)
+	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return err
-	}
-	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
-		return session.ErrCSRF
 	}
 	flow, err := h.factorFlow(r, sess, r.PostFormValue("flow"))
 	if err != nil {

@@ -56,6 +56,19 @@ func (s *Store) Load(r *http.Request) (*Session, error) {
 	return &Session{raw: raw, store: s, r: r}, nil
 }
 
+// LoadForm is Load for a form post: the session, or ErrCSRF when the
+// form's csrf_token is not the session's.
+func (s *Store) LoadForm(r *http.Request) (*Session, error) {
+	sess, err := s.Load(r)
+	if err != nil {
+		return nil, err
+	}
+	if !sess.ValidCSRF(r.PostFormValue("csrf_token")) {
+		return nil, ErrCSRF
+	}
+	return sess, nil
+}
+
 // Auth returns the signed-in user, or a zero Auth.
 func (x *Session) Auth() Auth {
 	v := x.raw.Values
