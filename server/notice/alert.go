@@ -3,6 +3,7 @@ package notice
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/mail"
@@ -69,7 +70,12 @@ func (n *Notifier) alerted(ctx context.Context, e storage.AuditEvent) error {
 		if err != nil {
 			return err
 		}
-		if on {
+		if !on {
+			continue
+		}
+		if due, err := n.alertDue(ctx, u.ID, e.Type); err != nil {
+			return err
+		} else if due {
 			to = append(to, u)
 		}
 	}
@@ -99,6 +105,26 @@ func (n *Notifier) alerted(ctx context.Context, e storage.AuditEvent) error {
 		}
 	}
 	return nil
+}
+
+// alertMailEvery bounds the alert mail one administrator gets of one kind:
+// a password spray raises sampled alerts by the minute, and a mailbox that
+// fills with them is one nobody reads. The audit log has every alert.
+const alertMailEvery = 10 * time.Minute
+
+// alertDue reports whether the administrator may be mailed an alert of
+// this type now, and if so records that they are, in ctx's transaction.
+func (n *Notifier) alertDue(ctx context.Context, userID, typ string) (bool, error) {
+	key := "alert-mail-sent:" + userID + ":" + typ
+	now := n.Now()
+	v, err := n.Store.GetMeta(ctx, key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return false, err
+	}
+	if last, perr := time.Parse(time.RFC3339Nano, v); err == nil && perr == nil && now.Sub(last) < alertMailEvery {
+		return false, nil
+	}
+	return true, n.Store.SetMeta(ctx, key, now.UTC().Format(time.RFC3339Nano))
 }
 
 // emailOf names a user id by the user's address; anything else (a client,

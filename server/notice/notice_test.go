@@ -179,6 +179,29 @@ func TestAlertMailToAdministrators(t *testing.T) {
 	if got := queued(t, db); got != 0 {
 		t.Fatalf("%d mails for an event that is no alert", got)
 	}
+	// A spray raises alerts by the minute: one mail of a kind per
+	// administrator every 10 minutes, whatever comes in between.
+	for range 5 {
+		if err := n.Recorded(t.Context(), denied); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := queued(t, db); got != 0 {
+		t.Fatalf("%d mails for five more alerts of the kind just mailed, want none", got)
+	}
+	if err := n.Recorded(t.Context(), storage.AuditEvent{Type: audit.UserSuspended, UserID: "u", Result: audit.Success, Time: now}); err != nil {
+		t.Fatal(err)
+	}
+	if got := queued(t, db); got != 1 {
+		t.Fatalf("%d mails for an alert of another kind, want 1", got)
+	}
+	n.Now = func() time.Time { return now.Add(10 * time.Minute) }
+	if err := n.Recorded(t.Context(), denied); err != nil {
+		t.Fatal(err)
+	}
+	if got := queued(t, db); got != 1 {
+		t.Fatalf("%d mails for the kind 10 minutes later, want 1", got)
+	}
 	if err := notice.SetAlertMail(t.Context(), db, "a", false); err != nil {
 		t.Fatal(err)
 	}
