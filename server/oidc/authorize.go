@@ -320,7 +320,7 @@ func (h *Handler) liveSignIn(ctx context.Context, clientID, userID string, sessi
 // validated the redirect URI; otherwise the user sees a page, never a
 // redirect to an unregistered address.
 func (h *Handler) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) error {
-	if errors.Is(err, fositestore.ErrUnreadable) {
+	if errors.Is(err, storage.ErrUnavailable) {
 		// Not the app's fault: the error page says so (503 to retry when
 		// the database cannot be reached), never a redirect to the app.
 		return err

@@ -11,7 +11,6 @@ import (
 	"github.com/keygate/keygate/server/audit"
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/storage"
-	"github.com/keygate/keygate/storage/fositestore"
 )
 
 // introspect answers RFC 7662 for authenticated, confidential clients
@@ -41,7 +40,7 @@ func (h *Handler) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	use, ar, err := h.provider.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), NewSession())
 	w.Header().Set("Cache-Control", "no-store")
-	if errors.Is(err, fositestore.ErrUnreadable) {
+	if errors.Is(err, storage.ErrUnavailable) {
 		// Not "inactive": the resource server would end a live session.
 		h.provider.WriteAccessError(ctx, w, fosite.NewAccessRequest(nil), err)
 		return
@@ -181,7 +180,7 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, ar, err := h.provider.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
-	if errors.Is(err, fositestore.ErrUnreadable) {
+	if errors.Is(err, storage.ErrUnavailable) {
 		// Not invalid_token: the app would sign its user out.
 		writeUnavailable(w, err)
 		return

@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/storage"
-	"github.com/keygate/keygate/storage/fositestore"
 )
 
 // Redirect URIs match exactly, with the one exception RFC 8252 §7.3 asks
@@ -69,7 +67,7 @@ func (h *Handler) checkRedirect(r *http.Request) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", fositestore.ErrUnreadable, err)
+		return err
 	}
 	if !redirectAllowed(c, uri) {
 		return errRedirectNotRegistered

@@ -5,11 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/url"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
@@ -64,25 +61,16 @@ func New(db storage.Store, opts Options) *Store {
 	return &Store{db: db, opts: opts}
 }
 
-// ErrUnreadable: a client or token could not be read (the database is
-// unreachable, say), which is not the same as one that does not exist.
-// fosite answers every GetClient error with invalid_client and every
-// failed token read as an inactive token; the endpoints tell this one
-// apart and answer it as the server's failure, which a retry may mend.
-var ErrUnreadable = errors.New("the store could not be read")
-
 func (s *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	if strings.IndexByte(id, 0) >= 0 || !utf8.ValidString(id) {
-		// No client has such an id: PostgreSQL's text cannot hold it, and
-		// would refuse the read as if the database could not be read.
-		return nil, fosite.ErrNotFound
-	}
 	c, err := s.db.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+		// A database that cannot be reached stays storage.ErrUnavailable
+		// down the chain, which fosite wraps as invalid_client; the
+		// endpoints answer it 503.
+		return nil, err
 	}
 	if c.Disabled {
 		return nil, fosite.ErrNotFound
@@ -145,7 +133,7 @@ func (s *Store) get(ctx context.Context, kind, signature string, session fosite.
 		return rec, nil, fosite.ErrNotFound
 	}
 	if err != nil {
-		return rec, nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+		return rec, nil, err
 	}
 	req, _, err := s.decodeRequest(ctx, rec.Request, session)
 	return rec, req, err
