@@ -1,6 +1,9 @@
 package storage
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // What the backends must agree on when they answer a query: how emails
 // and search text are matched, and how many rows a page holds. Both
@@ -12,6 +15,20 @@ import "strings"
 // everywhere.
 func NormalizeEmail(email string) string {
 	return strings.ToLower(email)
+}
+
+// Storable reports whether every backend can hold s as text: SQLite
+// stores a NUL byte or invalid UTF-8 as given, PostgreSQL's text refuses
+// both.
+func Storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// ValidText is s with invalid UTF-8 and NUL bytes replaced by U+FFFD, so
+// that every backend holds it as text.
+func ValidText(s string) string {
+	if Storable(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // likeLiteral makes a string match itself inside a LIKE pattern that has

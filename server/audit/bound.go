@@ -1,9 +1,6 @@
 package audit
 
 import (
-	"strings"
-	"unicode/utf8"
-
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/storage"
 )
@@ -38,14 +35,14 @@ func bound(e storage.AuditEvent) storage.AuditEvent {
 	return e
 }
 
-// validDetails returns d, or a copy with invalid UTF-8 replaced: the
-// caller's map is never changed.
+// validDetails returns d, or a copy with invalid UTF-8 and NUL bytes
+// replaced: the caller's map is never changed.
 func validDetails(d map[string]string) map[string]string {
 	for k, v := range d {
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+		if !storage.Storable(k) || !storage.Storable(v) {
 			c := make(map[string]string, len(d))
 			for k, v := range d {
-				c[validText(k)] = validText(v)
+				c[storage.ValidText(k)] = storage.ValidText(v)
 			}
 			return c
 		}
@@ -53,15 +50,4 @@ func validDetails(d map[string]string) map[string]string {
 	return d
 }
 
-func boundText(s string, max int) string { return httpx.Truncate(validText(s), max) }
-
-// validText replaces invalid UTF-8 and NUL bytes with U+FFFD. SQLite
-// stores either, but PostgreSQL's text holds neither, and an event it
-// refused would go unrecorded: a client id with a NUL byte in it would
-// hide a failed sign-in from the log.
-func validText(s string) string {
-	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
-		return s
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
-}
+func boundText(s string, max int) string { return httpx.Truncate(storage.ValidText(s), max) }

@@ -59,3 +59,22 @@ func TestRecordBoundsEveryField(t *testing.T) {
 		t.Errorf("the bounded event does not verify: %v", err)
 	}
 }
+
+// Details that are valid UTF-8 but hold a NUL byte are made storable too:
+// PostgreSQL would refuse the event, and it would go unrecorded.
+func TestRecordReplacesNULInDetails(t *testing.T) {
+	s, _ := openStore(t)
+	rec := audit.NewRecorder(s, quiet, nil, fixedClock(t0))
+	details := map[string]string{"client_id": "c\x00x", "k\x00": "v"}
+	if err := rec.Record(t.Context(), storage.AuditEvent{Type: "token.failed", Details: details}); err != nil {
+		t.Fatal(err)
+	}
+	if details["client_id"] != "c\x00x" {
+		t.Fatal("Record changed the caller's details")
+	}
+	for k, v := range allAudit(t, s)[0].Details {
+		if strings.Contains(k, "\x00") || strings.Contains(v, "\x00") {
+			t.Errorf("detail %q: %q holds a NUL byte", k, v)
+		}
+	}
+}

@@ -69,7 +69,7 @@ const clientCacheTTL = 10 * time.Second
 // so a token issued in it is ordered with the app's disabling or secret
 // rotation (see lock).
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	if !storable(id) {
+	if !storage.Storable(id) {
 		return storage.Client{}, fmt.Errorf("get client: %w", storage.ErrNotFound)
 	}
 	read := func() (c storage.Client, err error) {

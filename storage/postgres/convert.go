@@ -1,9 +1,7 @@
 package postgres
 
 import (
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -52,20 +50,4 @@ func nilEmpty(ls ...*[]string) {
 // rowScanner is pgx.Row or pgx.Rows.
 type rowScanner interface {
 	Scan(dest ...any) error
-}
-
-// storable reports whether PostgreSQL's text can hold s: SQLite stores a
-// NUL byte or invalid UTF-8 as given, PostgreSQL refuses the statement.
-// A lookup by such a value (an email or id from a request) finds nothing,
-// as on SQLite, rather than failing as if the database were down.
-func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
-
-// attemptKey is a throttle key PostgreSQL can hold: a hostile key is
-// counted under its readable form (U+FFFD for what is not), as the audit
-// log records it, so it is throttled like any other.
-func attemptKey(key string) string {
-	if storable(key) {
-		return key
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(key, "\uFFFD"), "\x00", "\uFFFD")
 }

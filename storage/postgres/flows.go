@@ -39,7 +39,7 @@ func (s *Store) CreateFlow(ctx context.Context, f storage.Flow) error {
 }
 
 func (s *Store) GetFlow(ctx context.Context, id string, now time.Time) (storage.Flow, error) {
-	if !storable(id) {
+	if !storage.Storable(id) {
 		return storage.Flow{}, fmt.Errorf("get flow: %w", storage.ErrNotFound)
 	}
 	f, err := scanFlow(s.q(ctx).QueryRow(ctx,

@@ -32,7 +32,7 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 }
 
 func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
-	if !storable(id) {
+	if !storage.Storable(id) {
 		return storage.User{}, fmt.Errorf("get user: %w", storage.ErrNotFound)
 	}
 	var u storage.User
@@ -44,7 +44,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 }
 
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
-	if !storable(email) {
+	if !storage.Storable(email) {
 		return storage.User{}, fmt.Errorf("get user by email: %w", storage.ErrNotFound)
 	}
 	u, err := scanUser(s.q(ctx).QueryRow(ctx,
