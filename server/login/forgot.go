@@ -82,7 +82,7 @@ func (h *Handler) submitForgot(w http.ResponseWriter, r *http.Request) error {
 	if h.d.Mail == nil {
 		return errNoResets
 	}
-	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	email := postedEmail(r)
 	if email == "" || len(email) > 254 || !strings.Contains(email, "@") {
 		return h.renderForgot(w, r, sess, ForgotData{Error: "Enter your email address."}, http.StatusBadRequest)
 	}

@@ -187,7 +187,7 @@ func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	email := postedEmail(r)
 	password := r.PostFormValue("password")
 	if email == "" || password == "" || len(email) > 254 || len(password) > 1024 {
 		return h.renderLogin(w, r, sess, flow, email, "Enter your email and password.", http.StatusBadRequest)
@@ -304,6 +304,11 @@ func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) redirectNext(w http.ResponseWriter, r *http.Request, flow storage.Flow) error {
 	http.Redirect(w, r, "/login/continue?flow="+url.QueryEscape(flow.ID), http.StatusSeeOther)
 	return nil
+}
+
+// postedEmail is the form's email as accounts are looked up by it.
+func postedEmail(r *http.Request) string {
+	return storage.NormalizeEmail(strings.TrimSpace(r.PostFormValue("email")))
 }
 
 func clientIP(r *http.Request) string {
