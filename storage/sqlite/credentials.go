@@ -37,12 +37,12 @@ func (s *Store) GetEnrollment(ctx context.Context, tokenHash []byte, now time.Ti
 // racing with the same link cannot both see it unused.
 func (s *Store) ConsumeEnrollment(ctx context.Context, tokenHash []byte, now time.Time) (storage.Enrollment, error) {
 	e := storage.Enrollment{TokenHash: tokenHash}
-	err := s.w(ctx).QueryRowContext(ctx, `
+	err := s.writeRow(ctx, `
 		UPDATE enrollment SET used_at = ?
 		WHERE token_hash = ? AND used_at = 0 AND expires_at > ?
 		RETURNING user_id, created_at, expires_at, used_at`,
-		micros(now), tokenHash, micros(now),
-	).Scan(&e.UserID, timeCol{&e.CreatedAt}, timeCol{&e.ExpiresAt}, timeCol{&e.UsedAt})
+		[]any{micros(now), tokenHash, micros(now)},
+		&e.UserID, timeCol{&e.CreatedAt}, timeCol{&e.ExpiresAt}, timeCol{&e.UsedAt})
 	if err != nil {
 		return storage.Enrollment{}, wrapErr("consume enrollment", err)
 	}

@@ -9,7 +9,7 @@
 // SQLite allows one writer at a time per file. Rather than let many
 // connections race for the write lock and spin on SQLITE_BUSY, the Store
 // keeps every write on a pool of exactly one connection: writers queue in
-// Go, cheaply (InTx callers in the group commit, others in database/sql). Reads outside a transaction go to
+// Go, cheaply, in the group commit. Reads outside a transaction go to
 // a separate pool of query-only connections which, thanks to WAL mode, never
 // wait for the writer nor block it. A third connection only checkpoints the
 // WAL in the background (checkpoint.go).
@@ -33,7 +33,10 @@
 // savepoint inside one transaction, and the last caller in line commits
 // for all (see groupCommit). Under load that turns a dozen commits into
 // one, while every caller keeps all-or-nothing for its own writes and
-// returns only after they are committed.
+// returns only after they are committed. BeginTx joins the group the same
+// way, and so does every write made outside a transaction (groupWriter,
+// writeRow): with synchronous=FULL a commit costs an fsync, and a sign-in
+// that paid one per statement paid eight.
 //
 // A transaction holds the one write connection until it ends. So while a
 // goroutine has a transaction open, it must pass that transaction's

@@ -12,13 +12,13 @@ import (
 // with it. m.ID is ignored: ids are assigned by the database.
 func (s *Store) EnqueueOutbox(ctx context.Context, m storage.OutboxMessage) (int64, error) {
 	var id int64
-	err := s.w(ctx).QueryRowContext(ctx, `
+	err := s.writeRow(ctx, `
 		INSERT INTO outbox_message (kind, target, payload, attempts, next_attempt_at,
 			last_error, created_at, delivered_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
-		m.Kind, m.Target, m.Payload, m.Attempts, micros(m.NextAttemptAt),
-		m.LastError, micros(m.CreatedAt), micros(m.DeliveredAt)).Scan(&id)
+		[]any{m.Kind, m.Target, m.Payload, m.Attempts, micros(m.NextAttemptAt),
+			m.LastError, micros(m.CreatedAt), micros(m.DeliveredAt)}, &id)
 	return id, wrapErr("enqueue outbox", err)
 }
 

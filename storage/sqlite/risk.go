@@ -84,13 +84,13 @@ const signInColumns = `id, user_id, time, ip, country, city, lat, lon, has_coord
 // An unknown user is ErrNotFound.
 func (s *Store) RecordSignIn(ctx context.Context, r storage.SignInRecord) (int64, error) {
 	var id int64
-	err := s.w(ctx).QueryRowContext(ctx, `
+	err := s.writeRow(ctx, `
 		INSERT INTO signin (user_id, time, ip, country, city, lat, lon, has_coords,
 			device_id, client_id, acr, decision, reasons)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id`,
-		r.UserID, micros(r.Time), r.IP, r.Country, r.City, r.Lat, r.Lon, r.HasCoords,
-		r.DeviceID, r.ClientID, r.ACR, r.Decision, listJSON(r.Reasons)).Scan(&id)
+		[]any{r.UserID, micros(r.Time), r.IP, r.Country, r.City, r.Lat, r.Lon, r.HasCoords,
+			r.DeviceID, r.ClientID, r.ACR, r.Decision, listJSON(r.Reasons)}, &id)
 	return id, wrapErr("record sign-in", err)
 }
 

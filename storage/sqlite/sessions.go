@@ -65,8 +65,8 @@ func (s *Store) DeleteSessionBySID(ctx context.Context, sid string) (string, err
 		return "", wrapErr(op, storage.ErrEmptySID)
 	}
 	var userID string
-	err := s.w(ctx).QueryRowContext(ctx,
-		`DELETE FROM browser_session WHERE sid = ? RETURNING user_id`, sid).Scan(&userID)
+	err := s.writeRow(ctx,
+		`DELETE FROM browser_session WHERE sid = ? RETURNING user_id`, []any{sid}, &userID)
 	return userID, wrapErr(op, err)
 }
 

@@ -35,6 +35,9 @@ type txState struct {
 	// after holds what must run once the transaction has ended (see
 	// Store.afterTx); joined contexts share their owner's.
 	after *afterTx
+	// owner is set on the context BeginTx returned: its Commit or
+	// Rollback ends the caller's part of the group commit.
+	owner *groupMember
 }
 
 type memberState struct{ rolledBack atomic.Bool }
@@ -89,14 +92,49 @@ func (s *Store) r(ctx context.Context) querier {
 	return s.rdb
 }
 
-// w returns where a write runs: the context's transaction, else the writer
-// connection, where a single statement commits on its own.
+// w returns where a write runs: the context's transaction, else a
+// groupWriter, which gives each statement a transaction of its own in the
+// group commit.
 func (s *Store) w(ctx context.Context) querier {
 	s.wrote.Store(true)
 	if st := s.txFrom(ctx); st != nil {
 		return st.tx
 	}
-	return s.wdb
+	return groupWriter{s}
+}
+
+// groupWriter runs a write made outside any transaction as an InTx of its
+// own, so that it shares a commit, and its fsync, with concurrent writers
+// instead of paying one alone: a sign-in makes half a dozen such writes
+// (deleting a challenge, a PKCE session, the old browser session). Queries
+// go to the writer connection directly, since their rows outlive the call;
+// a method whose statement writes and returns rows (DELETE … RETURNING)
+// wraps itself in InTx to share a commit too.
+type groupWriter struct{ s *Store }
+
+// writeRow runs a write that returns one row (INSERT or DELETE … RETURNING)
+// and scans it into dest, in the group commit when ctx carries no
+// transaction.
+func (s *Store) writeRow(ctx context.Context, query string, args []any, dest ...any) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		return s.w(ctx).QueryRowContext(ctx, query, args...).Scan(dest...)
+	})
+}
+
+func (g groupWriter) ExecContext(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	err = g.s.InTx(ctx, func(ctx context.Context) error {
+		res, err = g.s.txFrom(ctx).tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+func (g groupWriter) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return g.s.wdb.QueryContext(ctx, query, args...)
+}
+
+func (g groupWriter) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return g.s.wdb.QueryRowContext(ctx, query, args...)
 }
 
 // maxGroup bounds how many InTx calls share one commit, and so how long
@@ -142,6 +180,40 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (e
 	if s.txFrom(ctx) != nil {
 		return fn(ctx)
 	}
+	m, err := s.joinGroup(ctx)
+	if err != nil {
+		return err
+	}
+	returned := false
+	defer func() {
+		// Runs on return, panic and runtime.Goexit (t.Fatal) alike.
+		if !returned {
+			err = errRolledBack
+		}
+		err = m.finish(ctx, err)
+	}()
+	err = fn(m.context(ctx, false))
+	returned = true
+	return err
+}
+
+// groupMember is one caller's part of the group's open transaction: from
+// joinGroup to finish, it holds the group's mutex.
+type groupMember struct {
+	s         *Store
+	g         *groupCommit
+	tx        *sql.Tx
+	outcome   *groupOutcome
+	first     bool
+	savepoint string
+	state     *memberState
+	after     *afterTx
+	finished  bool
+}
+
+// joinGroup waits for the group's transaction, beginning one if none is
+// open, and starts this caller's savepoint in it.
+func (s *Store) joinGroup(ctx context.Context) (*groupMember, error) {
 	g := &s.group
 	g.queued.Add(1)
 	g.mu.Lock()
@@ -154,112 +226,133 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (e
 		if err != nil {
 			g.queued.Add(-1)
 			g.mu.Unlock()
-			return wrapErr("begin transaction", err)
+			return nil, wrapErr("begin transaction", err)
 		}
 		g.tx, g.members, g.outcome = tx, 0, &groupOutcome{done: make(chan struct{})}
 	}
-	tx, outcome := g.tx, g.outcome
 	g.members++
-	savepoint := fmt.Sprintf("m%d", g.members)
-	returned := false
-	after := &afterTx{}
-	// Deferred first, so it runs last: once the group has committed.
-	defer after.run()
-	defer func() {
-		// Runs on return, panic and runtime.Goexit (t.Fatal) alike: undo
-		// this caller's writes unless fn succeeded, then commit the group
-		// if no one else is queued, or else leave that to the last one.
-		if !returned {
-			err = errRolledBack
-		}
-		var serr error
-		if !first {
-			if err != nil {
-				if _, rerr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO "+savepoint); rerr != nil {
-					// Some errors (SQLITE_FULL, I/O) end the whole
-					// transaction; the commit below then fails for all.
-					err = errors.Join(err, wrapErr("rollback to savepoint", rerr))
-				}
-			}
-			_, serr = tx.ExecContext(context.WithoutCancel(ctx), "RELEASE "+savepoint)
-		}
-		if err == nil && serr == nil && g.queued.Load() == 1 && g.members < maxGroup {
-			// About to commit alone: let the goroutines that are a moment
-			// from calling InTx run first, so they can join this commit.
-			// At 16 connections that takes the token endpoint from 3 to 9
-			// tokens a commit (+15-20% tokens/s, and a lower p99); with
-			// nothing else to run it returns at once.
-			runtime.Gosched()
-		}
-		last := g.queued.Add(-1) == 0
-		switch {
-		case first && err != nil:
-			// No one else has joined yet.
-			_ = tx.Rollback()
-			g.tx, g.outcome = nil, nil
-			outcome.err = err
-			close(outcome.done)
-			g.mu.Unlock()
-		case serr != nil || err != nil || last || g.members >= maxGroup:
-			// Commit now: after a failure too, so that a transaction SQLite
-			// may have ended itself takes no further members.
-			outcome.err = wrapErr("commit", tx.Commit())
-			g.tx, g.outcome = nil, nil
-			close(outcome.done)
-			g.mu.Unlock()
-		default:
-			g.mu.Unlock()
-			<-outcome.done
-		}
-		if err == nil {
-			err = errors.Join(wrapErr("release savepoint", serr), outcome.err)
-		}
-	}()
+	m := &groupMember{
+		s: s, g: g, tx: g.tx, outcome: g.outcome, first: first,
+		savepoint: fmt.Sprintf("m%d", g.members),
+		state:     &memberState{}, after: &afterTx{},
+	}
 	if !first {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
-			returned = true
-			return wrapErr("savepoint", err)
+		if _, err := m.tx.ExecContext(ctx, "SAVEPOINT "+m.savepoint); err != nil {
+			return nil, m.finish(ctx, wrapErr("savepoint", err))
 		}
 	}
-	member := &memberState{}
-	err = fn(context.WithValue(ctx, txKey{s}, &txState{tx: tx, joined: true, member: member, after: after}))
-	returned = true
-	if err == nil && member.rolledBack.Load() {
+	return m, nil
+}
+
+// context returns ctx carrying the member's transaction; owner marks the
+// context whose Commit or Rollback finishes the member (BeginTx's).
+func (m *groupMember) context(ctx context.Context, owner bool) context.Context {
+	st := &txState{tx: m.tx, joined: true, member: m.state, after: m.after}
+	if owner {
+		st.owner = m
+	}
+	return context.WithValue(ctx, txKey{m.s}, st)
+}
+
+// finish ends the member: it undoes the member's writes unless err is nil
+// and nothing in it asked for a rollback, then commits the group if no one
+// else is queued, or else leaves that to the last one and waits for it.
+// It returns err, or the commit's error, once the group has committed,
+// and then runs the member's after-transaction functions.
+func (m *groupMember) finish(ctx context.Context, err error) error {
+	if m.finished {
+		return err
+	}
+	m.finished = true
+	g, tx, outcome := m.g, m.tx, m.outcome
+	defer m.after.run()
+	if err == nil && m.state.rolledBack.Load() {
 		err = errRolledBack
+	}
+	ctx = context.WithoutCancel(ctx)
+	var serr error
+	if !m.first {
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO "+m.savepoint); rerr != nil {
+				// Some errors (SQLITE_FULL, I/O) end the whole
+				// transaction; the commit below then fails for all.
+				err = errors.Join(err, wrapErr("rollback to savepoint", rerr))
+			}
+		}
+		_, serr = tx.ExecContext(ctx, "RELEASE "+m.savepoint)
+	}
+	if err == nil && serr == nil && g.queued.Load() == 1 && g.members < maxGroup {
+		// About to commit alone: let the goroutines that are a moment
+		// from calling InTx run first, so they can join this commit.
+		// At 16 connections that takes the token endpoint from 3 to 9
+		// tokens a commit (+15-20% tokens/s, and a lower p99); with
+		// nothing else to run it returns at once.
+		runtime.Gosched()
+	}
+	last := g.queued.Add(-1) == 0
+	switch {
+	case m.first && err != nil:
+		// No one else has joined yet.
+		_ = tx.Rollback()
+		g.tx, g.outcome = nil, nil
+		outcome.err = err
+		close(outcome.done)
+		g.mu.Unlock()
+	case serr != nil || err != nil || last || g.members >= maxGroup:
+		// Commit now: after a failure too, so that a transaction SQLite
+		// may have ended itself takes no further members.
+		outcome.err = wrapErr("commit", tx.Commit())
+		g.tx, g.outcome = nil, nil
+		close(outcome.done)
+		g.mu.Unlock()
+	default:
+		g.mu.Unlock()
+		<-outcome.done
+	}
+	if err == nil {
+		err = errors.Join(wrapErr("release savepoint", serr), outcome.err)
 	}
 	return err
 }
 
-// BeginTx starts a write transaction and returns a context carrying it.
-// On a context already in a transaction it joins it: Commit on the returned
-// context does nothing (the outer owner commits), while Rollback undoes the
-// whole transaction (inside InTx: that InTx function's writes), so a
-// failure anywhere undoes everything and the owner's Commit then reports
-// it.
+// BeginTx starts a write transaction and returns a context carrying it,
+// for callers that cannot pass a function to InTx (fosite's handlers begin,
+// commit and roll back through storage.Transactional). It joins the group
+// commit as an InTx call does, and holds it until Commit or Rollback on the
+// returned context, which the caller must call once on every path.
+//
+// On a context already in a transaction it joins that one: Commit on the
+// returned context does nothing (the outer owner commits), while Rollback
+// undoes the whole transaction (inside InTx: that InTx function's writes),
+// so a failure anywhere undoes everything and the owner's Commit then
+// reports it.
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if st := s.txFrom(ctx); st != nil {
 		return context.WithValue(ctx, txKey{s}, &txState{tx: st.tx, joined: true, member: st.member, after: st.after}), nil
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	m, err := s.joinGroup(ctx)
 	if err != nil {
-		return ctx, wrapErr("begin transaction", err)
+		return ctx, err
 	}
-	return context.WithValue(ctx, txKey{s}, &txState{tx: tx, after: &afterTx{}}), nil
+	return m.context(ctx, true), nil
 }
 
 var errNoTx = errors.New("no transaction in context")
 
-// Commit commits the transaction ctx carries.
+// Commit commits the transaction ctx carries, or reports why it could not:
+// a Rollback on a context joined to it, or the commit's own failure.
 func (s *Store) Commit(ctx context.Context) error {
 	st := s.txFrom(ctx)
 	switch {
 	case st == nil:
 		return fmt.Errorf("commit: %w", errNoTx)
-	case st.joined:
-		return nil
+	case st.owner != nil:
+		if st.owner.finished {
+			return fmt.Errorf("commit: %w", sql.ErrTxDone)
+		}
+		return st.owner.finish(ctx, nil)
 	}
-	defer st.after.run()
-	return wrapErr("commit", st.tx.Commit())
+	return nil
 }
 
 // Rollback rolls back the transaction ctx carries. Rolling back a
@@ -267,20 +360,17 @@ func (s *Store) Commit(ctx context.Context) error {
 // Rollback after Commit is harmless.
 func (s *Store) Rollback(ctx context.Context) error {
 	st := s.txFrom(ctx)
-	if st == nil {
+	switch {
+	case st == nil:
 		return fmt.Errorf("rollback: %w", errNoTx)
-	}
-	if st.member != nil {
-		// The InTx that owns the savepoint rolls back to it when fn
-		// returns; other members' writes stay.
-		st.member.rolledBack.Store(true)
+	case st.owner != nil:
+		if err := st.owner.finish(ctx, errRolledBack); err != nil && !errors.Is(err, errRolledBack) {
+			return wrapErr("rollback", err)
+		}
 		return nil
 	}
-	if !st.joined {
-		defer st.after.run()
-	}
-	if err := st.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
-		return wrapErr("rollback", err)
-	}
+	// The InTx or BeginTx that owns the savepoint rolls back to it when it
+	// ends; other members' writes stay.
+	st.member.rolledBack.Store(true)
 	return nil
 }

@@ -35,8 +35,13 @@ func holdGroup(t *testing.T, s *Store, key string, release <-chan struct{}) (<-c
 
 // waitQueued waits until n InTx calls are queued for the group (the
 // holder included), so that the next ones are known to share its commit.
-func waitQueued(s *Store, n int32) {
+func waitQueued(t *testing.T, s *Store, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
 	for s.group.queued.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls queued for the group after a minute; want %d", s.group.queued.Load(), n)
+		}
 		runtime.Gosched()
 	}
 }
@@ -100,7 +105,7 @@ func TestGroupCommitIsolatesMembers(t *testing.T) {
 			})
 		}()
 	}
-	waitQueued(s, int32(len(members)+1))
+	waitQueued(t, s, int32(len(members)+1))
 	close(release)
 	if err := <-holder; err != nil {
 		t.Fatalf("holder: %v", err)
@@ -169,7 +174,7 @@ func TestGroupCommitIsBounded(t *testing.T) {
 			}
 		})
 	}
-	waitQueued(s, n+1)
+	waitQueued(t, s, n+1)
 	close(release)
 	wg.Wait()
 	if err := <-holder; err != nil {
@@ -253,7 +258,7 @@ func TestGroupCommitFailureReachesEveryMember(t *testing.T) {
 			return err
 		})
 	}()
-	waitQueued(s, 3)
+	waitQueued(t, s, 3)
 	close(release)
 	if err := <-holder; err == nil {
 		t.Error("the holder's InTx succeeded although the commit failed")
@@ -336,5 +341,135 @@ func TestWritePathsInterleave(t *testing.T) {
 		if !metaSet(t, s, fmt.Sprint("single-", i)) {
 			t.Errorf("single-%d missing", i)
 		}
+	}
+}
+
+// Writes made outside any transaction, and transactions begun with
+// BeginTx (fosite's), queue in the group commit and share the holder's
+// commit instead of each paying an fsync alone.
+func TestLoneWritesAndBeginTxJoinTheGroup(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := t.Context()
+	if err := s.CreateChallenge(ctx, storage.Challenge{ID: "ch", Kind: "passwordless", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	holder, holderTx := holdGroup(t, s, "holder", release)
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.SetMeta(context.Background(), "lone", "1"); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Go(func() {
+		if _, err := s.ConsumeChallenge(context.Background(), "ch", time.Now()); err != nil {
+			t.Error(err)
+		}
+	})
+	began := make(chan *sql.Tx, 1)
+	wg.Go(func() {
+		tctx, err := s.BeginTx(context.Background())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		began <- s.txFrom(tctx).tx
+		if err := s.SetMeta(tctx, "committed", "1"); err != nil {
+			t.Error(err)
+		}
+		if err := s.Commit(tctx); err != nil {
+			t.Error(err)
+		}
+		if err := s.Rollback(tctx); err != nil {
+			t.Errorf("Rollback after Commit: %v", err)
+		}
+	})
+	// Without the group, the lone writes would wait for the write
+	// connection instead, and the queue would never reach four.
+	waitQueued(t, s, 4)
+	close(release)
+	wg.Wait()
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	if <-began != holderTx {
+		t.Error("the BeginTx transaction did not join the holder's")
+	}
+	for _, key := range []string{"holder", "lone", "committed"} {
+		if !metaSet(t, s, key) {
+			t.Errorf("%s missing", key)
+		}
+	}
+	if _, err := s.ConsumeChallenge(ctx, "ch", time.Now()); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("challenge consumed twice: %v", err)
+	}
+}
+
+// A BeginTx member's Rollback undoes its own writes only, whatever the
+// order in which the group's members run.
+func TestBeginTxRollbackInTheGroup(t *testing.T) {
+	s, _ := openTemp(t)
+	release := make(chan struct{})
+	holder, _ := holdGroup(t, s, "holder", release)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tctx, err := s.BeginTx(context.Background())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := s.SetMeta(tctx, "rolled-back", "1"); err != nil {
+			t.Error(err)
+		}
+		if err := s.Rollback(tctx); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Go(func() {
+		if err := s.SetMeta(context.Background(), "lone", "1"); err != nil {
+			t.Error(err)
+		}
+	})
+	waitQueued(t, s, 3)
+	close(release)
+	wg.Wait()
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]bool{"holder": true, "lone": true, "rolled-back": false} {
+		if got := metaSet(t, s, key); got != want {
+			t.Errorf("%s stored: %v, want %v", key, got, want)
+		}
+	}
+}
+
+// A Rollback on a context joined to a BeginTx transaction makes its
+// owner's Commit fail and undo the owner's writes.
+func TestBeginTxJoinedRollbackFailsCommit(t *testing.T) {
+	s, _ := openTemp(t)
+	tctx, err := s.BeginTx(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMeta(tctx, "outer", "1"); err != nil {
+		t.Fatal(err)
+	}
+	inner, err := s.BeginTx(tctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rollback(inner); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(tctx); err == nil {
+		t.Fatal("Commit after a joined Rollback succeeded")
+	}
+	if metaSet(t, s, "outer") {
+		t.Error("the owner's write survived a joined Rollback")
+	}
+	// The group is free again.
+	if err := s.SetMeta(t.Context(), "after", "1"); err != nil || !metaSet(t, s, "after") {
+		t.Fatalf("write after: %v", err)
 	}
 }

@@ -166,9 +166,9 @@ func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error 
 func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error) {
 	const op = "consume challenge"
 	var c storage.Challenge
-	err := s.w(ctx).QueryRowContext(ctx,
-		`DELETE FROM webauthn_challenge WHERE id = ? RETURNING `+challengeColumns, id,
-	).Scan(&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data,
+	err := s.writeRow(ctx,
+		`DELETE FROM webauthn_challenge WHERE id = ? RETURNING `+challengeColumns, []any{id},
+		&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data,
 		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt})
 	if err != nil {
 		return storage.Challenge{}, wrapErr(op, err)
