@@ -1,11 +1,13 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 )
 
 // HandlerFunc is a handler that reports failure by returning an error
@@ -152,16 +154,34 @@ func Adapt(render ErrorRenderer, logger *slog.Logger, h HandlerFunc) http.Handle
 // before anything is written, so an encoding failure yields a clean 500
 // {"error":"server_error"} instead of a truncated body.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer putJSONBuffer(buf)
+	// Encode writes v and a newline, or nothing at all when v cannot be
+	// encoded.
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		body = []byte(`{"error":"server_error"}`)
+		buf.WriteString(`{"error":"server_error"}` + "\n")
 	}
-	body = append(body, '\n')
+	// As SecurityHeaders does: one array for the three values instead of
+	// an allocation each; the keys are canonical.
+	hv := &[3]string{"application/json", "no-store", strconv.Itoa(buf.Len())}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = hv[0:1:1]
+	h["Cache-Control"] = hv[1:2:2]
+	h["Content-Length"] = hv[2:3:3]
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// jsonBuffers hold the bodies WriteJSON encodes. Write copies a body out
+// (an io.Writer must not keep it), so its buffer serves the next one.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putJSONBuffer returns buf to the pool unless a large body grew it.
+func putJSONBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 64<<10 {
+		return
+	}
+	buf.Reset()
+	jsonBuffers.Put(buf)
 }

@@ -10,7 +10,9 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keygate/keygate/server/httpx"
@@ -144,19 +146,43 @@ func TestWriteJSON(t *testing.T) {
 	}{
 		{"a value is written with its status", 201, map[string]int{"n": 1}, 201, `{"n":1}`},
 		{"a value that cannot be encoded becomes a clean 500", 200, math.Inf(1), 500, `{"error":"server_error"}`},
+		{"markup is escaped as json.Marshal escapes it", 200, "<a>&", 200, `"\u003ca\u003e\u0026"`},
+		{"a large body", 200, strings.Repeat("x", 100<<10), 200, `"` + strings.Repeat("x", 100<<10) + `"`},
+		{"a short body after a large one is only itself", 200, []int{1}, 200, `[1]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
 			httpx.WriteJSON(rec, tt.status, tt.v)
-			if rec.Code != tt.wantStatus || strings.TrimSpace(rec.Body.String()) != tt.wantBody {
+			if rec.Code != tt.wantStatus || rec.Body.String() != tt.wantBody+"\n" {
 				t.Fatalf("got %d %q", rec.Code, rec.Body.String())
 			}
-			if rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" {
+			if rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" ||
+				rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) {
 				t.Errorf("headers %v", rec.Header())
 			}
 		})
 	}
+}
+
+// Bodies are encoded in buffers that later responses reuse: concurrent
+// responses each get their own body, whole.
+func TestWriteJSONConcurrently(t *testing.T) {
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			want := strings.Repeat(strconv.Itoa(i), 1+i*1000)
+			for range 200 {
+				rec := httptest.NewRecorder()
+				httpx.WriteJSON(rec, http.StatusOK, want)
+				if rec.Body.String() != `"`+want+`"`+"\n" {
+					t.Errorf("body %.40q…, want %.40q…", rec.Body.String(), want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 type databaseDown struct{}
