@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +97,47 @@ func TestIntrospectRefreshToken(t *testing.T) {
 	exp, _ := in["exp"].(float64)
 	if want := time.Now().Add(DefaultLifetimes.RefreshToken); time.Unix(int64(exp), 0).Sub(want).Abs() > 5*time.Second {
 		t.Errorf("exp %v, want the refresh token's, about %v", time.Unix(int64(exp), 0), want)
+	}
+}
+
+// The whole answer for a user's access token: RFC 7662's members, how the
+// user signed in (RFC 9470) and their groups of now, and nothing else.
+func TestIntrospectionOfAUsersToken(t *testing.T) {
+	e := newEnv(t)
+	e.allowScope(t, "groups")
+	e.joinGroup(t, "g_staff", "")
+	app := e.signInWithScope(t, "openid groups offline_access")
+	// A membership that ends after the token was issued is gone from it.
+	e.joinGroup(t, "g_ops", "")
+	if err := e.db.RemoveGroupMember(t.Context(), "g_staff", e.user.ID); err != nil {
+		t.Fatal(err)
+	}
+	in := e.introspect(t, app.accessToken)
+	authTime := e.idTokenClaims(t, app.idToken)["auth_time"]
+	want := map[string]any{
+		"active": true, "iss": issuer, "client_id": "c_app", "token_use": "access_token", "token_type": "bearer",
+		"scope": "openid groups offline_access", "sub": e.user.ID,
+		"acr": "mfa", "amr": []any{"pwd", "otp"}, "auth_time": authTime, "groups": []any{"g_ops"},
+		"exp": in["exp"], "iat": in["iat"],
+	}
+	if !reflect.DeepEqual(in, want) {
+		t.Errorf("introspection\n got %v\nwant %v", in, want)
+	}
+	// Both in seconds, by fosite's clock: the token request and the
+	// access token's lifetime after it.
+	exp, _ := in["exp"].(float64)
+	iat, _ := in["iat"].(float64)
+	if d := time.Duration(exp-iat) * time.Second; iat == 0 || (d-DefaultLifetimes.AccessToken).Abs() > time.Second {
+		t.Errorf("iat %v, exp %v: want the access token's lifetime apart", in["iat"], in["exp"])
+	}
+
+	// A client's own token has no user: no sub, sign-in or groups.
+	e.addService(t, "c_svc", "opaque")
+	in = e.introspectSvc(t, "c_svc", e.serviceToken(t, "c_svc", url.Values{}))
+	for _, k := range []string{"sub", "acr", "amr", "auth_time", "groups", "scope", "aud"} {
+		if _, ok := in[k]; ok {
+			t.Errorf("a client_credentials token's introspection has %s: %v", k, in)
+		}
 	}
 }
 

@@ -64,6 +64,20 @@ func (s *Session) GetExtraClaims() map[string]any {
 	return extra
 }
 
+// signIn is GetExtraClaims for introspection, without a map.
+func (s *Session) signIn() signIn {
+	if s == nil || s.DefaultSession == nil || s.Claims == nil || s.Subject == "" {
+		return signIn{}
+	}
+	c := s.Claims
+	in := signIn{ACR: c.AuthenticationContextClassReference, AMR: c.AuthenticationMethodsReferences,
+		Groups: c.Extra[claimGroups]}
+	if !c.AuthTime.IsZero() {
+		in.AuthTime = c.AuthTime.Unix()
+	}
+	return in
+}
+
 var _ oauth2.JWTSessionContainer = (*Session)(nil)
 
 // GetJWTClaims are what a JWT access token (RFC 9068) takes from the grant:
