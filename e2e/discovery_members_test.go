@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
@@ -165,11 +166,36 @@ func (tr *truth) claimsAndSigning(t *testing.T) {
 	}
 	tr.d.each(t, "claims_supported", checks)
 	tr.d.each(t, "id_token_signing_alg_values_supported", map[string]func(*testing.T){
+		// The default: an app registered without --id-token-alg.
 		"RS256": func(t *testing.T) {
 			for _, raw := range []any{tr.idToken, tr.tokens["id_token"]} {
 				s, _ := raw.(string)
-				if h := jwtHeader(t, s); h["alg"] != "RS256" || h["kid"] == nil {
+				if h := jwtHeader(t, s); h["alg"] != "RS256" || tr.publishedAlg(t, h["kid"]) != "RS256" {
 					t.Errorf("ID token header %v", h)
+				}
+			}
+		},
+		// An app registered with --id-token-alg ES256, from the code and
+		// from a refresh, verified by go-oidc's verifier as discovery
+		// configures it.
+		"ES256": func(t *testing.T) {
+			p, err := oidc.NewProvider(t.Context(), tr.kg.issuer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := p.Verifier(&oidc.Config{ClientID: tr.es256.ClientID})
+			first := tr.grant(t, tr.es256, "openid offline_access", nil)
+			status, next := tr.refresh(t, "client_secret_basic", tr.es256, first["refresh_token"])
+			if status != http.StatusOK {
+				t.Fatalf("refresh: %d %v", status, next)
+			}
+			for _, raw := range []any{first["id_token"], next["id_token"]} {
+				s, _ := raw.(string)
+				if h := jwtHeader(t, s); h["alg"] != "ES256" || tr.publishedAlg(t, h["kid"]) != "ES256" {
+					t.Errorf("ID token header %v", h)
+				}
+				if c := idTokenClaims(t, v, s); c["sub"] != tr.claims["sub"] {
+					t.Errorf("sub %v, want %v", c["sub"], tr.claims["sub"])
 				}
 			}
 		},

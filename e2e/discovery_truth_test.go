@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"testing"
@@ -52,6 +53,7 @@ type truth struct {
 	ada                    account
 	lr                     *logoutReceiver
 	conf, other, pub, svc  registered
+	es256                  registered // an app registered for ES256 ID tokens
 	b                      *browser
 	keySet                 *oidc.RemoteKeySet
 	authz, tokenEP, userEP string
@@ -78,6 +80,7 @@ func newTruth(t *testing.T) *truth {
 	kg.cliJSON(&tr.other, "client", "add", "--name", "Wiki", "--redirect-uri", truthRedirect)
 	kg.cliJSON(&tr.pub, "client", "add", "--name", "Desktop app", "--public", "--redirect-uri", truthRedirect)
 	kg.cliJSON(&tr.svc, "client", "add", "--name", "Nightly job", "--grant", "client_credentials")
+	kg.cliJSON(&tr.es256, "client", "add", "--name", "Dashboard", "--redirect-uri", truthRedirect, "--id-token-alg", "ES256")
 
 	tr.d = discover(t, kg.issuer)
 	if iss := tr.d.str(t, "issuer"); iss != kg.issuer {
@@ -141,6 +144,29 @@ func (tr *truth) verify(t *testing.T, app registered, idToken any) map[string]an
 	t.Helper()
 	raw, _ := idToken.(string)
 	return idTokenClaims(t, oidc.NewVerifier(tr.kg.issuer, tr.keySet, &oidc.Config{ClientID: app.ClientID}), raw)
+}
+
+// publishedAlg is the alg of the key jwks_uri publishes under kid, "" if
+// none.
+func (tr *truth) publishedAlg(t *testing.T, kid any) string {
+	t.Helper()
+	resp, err := http.Get(tr.d.str(t, "jwks_uri"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct{ Kid, Alg string } `json:"keys"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range set.Keys {
+		if k.Kid == kid {
+			return k.Alg
+		}
+	}
+	return ""
 }
 
 // active says what introspection by the confidential app says of token.

@@ -139,7 +139,7 @@ func TestDiscovery(t *testing.T) {
 		{"PKCE is S256 only", "code_challenge_methods_supported", []string{"S256"}},
 		{"only the code response type is offered", "response_types_supported", []string{"code"}},
 		{"only the composed grants are offered", "grant_types_supported", []string{"authorization_code", "refresh_token", "client_credentials"}},
-		{"ID tokens are RS256", "id_token_signing_alg_values_supported", []string{"RS256"}},
+		{"ID tokens are RS256 (the default) or ES256", "id_token_signing_alg_values_supported", []string{"RS256", "ES256"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := list(tc.key); !slices.Equal(got, tc.want) {

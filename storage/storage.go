@@ -261,11 +261,25 @@ type Client struct {
 	// instead (for apps whose users must never be challenged mid-task, or
 	// whose owners prefer a call to the help desk).
 	DenyRisky bool
+	// IDTokenAlg signs the app's ID tokens and back-channel logout tokens
+	// (OIDC Dynamic Client Registration's id_token_signed_response_alg):
+	// "RS256" or "ES256"; empty means RS256, the default every relying
+	// party accepts.
+	IDTokenAlg string
 	// AllowedGroups are the ids of the groups whose members may use the
 	// app; none means every enrolled user.
 	AllowedGroups []string
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+}
+
+// IDTokenSignedResponseAlg is the algorithm the app's ID tokens are
+// signed with: IDTokenAlg, or RS256 when it is empty.
+func (c Client) IDTokenSignedResponseAlg() string {
+	if c.IDTokenAlg == "" {
+		return "RS256"
+	}
+	return c.IDTokenAlg
 }
 
 // Allows reports whether a member of groups may use the app: every user

@@ -2,6 +2,9 @@ package main
 
 import (
 	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,13 +17,21 @@ import (
 	"time"
 )
 
-// jwks is the RSA keys of keygate's JWKS document, by key id.
-type jwks map[string]*rsa.PublicKey
+// jwks is the signing keys of keygate's JWKS document, by key id: RSA
+// keys for RS256, P-256 keys for ES256.
+type jwks map[string]jwk
+
+// jwk is one published key and the algorithm it signs with.
+type jwk struct {
+	alg string
+	rsa *rsa.PublicKey   // RS256
+	ec  *ecdsa.PublicKey // ES256
+}
 
 func parseJWKS(raw []byte) (jwks, error) {
 	var doc struct {
 		Keys []struct {
-			Kty, Kid, N, E string
+			Kty, Kid, Alg, N, E, Crv, X, Y string
 		} `json:"keys"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
@@ -28,18 +39,29 @@ func parseJWKS(raw []byte) (jwks, error) {
 	}
 	keys := jwks{}
 	for _, k := range doc.Keys {
-		if k.Kty != "RSA" {
-			continue
+		switch {
+		case k.Kty == "RSA" && (k.Alg == "" || k.Alg == "RS256"):
+			n, err1 := base64.RawURLEncoding.DecodeString(k.N)
+			e, err2 := base64.RawURLEncoding.DecodeString(k.E)
+			if err1 != nil || err2 != nil || len(e) > 4 {
+				return nil, fmt.Errorf("JWKS: key %q is not a valid RSA key", k.Kid)
+			}
+			keys[k.Kid] = jwk{alg: "RS256", rsa: &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}}
+		case k.Kty == "EC" && k.Crv == "P-256" && (k.Alg == "" || k.Alg == "ES256"):
+			x, err1 := base64.RawURLEncoding.DecodeString(k.X)
+			y, err2 := base64.RawURLEncoding.DecodeString(k.Y)
+			if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
+				return nil, fmt.Errorf("JWKS: key %q is not a valid P-256 key", k.Kid)
+			}
+			// crypto/ecdh checks the point is on the curve.
+			if _, err := ecdh.P256().NewPublicKey(append(append([]byte{4}, x...), y...)); err != nil {
+				return nil, fmt.Errorf("JWKS: key %q is not a valid P-256 key: %w", k.Kid, err)
+			}
+			keys[k.Kid] = jwk{alg: "ES256", ec: &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}}
 		}
-		n, err1 := base64.RawURLEncoding.DecodeString(k.N)
-		e, err2 := base64.RawURLEncoding.DecodeString(k.E)
-		if err1 != nil || err2 != nil || len(e) > 4 {
-			return nil, fmt.Errorf("JWKS: key %q is not a valid RSA key", k.Kid)
-		}
-		keys[k.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("JWKS: no RSA key")
+		return nil, errors.New("JWKS: no RS256 or ES256 key")
 	}
 	return keys, nil
 }
@@ -53,10 +75,11 @@ type idClaims struct {
 	Exp   int64           `json:"exp"`
 }
 
-// verifyIDToken checks an ID token as a relying party must: an RS256
-// signature by one of keys, this issuer, this audience, the nonce sent, not
-// expired — and that it names the user who signed in.
-func (k jwks) verifyIDToken(tok, issuer, audience, nonce, subject string, now time.Time) error {
+// verifyIDToken checks an ID token as a relying party must: a signature
+// with alg, the algorithm the app registered (RS256 or ES256), by one of
+// keys; this issuer, this audience, the nonce sent, not expired — and that
+// it names the user who signed in.
+func (k jwks) verifyIDToken(tok, alg, issuer, audience, nonce, subject string, now time.Time) error {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
 		return errors.New("ID token is not a JWS")
@@ -65,16 +88,25 @@ func (k jwks) verifyIDToken(tok, issuer, audience, nonce, subject string, now ti
 	if err := decodeSegment(parts[0], &header); err != nil {
 		return fmt.Errorf("ID token header: %w", err)
 	}
-	key := k[header.Kid]
-	if header.Alg != "RS256" || key == nil {
-		return fmt.Errorf("ID token signed with %s by key %q: want RS256 by a key of the JWKS", header.Alg, header.Kid)
+	key, ok := k[header.Kid]
+	if header.Alg != alg || !ok || key.alg != alg {
+		return fmt.Errorf("ID token signed with %s by key %q: want %s by a key of the JWKS", header.Alg, header.Kid, alg)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil {
 		return fmt.Errorf("ID token signature: %w", err)
 	}
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], sig); err != nil {
+	switch alg {
+	case "RS256":
+		err = rsa.VerifyPKCS1v15(key.rsa, crypto.SHA256, digest[:], sig)
+	case "ES256":
+		// JWS (RFC 7518 §3.4): R and S, 32 bytes each, not ASN.1.
+		if len(sig) != 64 || !ecdsa.Verify(key.ec, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+			err = errors.New("ES256 signature does not verify")
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("ID token signature: %w", err)
 	}
 	var c idClaims

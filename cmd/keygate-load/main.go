@@ -88,6 +88,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Users, "users", 0, "sign-in modes: users to create and enrol, at least -c (default 1000 for signin-totp, 200 otherwise)")
 	fs.StringVar(&cfg.Keygate, "keygate", "keygate", "sign-in modes: the keygate binary that creates the users and the app")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "sign-in modes: the server's --data-dir, passed to the keygate CLI (default: its own default)")
+	fs.StringVar(&cfg.IDTokenAlg, "id-token-alg", "RS256", "sign-in modes: the app's ID token algorithm, RS256 or ES256 (keygate client add --id-token-alg); its ID tokens must be signed with it")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id on this machine: report its RSS (0: do not)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -183,6 +184,7 @@ type Config struct {
 	Users        int
 	Keygate      string
 	DataDir      string
+	IDTokenAlg   string // the app's: RS256 (also when empty) or ES256
 	ServerPID    int
 }
 
@@ -211,6 +213,13 @@ func (c *Config) normalise() error {
 		}
 	default:
 		return fmt.Errorf("-mode %q: want token, introspect, discovery, jwks, signin-totp, signin-passkey, sso or refresh", c.Mode)
+	}
+	switch c.IDTokenAlg {
+	case "":
+		c.IDTokenAlg = "RS256"
+	case "RS256", "ES256":
+	default:
+		return fmt.Errorf("-id-token-alg %q: want RS256 or ES256", c.IDTokenAlg)
 	}
 	if c.ServerPID < 0 {
 		return fmt.Errorf("-server-pid %d: want a process id", c.ServerPID)

@@ -33,7 +33,9 @@ type appCreds struct {
 // add users (each gets an enrolment link) and register an app.
 type provisioner interface {
 	addUsers(ctx context.Context, emails []string) ([]newUser, error)
-	addApp(ctx context.Context, name, redirectURI string) (appCreds, error)
+	// addApp registers a confidential app whose ID tokens are signed with
+	// idTokenAlg (RS256 or ES256).
+	addApp(ctx context.Context, name, redirectURI, idTokenAlg string) (appCreds, error)
 }
 
 // cli provisions through the keygate command on the server's data: the
@@ -91,9 +93,9 @@ func (c cli) addUsers(ctx context.Context, emails []string) ([]newUser, error) {
 	return users, nil
 }
 
-func (c cli) addApp(ctx context.Context, name, redirectURI string) (appCreds, error) {
+func (c cli) addApp(ctx context.Context, name, redirectURI, idTokenAlg string) (appCreds, error) {
 	out, err := c.run(ctx, "client", "add", "--name", name, "--redirect-uri", redirectURI,
-		"--grant", "authorization_code", "--grant", "refresh_token", "--json")
+		"--grant", "authorization_code", "--grant", "refresh_token", "--id-token-alg", idTokenAlg, "--json")
 	if err != nil {
 		return appCreds{}, err
 	}

@@ -60,6 +60,9 @@ type site struct {
 	password string // every generated user's
 	runID    string // keeps the users of one run apart from another's
 	now      func() time.Time
+	// idTokenAlg is the algorithm the app registered for its ID tokens,
+	// which they must be signed with.
+	idTokenAlg string
 }
 
 // account is a generated user and what their browser and authenticator
@@ -160,7 +163,7 @@ func (s *site) redeem(ctx context.Context, to *url.URL, a authz, sub string) (to
 	if err != nil {
 		return tok, err
 	}
-	if err := s.keys.verifyIDToken(tok.IDToken, s.issuer, s.app.ID, a.nonce, sub, s.now()); err != nil {
+	if err := s.keys.verifyIDToken(tok.IDToken, s.idTokenAlg, s.issuer, s.app.ID, a.nonce, sub, s.now()); err != nil {
 		return tok, badBody("code redemption", []byte(err.Error()))
 	}
 	return tok, nil

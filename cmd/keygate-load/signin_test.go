@@ -36,19 +36,22 @@ func (p managerProvisioner) addUsers(ctx context.Context, emails []string) ([]ne
 	return users, nil
 }
 
-func (p managerProvisioner) addApp(ctx context.Context, name, redirectURI string) (appCreds, error) {
+func (p managerProvisioner) addApp(ctx context.Context, name, redirectURI, idTokenAlg string) (appCreds, error) {
 	nc, err := p.m.RegisterClient(ctx, manage.ClientSpec{Name: name, RedirectURIs: []string{redirectURI},
-		GrantTypes: []string{"authorization_code", "refresh_token"}})
+		GrantTypes: []string{"authorization_code", "refresh_token"}, IDTokenAlg: idTokenAlg})
 	return appCreds{ID: nc.Client.ID, Secret: nc.Secret}, err
 }
 
 // prepared is a sign-in mode with its users enrolled on a fresh in-process
-// keygate.
-func prepared(t *testing.T, mode string, users int) (*servertest.Instance, *signIns) {
+// keygate; opts change the generator's settings first.
+func prepared(t *testing.T, mode string, users int, opts ...func(*Config)) (*servertest.Instance, *signIns) {
 	t.Helper()
 	in := servertest.Start(t)
 	cfg := Config{BaseURL: in.Base, Conns: 2, Users: users, Mode: mode, Auth: "basic", Keygate: "unused",
 		Timeout: 10 * time.Second, MaxDuration: time.Minute}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
 	if err := cfg.normalise(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +100,38 @@ func TestSignInModesCountWhatTheServerDid(t *testing.T) {
 				t.Errorf("the server recorded %d failed sign-ins", n)
 			}
 		})
+	}
+}
+
+// TestIDTokenAlgorithms registers the app for each ID token algorithm:
+// its sign-ins count only with ID tokens signed with it.
+func TestIDTokenAlgorithms(t *testing.T) {
+	for _, alg := range []string{"RS256", "ES256"} {
+		t.Run(alg, func(t *testing.T) {
+			in, l := prepared(t, modeSSO, 2, func(c *Config) { c.IDTokenAlg = alg })
+			c, err := in.DB.GetClient(t.Context(), l.site.app.ID)
+			if err != nil || c.IDTokenSignedResponseAlg() != alg {
+				t.Fatalf("the app's algorithm %q (%v), want %s", c.IDTokenAlg, err, alg)
+			}
+			if s := Summarize(l.run(t.Context(), time.Minute, 2)); s.OK != 2 || s.Errors != 0 {
+				t.Fatalf("ok %d, errors %d (%s); want 2 sign-ins", s.OK, s.Errors, s.FirstErr)
+			}
+			// Expecting the other algorithm, the generator refuses them.
+			l.site.idTokenAlg = map[string]string{"RS256": "ES256", "ES256": "RS256"}[alg]
+			if s := Summarize(l.run(t.Context(), time.Minute, 2)); s.OK != 0 || !strings.Contains(s.FirstErr, "want "+l.site.idTokenAlg) {
+				t.Errorf("expecting %s: ok %d, first error %q; want every sign-in refused", l.site.idTokenAlg, s.OK, s.FirstErr)
+			}
+		})
+	}
+}
+
+func TestIDTokenAlgFlag(t *testing.T) {
+	for alg, ok := range map[string]bool{"": true, "RS256": true, "ES256": true, "HS256": false, "es256": false} {
+		cfg := Config{BaseURL: "http://127.0.0.1:8080", Conns: 1, Mode: modeSSO, Auth: "basic", Keygate: "keygate",
+			Timeout: time.Second, MaxDuration: time.Minute, IDTokenAlg: alg}
+		if err := cfg.normalise(); (err == nil) != ok {
+			t.Errorf("-id-token-alg %q: %v", alg, err)
+		}
 	}
 }
 

@@ -50,6 +50,7 @@ func newSignIns(cfg Config, prov provisioner, out io.Writer) (*signIns, error) {
 				// Never follow a redirect: the browser does, within keygate.
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 			base: base, prov: prov, password: "load " + rand.Text(), runID: rand.Text()[:8], now: time.Now,
+			idTokenAlg: cfg.IDTokenAlg,
 		},
 	}, nil
 }
@@ -68,7 +69,7 @@ func (l *signIns) prepare(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if s.app, err = s.prov.addApp(ctx, "load "+l.cfg.Mode+" "+s.runID, appRedirect); err != nil {
+	if s.app, err = s.prov.addApp(ctx, "load "+l.cfg.Mode+" "+s.runID, appRedirect, s.idTokenAlg); err != nil {
 		return err
 	}
 	enrol := s.enrolPasskey

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ func newClient(g *globalOptions) *cobra.Command {
 		Short: "Register an app; a confidential app's secret is printed once",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains(manage.IDTokenAlgs, spec.IDTokenAlg) {
+				return usagef("--id-token-alg must be %s, not %q", strings.Join(manage.IDTokenAlgs, " or "), spec.IDTokenAlg)
+			}
 			return withData(cmd.Context(), g, func(s settings, store storage.Store, _ *keys.Master, m *manage.Manager) error {
 				nc, err := m.RegisterClient(cmd.Context(), spec)
 				if err != nil {
@@ -62,6 +66,7 @@ func newClient(g *globalOptions) *cobra.Command {
 	f.DurationVar(&spec.AccessTokenTTL, "access-token-ttl", 0, "access token lifetime for this app (0: the server's default)")
 	f.DurationVar(&spec.RefreshTokenTTL, "refresh-token-ttl", 0, "refresh token lifetime for this app (0: the server's default)")
 	f.StringVar(&spec.TokenFormat, "token-format", "opaque", "access token format: opaque (introspect it) or jwt (RFC 9068, verifiable against the JWKS)")
+	f.StringVar(&spec.IDTokenAlg, "id-token-alg", "RS256", "ID token signing algorithm: RS256 (every OIDC library accepts it) or ES256 (far cheaper for keygate to sign; the app's library must accept it)")
 	f.BoolVar(&spec.DenyRisky, "deny-risky", false, "refuse, rather than step up, a sign-in to this app that looks risky")
 	f.StringArrayVar(&spec.AllowedGroups, "allowed-group", nil, "a group whose members may use this app (repeatable; none: every enrolled user)")
 	f.StringArrayVar(&spec.Audience, "audience", nil, "an API (its client id) this app may ask tokens for; that API may then introspect them (repeatable)")
@@ -98,9 +103,9 @@ func newClient(g *globalOptions) *cobra.Command {
 						kind = "public"
 					}
 					rows = append(rows, []string{c.Name, c.ID, kind, strings.Join(c.GrantTypes, ","), c.MinACR,
-						cmp.Or(strings.Join(manage.GroupNames(c.AllowedGroups, names), ","), "everyone")})
+						c.IDTokenSignedResponseAlg(), cmp.Or(strings.Join(manage.GroupNames(c.AllowedGroups, names), ","), "everyone")})
 				}
-				return printTable(os.Stdout, []string{"NAME", "CLIENT_ID", "TYPE", "GRANTS", "MIN_ACR", "ALLOWED"}, rows)
+				return printTable(os.Stdout, []string{"NAME", "CLIENT_ID", "TYPE", "GRANTS", "MIN_ACR", "ID_TOKEN_ALG", "ALLOWED"}, rows)
 			})
 		},
 	}
@@ -115,7 +120,7 @@ func clientJSON(c storage.Client, groupNames map[string]string) map[string]any {
 		"post_logout_redirect_uris": nonNil(c.PostLogoutRedirectURIs), "grant_types": nonNil(c.GrantTypes),
 		"public": c.Public, "acr": c.MinACR, "disabled": c.Disabled, "scopes": nonNil(c.Scopes),
 		"max_auth_age": c.MaxAuthAge.String(), "backchannel_logout_uri": c.BackchannelLogoutURI, "deny_risky": c.DenyRisky,
-		"token_format": c.TokenFormat, "audience": nonNil(c.Audience), "allowed_groups": manage.GroupNames(c.AllowedGroups, groupNames),
+		"token_format": c.TokenFormat, "id_token_signed_response_alg": c.IDTokenSignedResponseAlg(), "audience": nonNil(c.Audience), "allowed_groups": manage.GroupNames(c.AllowedGroups, groupNames),
 		"created_at": c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }

@@ -84,6 +84,7 @@ func TestBadInvocationsAreUsageErrors(t *testing.T) {
 		{"a command with too many arguments", []string{"user", "suspend", "a@example.com", "b@example.com"}},
 		{"an unknown flag", []string{"version", "--frobnicate"}},
 		{"a client without its required name", []string{"client", "add", "--redirect-uri", "https://a.example.com/cb"}},
+		{"a client with an unknown ID token algorithm", []string{"client", "add", "--name", "A", "--redirect-uri", "https://a.example.com/cb", "--id-token-alg", "HS256"}},
 		{"a config file with an unknown key", []string{"user", "list", "--config", writeConfig(t, "bogus: 1\n")}},
 	}
 	for _, tt := range tests {

@@ -28,6 +28,7 @@ type clientJSON struct {
 	BackchannelLogoutURI    string     `json:"backchannel_logout_uri,omitempty"`
 	AdminAPI                bool       `json:"admin_api"`
 	TokenFormat             string     `json:"token_format"`
+	IDTokenAlg              string     `json:"id_token_signed_response_alg"`
 	DenyRisky               bool       `json:"deny_risky"`
 	AllowedGroups           []string   `json:"allowed_groups"` // names; none: every enrolled user
 	Disabled                bool       `json:"disabled"`
@@ -42,7 +43,7 @@ func (h *Handler) toClientJSON(c storage.Client, names map[string]string) client
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), Audience: nonNil(c.Audience), Public: c.Public, MinACR: c.MinACR,
 		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
 		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
-		AdminAPI: hasAdminAPI(c), TokenFormat: c.TokenFormat, DenyRisky: c.DenyRisky, Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+		AdminAPI: hasAdminAPI(c), TokenFormat: c.TokenFormat, IDTokenAlg: c.IDTokenSignedResponseAlg(), DenyRisky: c.DenyRisky, Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
 	if len(c.PreviousSecretHash) > 0 && c.PreviousSecretExpiresAt.After(h.d.Now()) {
 		out.PreviousSecretExpiresAt = optTime(c.PreviousSecretExpiresAt)
 	}
@@ -70,6 +71,7 @@ type clientSpecJSON struct {
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
 	AdminAPI               bool     `json:"admin_api"`
 	TokenFormat            string   `json:"token_format"`
+	IDTokenAlg             string   `json:"id_token_signed_response_alg"` // RS256 or ES256; left out: RS256 when new, unchanged on PUT
 	DenyRisky              bool     `json:"deny_risky"`
 	Audience               []string `json:"audience"`
 	// AllowedGroups are group names. Left out of a PUT, the app keeps
@@ -86,7 +88,7 @@ func (s clientSpecJSON) spec() clientSpec {
 		GrantTypes: s.GrantTypes, Public: s.Public, MinACR: s.MinACR, MaxAuthAge: s.MaxAuthAge,
 		AccessTokenTTL: s.AccessTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL,
 		BackchannelLogoutURI: s.BackchannelLogoutURI, AdminAPI: s.AdminAPI,
-		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky, Audience: s.Audience}
+		TokenFormat: s.TokenFormat, IDTokenAlg: s.IDTokenAlg, DenyRisky: s.DenyRisky, Audience: s.Audience}
 }
 
 func (h *Handler) apiListClients(w http.ResponseWriter, r *http.Request, _ *principal) error {

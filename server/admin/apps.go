@@ -23,6 +23,7 @@ type AppsData struct {
 type AppRow struct {
 	ID, Name, Grants, MinACR, Created string
 	Public, Disabled, AdminAPI        bool
+	IDTokenAlg                        string // RS256 or ES256
 	// Groups are the names of the groups allowed to use the app; none
 	// means every enrolled user.
 	Groups []string
@@ -37,6 +38,8 @@ type AppForm struct {
 	MaxAuthAge, AccessTokenTTL, RefreshTokenTTL     string
 	BackchannelLogoutURI                            string
 	ACRs                                            []Option
+	// IDTokenAlgs are the ID token signing algorithms, the app's selected.
+	IDTokenAlgs []Option
 	// Groups are every group, the app's allowed ones selected.
 	Groups []Option
 }
@@ -45,6 +48,14 @@ type AppForm struct {
 type Option struct {
 	Value, Label string
 	Selected     bool
+}
+
+// idTokenAlgOptions are the ID token algorithms; selected is the app's.
+func idTokenAlgOptions(selected string) []Option {
+	return []Option{
+		{"RS256", "RS256: RSA, which every OpenID Connect library accepts (the default)", selected != "ES256"},
+		{"ES256", "ES256: ECDSA P-256, ~50 times cheaper for keygate to sign; the app's library must accept it", selected == "ES256"},
+	}
 }
 
 func acrOptions(selected string) []Option {
@@ -62,7 +73,8 @@ func acrOptions(selected string) []Option {
 // groups out).
 func appRow(c storage.Client, names map[string]string) AppRow {
 	row := AppRow{ID: c.ID, Name: c.Name, Grants: strings.Join(c.GrantTypes, ", "), MinACR: c.MinACR,
-		Created: when(c.CreatedAt), Public: c.Public, Disabled: c.Disabled, AdminAPI: hasAdminAPI(c)}
+		Created: when(c.CreatedAt), Public: c.Public, Disabled: c.Disabled, AdminAPI: hasAdminAPI(c),
+		IDTokenAlg: c.IDTokenSignedResponseAlg()}
 	if names != nil {
 		row.Groups = manage.GroupNames(c.AllowedGroups, names)
 	}
@@ -88,7 +100,8 @@ func formOf(c storage.Client, groups []storage.Group) AppForm {
 		Public:                 c.Public, AdminAPI: hasAdminAPI(c), DenyRisky: c.DenyRisky, JWT: c.TokenFormat == "jwt", MinACR: c.MinACR,
 		MaxAuthAge: durationField(c.MaxAuthAge), AccessTokenTTL: durationField(c.AccessTokenTTL),
 		RefreshTokenTTL: durationField(c.RefreshTokenTTL), BackchannelLogoutURI: c.BackchannelLogoutURI,
-		ACRs: acrOptions(c.MinACR), Groups: groupChoices(groups, c.AllowedGroups)}
+		ACRs: acrOptions(c.MinACR), IDTokenAlgs: idTokenAlgOptions(c.IDTokenSignedResponseAlg()),
+		Groups: groupChoices(groups, c.AllowedGroups)}
 }
 
 // specFromForm reads the register or edit form.
@@ -108,7 +121,7 @@ func specFromForm(r *http.Request) clientSpec {
 		Public: f.Get("public") != "", MinACR: f.Get("min_acr"), MaxAuthAge: f.Get("max_auth_age"),
 		AccessTokenTTL: f.Get("access_token_ttl"), RefreshTokenTTL: f.Get("refresh_token_ttl"),
 		BackchannelLogoutURI: f.Get("backchannel_logout_uri"), AdminAPI: f.Get("admin_api") != "",
-		TokenFormat: tokenFormat(f.Get("jwt") != ""), DenyRisky: f.Get("deny_risky") != "",
+		TokenFormat: tokenFormat(f.Get("jwt") != ""), IDTokenAlg: f.Get("id_token_alg"), DenyRisky: f.Get("deny_risky") != "",
 		Audience: lines(f.Get("audience")), AllowedGroups: nonNil(f["allowed_group"])}
 }
 
@@ -122,7 +135,8 @@ func (h *Handler) appsPage(w http.ResponseWriter, r *http.Request, p *principal)
 		return err
 	}
 	data := AppsData{Base: h.base(r, p, "apps"),
-		Form: AppForm{GrantCode: true, GrantRefresh: true, MinACR: "mfa", ACRs: acrOptions("mfa"), Groups: groupChoices(groups, nil)}}
+		Form: AppForm{GrantCode: true, GrantRefresh: true, MinACR: "mfa", ACRs: acrOptions("mfa"),
+			IDTokenAlgs: idTokenAlgOptions("RS256"), Groups: groupChoices(groups, nil)}}
 	for _, c := range clients {
 		data.Apps = append(data.Apps, appRow(c, names))
 	}

@@ -186,6 +186,7 @@ type clientSpec struct {
 	BackchannelLogoutURI   string
 	AdminAPI               bool
 	TokenFormat            string
+	IDTokenAlg             string
 	DenyRisky              bool
 	Audience               []string
 	// AllowedGroups are group names; nil keeps an app's current ones
@@ -197,7 +198,7 @@ func (s clientSpec) spec() (manage.ClientSpec, error) {
 	out := manage.ClientSpec{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		GrantTypes: s.GrantTypes, Public: s.Public, MinACR: s.MinACR,
 		BackchannelLogoutURI: strings.TrimSpace(s.BackchannelLogoutURI), AdminAPI: s.AdminAPI,
-		TokenFormat: s.TokenFormat, DenyRisky: s.DenyRisky, Audience: s.Audience, AllowedGroups: s.AllowedGroups}
+		TokenFormat: s.TokenFormat, IDTokenAlg: s.IDTokenAlg, DenyRisky: s.DenyRisky, Audience: s.Audience, AllowedGroups: s.AllowedGroups}
 	for _, f := range []struct {
 		name, value string
 		to          *time.Duration

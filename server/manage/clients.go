@@ -28,6 +28,10 @@ type ClientSpec struct {
 	// TokenFormat of the app's access tokens: "opaque" or "jwt" (RFC 9068).
 	// Empty: opaque for a new app, unchanged on update.
 	TokenFormat string
+	// IDTokenAlg signs the app's ID tokens: "RS256" or "ES256" (OIDC's
+	// id_token_signed_response_alg). Empty: RS256 for a new app,
+	// unchanged on update.
+	IDTokenAlg string
 	// DenyRisky refuses, for this app, a sign-in the risk engine would
 	// step up.
 	DenyRisky bool
@@ -69,6 +73,11 @@ var knownGrants = []string{"authorization_code", "refresh_token", "client_creden
 // tokenFormats are the access token formats an app may be registered with.
 var tokenFormats = []string{"opaque", "jwt"}
 
+// IDTokenAlgs are the algorithms an app's ID tokens may be signed with:
+// RS256, the default every relying party accepts (OIDC Discovery requires
+// it), and ES256, which costs the server ~50 times less CPU per token.
+var IDTokenAlgs = []string{"RS256", "ES256"}
+
 // RegisterClient validates spec and stores the app.
 func (m *Manager) RegisterClient(ctx context.Context, spec ClientSpec) (NewClient, error) {
 	if err := validateClient(&spec); err != nil {
@@ -79,7 +88,7 @@ func (m *Manager) RegisterClient(ctx context.Context, spec ClientSpec) (NewClien
 		return NewClient{}, err
 	}
 	now := m.Now()
-	c := storage.Client{ID: "c_" + id, ResponseTypes: []string{"code"}, TokenFormat: "opaque", CreatedAt: now}
+	c := storage.Client{ID: "c_" + id, ResponseTypes: []string{"code"}, TokenFormat: "opaque", IDTokenAlg: "RS256", CreatedAt: now}
 	spec.apply(&c, now)
 	var out NewClient
 	if !spec.Public {
@@ -101,7 +110,7 @@ func (m *Manager) RegisterClient(ctx context.Context, spec ClientSpec) (NewClien
 		return m.record(ctx, storage.AuditEvent{Type: audit.ClientCreated, ClientID: c.ID,
 			Result: audit.Success, Details: map[string]string{"name": c.Name, "grants": strings.Join(c.GrantTypes, " "),
 				"public": fmt.Sprint(c.Public), "min_acr": c.MinACR, "token_format": c.TokenFormat,
-				"allowed_groups": strings.Join(spec.AllowedGroups, " ")}})
+				"id_token_alg": c.IDTokenAlg, "allowed_groups": strings.Join(spec.AllowedGroups, " ")}})
 	})
 	return out, err
 }
@@ -115,6 +124,9 @@ func (s ClientSpec) apply(c *storage.Client, now time.Time) {
 	c.Audience = s.Audience
 	if s.TokenFormat != "" {
 		c.TokenFormat = s.TokenFormat
+	}
+	if s.IDTokenAlg != "" {
+		c.IDTokenAlg = s.IDTokenAlg
 	}
 	c.Scopes = s.scopes()
 	c.UpdatedAt = now
@@ -171,7 +183,7 @@ func (m *Manager) UpdateClient(ctx context.Context, id string, spec ClientSpec) 
 		}
 		return m.record(ctx, storage.AuditEvent{Type: audit.ClientUpdated, ClientID: id,
 			Details: map[string]string{"name": spec.Name, "grants": strings.Join(spec.GrantTypes, " "), "min_acr": spec.MinACR,
-				"allowed_groups": strings.Join(names, " ")}})
+				"id_token_alg": updated.IDTokenSignedResponseAlg(), "allowed_groups": strings.Join(names, " ")}})
 	})
 }
 
@@ -339,6 +351,9 @@ func validateClient(s *ClientSpec) error {
 	}
 	if s.TokenFormat != "" && !slices.Contains(tokenFormats, s.TokenFormat) {
 		return invalid("--token-format must be opaque or jwt, not %q", s.TokenFormat)
+	}
+	if s.IDTokenAlg != "" && !slices.Contains(IDTokenAlgs, s.IDTokenAlg) {
+		return invalid("the ID token signing algorithm (id_token_signed_response_alg) must be RS256 or ES256, not %q", s.IDTokenAlg)
 	}
 	for _, a := range s.Audience {
 		if a == "" || len(a) > 200 || strings.ContainsAny(a, " \t\r\n") {

@@ -44,6 +44,7 @@ type env struct {
 	clock    *clocktest.Clock
 	sessions *session.Store
 	keys     *keys.Keyring
+	h        *Handler
 	mux      http.Handler
 	client   storage.Client
 	user     storage.User
@@ -94,7 +95,7 @@ func newEnv(t *testing.T, opts ...func(*Deps)) *env {
 	r.Mount(h)
 
 	hash, _ := hasher.Hash(ctx, []byte(appSecret))
-	e := &env{db: db, clock: clk, sessions: sessions, keys: ring, mux: r}
+	e := &env{db: db, clock: clk, sessions: sessions, keys: ring, h: h, mux: r}
 	e.client = storage.Client{
 		ID: "c_app", Name: "App", SecretHash: hash, RedirectURIs: []string{redirectURI},
 		PostLogoutRedirectURIs: []string{"https://app.example/bye"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -27,14 +28,21 @@ type backchannelLogout struct {
 const logoutEvent = "http://schemas.openid.net/event/backchannel-logout"
 
 // SendBackchannelLogout delivers one queued back-channel logout: a logout
-// token (a JWT naming the user and session, signed like our ID tokens)
-// POSTed to the app's registered URI. Anything but 2xx is retried.
+// token (a JWT naming the user and session, signed like the app's ID
+// tokens) POSTed to the app's registered URI. Anything but 2xx is retried.
 func (h *Handler) SendBackchannelLogout(ctx context.Context, m storage.OutboxMessage) error {
 	var p backchannelLogout
 	if err := json.Unmarshal(m.Payload, &p); err != nil {
 		return fmt.Errorf("back-channel logout payload: %w", err)
 	}
-	token, err := h.logoutToken(p)
+	alg := keys.RS256
+	switch c, err := h.d.Store.GetClient(ctx, p.ClientID); {
+	case err == nil:
+		alg = signingAlg(c.IDTokenSignedResponseAlg())
+	case !errors.Is(err, storage.ErrNotFound):
+		return err // retried
+	}
+	token, err := h.logoutToken(p, alg)
 	if err != nil {
 		return err
 	}
@@ -57,12 +65,16 @@ func (h *Handler) SendBackchannelLogout(ctx context.Context, m storage.OutboxMes
 	return nil
 }
 
-func (h *Handler) logoutToken(p backchannelLogout) (string, error) {
-	key, err := h.d.Keys.Current().Signing("RS256")
+// logoutToken signs p's logout token with alg, the algorithm of its app's
+// ID tokens: Back-Channel Logout 1.0 signs logout tokens with the keys
+// ID tokens are signed with (§2.4), and the app validates one as it
+// validates its ID tokens (§2.6).
+func (h *Handler) logoutToken(p backchannelLogout, alg string) (string, error) {
+	key, err := h.d.Keys.Current().Signing(alg)
 	if err != nil {
 		return "", err
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key},
 		(&jose.SignerOptions{}).WithType("logout+jwt"))
 	if err != nil {
 		return "", err

@@ -22,7 +22,7 @@ func discoveryJSON(issuer string) ([]byte, error) {
 		"response_modes_supported":                      []string{"query"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
 		"subject_types_supported":                       []string{"public"},
-		"id_token_signing_alg_values_supported":         []string{"RS256"},
+		"id_token_signing_alg_values_supported":         idTokenAlgs,
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},

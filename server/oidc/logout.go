@@ -144,7 +144,9 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 
 // verifyHint checks that raw is an ID token keygate issued, and returns
 // its claims and the app it was issued to. It must be signed, with a key
-// still published, as ID tokens are (newProvider: RS256, typ JWT); name
+// still published, as ID tokens are (idtoken.go: RS256 or ES256, typ
+// JWT; either algorithm, since an app that switched may still hold ID
+// tokens of the other); name
 // this issuer; be no other token keygate signs with the same keys (an
 // RFC 9068 access token: typ at+jwt, a client_id claim; a back-channel
 // logout token: typ logout+jwt, an events claim); and have one audience,
@@ -164,7 +166,7 @@ func (h *Handler) verifyHint(ctx context.Context, raw string) (*hintClaims, stor
 		return refuse("expected one signature")
 	}
 	hdr := jws.Signatures[0].Header
-	if hdr.Algorithm != idTokenAlg {
+	if !slices.Contains(idTokenAlgs, hdr.Algorithm) {
 		return refuse("signed with " + hdr.Algorithm + ", not as ID tokens are")
 	}
 	if typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "JWT") {

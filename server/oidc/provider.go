@@ -6,8 +6,8 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
-	"github.com/ory/fosite/token/jwt"
 
+	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/storage/fositestore"
 )
 
@@ -31,9 +31,6 @@ var DefaultLifetimes = Lifetimes{
 	AuthorizeCode: time.Minute,
 	RefreshGrace:  10 * time.Second,
 }
-
-// idTokenAlg is the algorithm ID tokens are signed with.
-const idTokenAlg = "RS256"
 
 // newProvider composes exactly the fosite handlers keygate offers — never
 // ComposeAllEnabled, which would switch on implicit and password grants.
@@ -64,13 +61,13 @@ func newProvider(d Deps, store *fositestore.Store) (fosite.OAuth2Provider, *fosi
 		OmitRedirectScopeParam:          true,
 		MinParameterEntropy:             fosite.MinParameterEntropy,
 	}
-	keyGetter := func(context.Context) (any, error) {
-		return d.Keys.Current().Signing(idTokenAlg)
-	}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               newTokenStrategy(compose.NewOAuth2HMACStrategy(cfg), d.Keys, cfg),
-		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keyGetter, cfg),
-		Signer:                     &jwt.DefaultSigner{GetPrivateKey: keyGetter},
+		CoreStrategy: newTokenStrategy(compose.NewOAuth2HMACStrategy(cfg), d.Keys, cfg),
+		// Each ID token is signed with its client's algorithm (idtoken.go).
+		OpenIDConnectTokenStrategy: newIDTokenStrategy(d.Keys, cfg),
+		// fosite reads an authorization request's id_token_hint with this
+		// one (its OpenIDConnectRequestValidator); it signs nothing here.
+		Signer: newIDTokenSigner(d.Keys, keys.RS256),
 	}
 	p := compose.Compose(cfg, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,

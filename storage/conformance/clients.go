@@ -29,12 +29,13 @@ func testClients(t *testing.T, newStore NewStore) {
 		AccessTokenTTL:          15 * time.Minute,
 		RefreshTokenTTL:         30 * 24 * time.Hour,
 		DenyRisky:               true,
+		IDTokenAlg:              "ES256",
 		AllowedGroups:           []string{"g_support", "g_ops"},
 		CreatedAt:               t0,
 		UpdatedAt:               at(time.Minute),
 	}
 	// public leaves every optional field zero: no previous secret, the
-	// server's default lifetimes.
+	// server's default lifetimes and ID token algorithm.
 	public := storage.Client{
 		ID:           "spa",
 		Name:         "Single-page app",
@@ -110,6 +111,7 @@ func testClients(t *testing.T, newStore NewStore) {
 			c.RedirectURIs = append(c.RedirectURIs, "https://app.example.com/cb3")
 			c.Scopes = nil
 			c.Disabled = true
+			c.IDTokenAlg = "RS256"
 			c.UpdatedAt = at(time.Hour)
 			return nil
 		}))
@@ -117,8 +119,25 @@ func testClients(t *testing.T, newStore NewStore) {
 		ok(t, err)
 		want := full
 		want.RedirectURIs = append(append([]string(nil), full.RedirectURIs...), "https://app.example.com/cb3")
-		want.Scopes, want.Disabled, want.UpdatedAt = nil, true, at(time.Hour)
+		want.Scopes, want.Disabled, want.IDTokenAlg, want.UpdatedAt = nil, true, "RS256", at(time.Hour)
 		same(t, "updated client", got, want)
+	})
+
+	t.Run("the ID token algorithm is kept as written, empty meaning RS256", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateClient(ctx, public))
+		got, err := st.GetClient(ctx, public.ID)
+		ok(t, err)
+		if got.IDTokenAlg != "" || got.IDTokenSignedResponseAlg() != "RS256" {
+			t.Errorf("a client registered without one reads back %q (signed with %s), want \"\" (RS256)",
+				got.IDTokenAlg, got.IDTokenSignedResponseAlg())
+		}
+		ok(t, st.UpdateClient(ctx, public.ID, func(c *storage.Client) error { c.IDTokenAlg = "ES256"; return nil }))
+		got, err = st.GetClient(ctx, public.ID)
+		ok(t, err)
+		if got.IDTokenAlg != "ES256" || got.IDTokenSignedResponseAlg() != "ES256" {
+			t.Errorf("after switching to ES256 it reads back %q", got.IDTokenAlg)
+		}
 	})
 
 	t.Run("an update rotates the secret, and a later one ends the rotation", func(t *testing.T) {

@@ -13,7 +13,8 @@ import (
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, scopes, audience, public, min_acr, max_auth_age,
 	token_format, backchannel_logout_uri, disabled, previous_secret_hash,
-	previous_secret_expires_at, access_token_ttl, refresh_token_ttl, deny_risky, allowed_groups, created_at, updated_at`
+	previous_secret_expires_at, access_token_ttl, refresh_token_ttl, deny_risky, allowed_groups, created_at, updated_at,
+	id_token_alg`
 
 func scanClient(sc rowScanner) (storage.Client, error) {
 	var c storage.Client
@@ -23,7 +24,7 @@ func scanClient(sc rowScanner) (storage.Client, error) {
 		&c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Audience,
 		&c.Public, &c.MinACR, &maxAuthAge, &c.TokenFormat, &c.BackchannelLogoutURI, &c.Disabled,
 		&c.PreviousSecretHash, tsCol{&c.PreviousSecretExpiresAt}, &accessTTL, &refreshTTL,
-		&c.DenyRisky, &c.AllowedGroups, tsCol{&c.CreatedAt}, tsCol{&c.UpdatedAt})
+		&c.DenyRisky, &c.AllowedGroups, tsCol{&c.CreatedAt}, tsCol{&c.UpdatedAt}, &c.IDTokenAlg)
 	c.MaxAuthAge = time.Duration(maxAuthAge)
 	c.AccessTokenTTL = time.Duration(accessTTL)
 	c.RefreshTokenTTL = time.Duration(refreshTTL)
@@ -41,14 +42,14 @@ func clientArgs(c storage.Client) []any {
 		c.Public, c.MinACR, int64(c.MaxAuthAge), c.TokenFormat, c.BackchannelLogoutURI, c.Disabled,
 		c.PreviousSecretHash, ts(c.PreviousSecretExpiresAt),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.DenyRisky, list(c.AllowedGroups),
-		ts(c.CreatedAt), ts(c.UpdatedAt)}
+		ts(c.CreatedAt), ts(c.UpdatedAt), c.IDTokenAlg}
 }
 
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	tag, err := s.q(ctx).Exec(ctx, `
 		INSERT INTO client (`+clientColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-			$19, $20, $21, $22, $23)
+			$19, $20, $21, $22, $23, $24)
 		ON CONFLICT DO NOTHING`,
 		clientArgs(c)...)
 	return inserted("create client", tag, err)
@@ -126,8 +127,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 				token_format = $13, backchannel_logout_uri = $14, disabled = $15,
 				previous_secret_hash = $16, previous_secret_expires_at = $17,
 				access_token_ttl = $18, refresh_token_ttl = $19, deny_risky = $20,
-				allowed_groups = $21, created_at = $22, updated_at = $23
-			WHERE id = $1`+notify(24),
+				allowed_groups = $21, created_at = $22, updated_at = $23, id_token_alg = $24
+			WHERE id = $1`+notify(25),
 			append(clientArgs(c), s.notice(storage.TopicClients, id))...)
 		s.invalidateClient(ctx, id)
 		return wrapErr("update client", err)

@@ -10,7 +10,8 @@ import (
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, scopes, audience, public, min_acr, max_auth_age,
 	token_format, backchannel_logout_uri, disabled, previous_secret_hash,
-	previous_secret_expires_at, access_token_ttl, refresh_token_ttl, deny_risky, allowed_groups, created_at, updated_at`
+	previous_secret_expires_at, access_token_ttl, refresh_token_ttl, deny_risky, allowed_groups, created_at, updated_at,
+	id_token_alg`
 
 func scanClient(sc rowScanner) (storage.Client, error) {
 	var c storage.Client
@@ -20,7 +21,7 @@ func scanClient(sc rowScanner) (storage.Client, error) {
 		listCol{&c.GrantTypes}, listCol{&c.ResponseTypes}, listCol{&c.Scopes}, listCol{&c.Audience},
 		&c.Public, &c.MinACR, &maxAuthAge, &c.TokenFormat, &c.BackchannelLogoutURI, &c.Disabled,
 		&c.PreviousSecretHash, timeCol{&c.PreviousSecretExpiresAt}, &accessTTL, &refreshTTL,
-		&c.DenyRisky, listCol{&c.AllowedGroups}, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+		&c.DenyRisky, listCol{&c.AllowedGroups}, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.IDTokenAlg)
 	c.MaxAuthAge = time.Duration(maxAuthAge)
 	c.AccessTokenTTL = time.Duration(accessTTL)
 	c.RefreshTokenTTL = time.Duration(refreshTTL)
@@ -38,7 +39,7 @@ func clientArgs(c storage.Client) []any {
 		c.Public, c.MinACR, int64(c.MaxAuthAge), c.TokenFormat, c.BackchannelLogoutURI, c.Disabled,
 		c.PreviousSecretHash, micros(c.PreviousSecretExpiresAt),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.DenyRisky, listJSON(c.AllowedGroups),
-		micros(c.CreatedAt), micros(c.UpdatedAt), c.ID}
+		micros(c.CreatedAt), micros(c.UpdatedAt), c.IDTokenAlg, c.ID}
 }
 
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
@@ -47,8 +48,8 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 			grant_types, response_types, scopes, audience, public, min_acr, max_auth_age,
 			token_format, backchannel_logout_uri, disabled, previous_secret_hash,
 			previous_secret_expires_at, access_token_ttl, refresh_token_ttl, deny_risky,
-			allowed_groups, created_at, updated_at, id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			allowed_groups, created_at, updated_at, id_token_alg, id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		clientArgs(c)...)
 	return wrapErr("create client", err)
 }
@@ -112,7 +113,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(c *storage.
 				token_format = ?, backchannel_logout_uri = ?, disabled = ?,
 				previous_secret_hash = ?, previous_secret_expires_at = ?,
 				access_token_ttl = ?, refresh_token_ttl = ?, deny_risky = ?,
-				allowed_groups = ?, created_at = ?, updated_at = ?
+				allowed_groups = ?, created_at = ?, updated_at = ?, id_token_alg = ?
 			WHERE id = ?`,
 			clientArgs(c)...)
 		s.invalidateClient(ctx, id)

@@ -94,7 +94,7 @@ func fill(t testing.TB, st storage.Store) {
 		RedirectURIs: []string{"https://wiki.example.com/cb"}, GrantTypes: []string{"authorization_code", "refresh_token"},
 		ResponseTypes: []string{"code"}, Scopes: []string{"openid", "groups"}, Audience: []string{"c_wiki"}, MinACR: "mfa",
 		MaxAuthAge: time.Hour, TokenFormat: "jwt", PreviousSecretHash: []byte("old"), PreviousSecretExpiresAt: now.Add(time.Hour),
-		AccessTokenTTL: time.Minute, DenyRisky: true, AllowedGroups: []string{"g_ops"}, CreatedAt: now, UpdatedAt: now}))
+		AccessTokenTTL: time.Minute, DenyRisky: true, IDTokenAlg: "ES256", AllowedGroups: []string{"g_ops"}, CreatedAt: now, UpdatedAt: now}))
 	ok(t, st.CreateClient(ctx, storage.Client{ID: "c_spa", Name: "SPA", Public: true, CreatedAt: now}))
 	ok(t, st.CreateSession(ctx, storage.BrowserSession{IDHash: []byte("session-hash"), SID: "sid-1", UserID: "u_ann",
 		Data: []byte("values"), IP: "192.0.2.1", UserAgent: "Firefox", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}))
