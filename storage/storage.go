@@ -370,6 +370,11 @@ type BrowserSessions interface {
 	UpdateSession(ctx context.Context, s BrowserSession) error
 	// GetSession returns ErrNotFound for unknown or expired (at now) sessions.
 	GetSession(ctx context.Context, idHash []byte, now time.Time) (BrowserSession, error)
+	// SessionStands is a read that answers as UpdateSession would without
+	// writing: nil if the session exists unexpired at now, still signed in
+	// as userID ("" before sign-in), and may be held (its user exists and
+	// is not suspended); ErrNotFound otherwise.
+	SessionStands(ctx context.Context, idHash []byte, userID string, now time.Time) error
 	DeleteSession(ctx context.Context, idHash []byte) error
 	// DeleteSessionBySID ends the session with this public id and returns
 	// its user; ErrNotFound if there is none.

@@ -702,3 +702,65 @@ func TestCSRFTokenChangesAtSignIn(t *testing.T) {
 		t.Fatalf("CSRF token after sign-in = %q, before %q; want a new one", after, before)
 	}
 }
+
+// A page that loads a session and saves it unchanged writes nothing: no
+// row update (the last-seen time moves at most once a minute) and no
+// cookie, which could overwrite a newer session's set by another tab.
+// Any change is written, and an ended session still answers ErrEnded.
+func TestUnchangedSessionIsNotWritten(t *testing.T) {
+	f := newFixture(t, false)
+	c := f.request(t, nil, func(x *session.Session, w http.ResponseWriter) error {
+		if err := x.SignIn(alice); err != nil {
+			return err
+		}
+		return x.Save(w)
+	})
+	before, err := f.row(t, c.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second)
+	if set := f.save(t, c); set != nil {
+		t.Errorf("an unchanged save set cookie %v", set)
+	}
+	if got, err := f.row(t, c.Value); err != nil || !got.LastSeenAt.Equal(before.LastSeenAt) {
+		t.Errorf("after an unchanged save: last seen %v (%v), want %v", got.LastSeenAt, err, before.LastSeenAt)
+	}
+
+	// A minute on, the last-seen time is written.
+	f.clock.Advance(time.Minute)
+	if set := f.save(t, c); set == nil || set.Value != c.Value {
+		t.Errorf("a last-seen save set cookie %v, want the session's", set)
+	}
+	if got, err := f.row(t, c.Value); err != nil || !got.LastSeenAt.Equal(f.clock.Now()) {
+		t.Errorf("last seen %v (%v), want %v", got.LastSeenAt, err, f.clock.Now())
+	}
+
+	// A changed value is written at once.
+	var token string
+	f.request(t, c, func(x *session.Session, w http.ResponseWriter) error {
+		token = x.CSRFToken()
+		return x.Save(w)
+	})
+	if !f.load(t, c).ValidCSRF(token) {
+		t.Error("the CSRF token created on a page was not saved")
+	}
+
+	// Unchanged, but the user was suspended: ErrEnded, no cookie.
+	if err := f.db.UpdateUser(t.Context(), alice.UserID, func(u *storage.User) error { u.SuspendedAt = t0; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "https://id.example/", nil)
+	r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	x, err := f.store.Load(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	if err := x.Save(w); !errors.Is(err, session.ErrEnded) {
+		t.Errorf("unchanged save of a suspended user's session = %v, want ErrEnded", err)
+	}
+	if cs := w.Result().Cookies(); len(cs) != 0 {
+		t.Errorf("cookies set: %v", cs)
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -104,11 +106,38 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess.IsNew = false
 	sess.Values[keySID] = row.SID
 	sess.Values[keyCreated] = row.CreatedAt.Unix()
+	sess.Values[loadedKey{}] = &loaded{values: maps.Clone(sess.Values), ip: row.IP, userAgent: row.UserAgent, lastSeen: row.LastSeenAt}
 	return sess, nil
+}
+
+// lastSeenResolution is how stale a session's last-seen time may get
+// before a request that changed nothing else writes it anyway.
+const lastSeenResolution = time.Minute
+
+// loadedKey keys, in a loaded session's Values, what its row held; Save
+// takes it out before encoding (gob could not encode it).
+type loadedKey struct{}
+
+type loaded struct {
+	values        map[any]any
+	ip, userAgent string
+	lastSeen      time.Time
+}
+
+// unchanged reports whether writing row would change nothing a reader
+// needs: the same values, address and browser, and a last-seen time
+// within lastSeenResolution. Most pages load the session and save it
+// untouched; skipping their writes halves a sign-in's commits, and single
+// sign-on writes nothing for the session at all.
+func (l *loaded) unchanged(values map[any]any, row storage.BrowserSession) bool {
+	return l != nil && row.IP == l.ip && row.UserAgent == l.userAgent &&
+		row.LastSeenAt.Sub(l.lastSeen) < lastSeenResolution && reflect.DeepEqual(values, l.values)
 }
 
 // Save writes the session row and cookie; MaxAge < 0 deletes both.
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	prev, _ := sess.Values[loadedKey{}].(*loaded)
+	delete(sess.Values, loadedKey{})
 	if sess.Options != nil && sess.Options.MaxAge < 0 {
 		if sess.ID != "" {
 			// Already gone (a concurrent sign-out) is as good as deleted.
@@ -134,16 +163,11 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	} else {
 		sess.Values[keyCreated] = now.Unix()
 	}
-	var data bytes.Buffer
-	if err := gob.NewEncoder(&data).Encode(sess.Values); err != nil {
-		return fmt.Errorf("encode session: %w", err)
-	}
 	uid, _ := sess.Values[keyUserID].(string)
 	row := storage.BrowserSession{
 		IDHash:     hashID(sess.ID),
 		SID:        sid,
 		UserID:     uid,
-		Data:       data.Bytes(),
 		IP:         clientIP(r),
 		UserAgent:  truncate(r.UserAgent(), 256),
 		CreatedAt:  created,
@@ -152,13 +176,29 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	}
 	// A new id is inserted; a loaded one is only ever updated, so a request
 	// that outlives a sign-out or a suspension cannot bring its session back.
+	// An unchanged one is not written, only checked by a read that answers
+	// as the update would; its cookie, set when it last changed, stands.
+	if !sess.IsNew && prev.unchanged(sess.Values, row) {
+		if err := s.db.SessionStands(r.Context(), row.IDHash, row.UserID, now); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return s.ended(r, sess)
+			}
+			return fmt.Errorf("save session: %w", err)
+		}
+		sess.Values[loadedKey{}] = prev
+		return nil
+	}
+	var data bytes.Buffer
+	if err := gob.NewEncoder(&data).Encode(sess.Values); err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	row.Data = data.Bytes()
 	write := s.db.UpdateSession
 	if sess.IsNew {
 		write = s.db.CreateSession
 	}
-	// A session is saved on nearly every page: in a transaction of its
-	// own it shares a commit (and its fsync) with concurrent writers
-	// instead of holding the one writer for a commit of its own.
+	// In a transaction of its own, the write shares a commit (and its
+	// fsync) with concurrent writers.
 	err := s.db.InTx(r.Context(), func(ctx context.Context) error { return write(ctx, row) })
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -166,6 +206,8 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		}
 		return fmt.Errorf("save session: %w", err)
 	}
+	prev = &loaded{values: maps.Clone(sess.Values), ip: row.IP, userAgent: row.UserAgent, lastSeen: row.LastSeenAt}
+	sess.Values[loadedKey{}] = prev
 	sess.IsNew = false
 	opts := *sess.Options
 	opts.MaxAge = int(row.ExpiresAt.Sub(now).Seconds())

@@ -102,6 +102,25 @@ func testSessions(t *testing.T, newStore NewStore) {
 		ok(t, st.CreateSession(ctx, sess("anon", "sid-anon", "", at(time.Hour))))
 	})
 
+	t.Run("a session stands while an update would be written", func(t *testing.T) {
+		st, ctx := withUsers(t, newStore)
+		anon := sess("anon", "sid-anon", "", at(time.Hour))
+		ok(t, st.CreateSession(ctx, s1))
+		ok(t, st.CreateSession(ctx, anon))
+		ok(t, st.SessionStands(ctx, s1.IDHash, "u", at(time.Minute)))
+		ok(t, st.SessionStands(ctx, anon.IDHash, "", at(time.Minute)))
+		// Expired, signed in as someone else, or not signed in any more.
+		wantErr(t, st.SessionStands(ctx, s1.IDHash, "u", at(2*time.Hour)), storage.ErrNotFound)
+		wantErr(t, st.SessionStands(ctx, s1.IDHash, "v", t0), storage.ErrNotFound)
+		wantErr(t, st.SessionStands(ctx, s1.IDHash, "", t0), storage.ErrNotFound)
+		wantErr(t, st.SessionStands(ctx, []byte("other"), "u", t0), storage.ErrNotFound)
+		// Suspended, then ended.
+		ok(t, st.UpdateUser(ctx, "u", func(u *storage.User) error { u.SuspendedAt = t0; return nil }))
+		wantErr(t, st.SessionStands(ctx, s1.IDHash, "u", t0), storage.ErrNotFound)
+		ok(t, st.DeleteSession(ctx, anon.IDHash))
+		wantErr(t, st.SessionStands(ctx, anon.IDHash, "", t0), storage.ErrNotFound)
+	})
+
 	t.Run("an unknown session is not found", func(t *testing.T) {
 		st, ctx := withUsers(t, newStore)
 		ok(t, st.CreateSession(ctx, s1))

@@ -71,6 +71,18 @@ func (s *Store) GetSession(ctx context.Context, idHash []byte, now time.Time) (s
 	return bs, wrapErr("get session", err)
 }
 
+// SessionStands reads without FOR SHARE: it leaves nothing behind for a
+// suspension to find, so it need not wait for one.
+func (s *Store) SessionStands(ctx context.Context, idHash []byte, userID string, now time.Time) error {
+	var one int
+	err := s.q(ctx).QueryRow(ctx, `
+		SELECT 1 FROM browser_session
+		WHERE id_hash = $2 AND user_id = $1 AND expires_at > $3 AND ($1 = '' OR EXISTS (
+			SELECT 1 FROM "user" WHERE id = $1 AND suspended_at IS NULL))`,
+		userID, idHash, ts(now)).Scan(&one)
+	return wrapErr("session stands", err)
+}
+
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM browser_session WHERE id_hash = $1`, idHash)
 	return affected("delete session", tag, err)

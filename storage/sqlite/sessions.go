@@ -49,6 +49,15 @@ func (s *Store) GetSession(ctx context.Context, idHash []byte, now time.Time) (s
 	return bs, wrapErr("get session", err)
 }
 
+func (s *Store) SessionStands(ctx context.Context, idHash []byte, userID string, now time.Time) error {
+	var one int
+	err := s.r(ctx).QueryRowContext(ctx, `
+		SELECT 1 FROM browser_session
+		WHERE id_hash = ?2 AND user_id = ?1 AND expires_at > ?3 AND `+mayHoldSession,
+		userID, idHash, micros(now)).Scan(&one)
+	return wrapErr("session stands", err)
+}
+
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	res, err := s.w(ctx).ExecContext(ctx, `DELETE FROM browser_session WHERE id_hash = ?`, idHash)
 	return affected("delete session", res, err)
