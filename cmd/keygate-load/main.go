@@ -21,6 +21,9 @@
 //	                without a page.
 //	refresh         refresh_token grants, each rotating the user's token.
 //
+// -id-token-alg ES256 registers the app for ES256 ID tokens instead of
+// RS256, the default; its ID tokens must then be signed with ES256.
+//
 // It only ever talks to loopback (localhost, 127.0.0.0/8, ::1): any other
 // host is refused before a connection is made, every dial is checked
 // again, proxies from the environment are ignored and redirects are not

@@ -54,7 +54,7 @@ type Option struct {
 func idTokenAlgOptions(selected string) []Option {
 	return []Option{
 		{"RS256", "RS256: RSA, which every OpenID Connect library accepts (the default)", selected != "ES256"},
-		{"ES256", "ES256: ECDSA P-256, ~50 times cheaper for keygate to sign; the app's library must accept it", selected == "ES256"},
+		{"ES256", "ES256: ECDSA P-256, over ten times cheaper for keygate to sign; the app's library must accept it", selected == "ES256"},
 	}
 }
 
