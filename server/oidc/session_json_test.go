@@ -94,3 +94,127 @@ func TestStoredSessionIsCompact(t *testing.T) {
 		t.Errorf("a client_credentials session takes %d bytes: %s", len(raw), raw)
 	}
 }
+
+// Decoding a stored session into a fresh one, as every token lookup does:
+//
+//	go test ./server/oidc -run '^$' -bench SessionDecode
+func BenchmarkSessionDecode(b *testing.B) {
+	cc := NewSession()
+	cc.SetExpiresAt(fosite.AccessToken, time.Now())
+	for name, s := range map[string]*Session{"client_credentials": cc, "signed_in": fullSession()} {
+		raw, err := json.Marshal(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := NewSession().UnmarshalJSON(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// storedSessionLikeEncodingJSON fails unless readStoredSession reads raw
+// as encoding/json does, or leaves it to encoding/json, and reports
+// whether it read it itself.
+func storedSessionLikeEncodingJSON(t *testing.T, raw []byte) bool {
+	t.Helper()
+	var want storedSession
+	wantErr := json.Unmarshal(raw, &want)
+	var got storedSession
+	fast := readStoredSession(raw, &got)
+	if fast && wantErr != nil {
+		t.Fatalf("readStoredSession accepts %q, which encoding/json refuses: %v", raw, wantErr)
+	}
+	if fast && !reflect.DeepEqual(got, want) {
+		t.Fatalf("readStoredSession(%q)\n got %+v %+v\nwant %+v %+v", raw, got, got.Claims, want, want.Claims)
+	}
+	// Called directly, as fositestore does with a record's session that
+	// it has checked, UnmarshalJSON decodes as through json.Unmarshal,
+	// which checks the syntax first.
+	viaJSON, direct := NewSession(), NewSession()
+	errJSON := json.Unmarshal(raw, viaJSON)
+	errDirect := direct.UnmarshalJSON(raw)
+	if (errJSON == nil) != (errDirect == nil) || (errJSON == nil && !reflect.DeepEqual(viaJSON, direct)) {
+		t.Fatalf("UnmarshalJSON(%q) and json.Unmarshal disagree: %v, %v", raw, errDirect, errJSON)
+	}
+	return fast
+}
+
+func TestReadStoredSessionReadsWhatMarshalJSONWrites(t *testing.T) {
+	cc := NewSession()
+	cc.SetExpiresAt(fosite.AccessToken, time.Now())
+	odd := fullSession()
+	odd.Claims.Extra = map[string]any{"n": 1.5, "nested": map[string]any{"a": []any{"}", "[", nil, true}}, "q": `"\`}
+	odd.Headers.Extra = map[string]any{"kid": "k1", "typ": "JWT"}
+	for name, s := range map[string]*Session{"client_credentials": cc, "signed in": fullSession(), "empty": NewSession(),
+		"odd extra claims": odd} {
+		t.Run(name, func(t *testing.T) {
+			raw, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !storedSessionLikeEncodingJSON(t, raw) {
+				t.Errorf("%s was left to encoding/json", raw)
+			}
+		})
+	}
+}
+
+func TestReadStoredSessionAgreesWithEncodingJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		fast      bool
+	}{
+		{"space around every token", " {\n\"sub\" : \"u\" , \"exp\" : { \"access_token\" : 5 } ,\t\"idt\":{ \"amr\" : [ \"pwd\" , \"otp\" ] } } ", true},
+		{"empty objects and lists", `{"exp":{},"idt":{"aud":[],"ext":{}},"hdr":{}}`, true},
+		{"a repeated expiry keeps the last", `{"exp":{"access_token":1,"access_token":2}}`, true},
+		{"negative and zero times", `{"idt":{"exp":-5,"iat":0,"rat":-0}}`, true},
+
+		{"a repeated key", `{"sub":"a","sub":"b"}`, false},
+		{"a repeated claim", `{"idt":{"acr":"a","acr":"b"}}`, false},
+		{"the legacy form", `{"id_token":{"subject":"u"},"sid":"s"}`, false},
+		{"an unknown key", `{"sub":"u","x":1}`, false},
+		{"an unknown claim", `{"idt":{"x":1}}`, false},
+		{"a key in other case", `{"SUB":"u"}`, false},
+		{"an escape", `{"sub":"\u0075"}`, false},
+		{"null", `{"sub":null}`, false},
+		{"null claims", `{"idt":null}`, false},
+		{"a fraction", `{"exp":{"access_token":1.5}}`, false},
+		{"an exponent", `{"exp":{"access_token":1e3}}`, false},
+		{"a time too large", `{"exp":{"access_token":99999999999999999999}}`, false},
+		{"a leading zero", `{"exp":{"access_token":01}}`, false},
+		{"a string for a time", `{"idt":{"exp":"5"}}`, false},
+		{"extra claims that are not an object", `{"idt":{"ext":[1]}}`, false},
+		{"invalid extra claims", `{"idt":{"ext":{"a":}}}`, false},
+		{"unterminated extra claims", `{"idt":{"ext":{"a":"}"`, false},
+		{"invalid UTF-8", "{\"sub\":\"\xff\"}", false},
+		{"a trailing comma", `{"sub":"u",}`, false},
+		{"text after the object", `{"sub":"u"}x`, false},
+		{"nothing", ``, false},
+		{"a minus alone", `{"idt":{"exp":-}}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if fast := storedSessionLikeEncodingJSON(t, []byte(tc.raw)); fast != tc.fast {
+				t.Errorf("read directly: %v, want %v", fast, tc.fast)
+			}
+		})
+	}
+}
+
+func FuzzReadStoredSession(f *testing.F) {
+	for _, s := range []*Session{fullSession(), NewSession()} {
+		raw, err := json.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"exp":{"access_token":1,"access_token":-0},"idt":{"ext":{"a":"}]\"{"}}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		storedSessionLikeEncodingJSON(t, raw)
+	})
+}
