@@ -205,19 +205,21 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, sess *session
 		}
 		details := riskDetails(a)
 		details["acr"], details["amr"] = flow.ACR, strings.Join(flow.AMR, " ")
-		return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{Type: audit.SigninSucceeded,
-			Actor: flow.UserID, UserID: flow.UserID, ClientID: flow.ClientID, Result: audit.Success, Details: details})
+		if err := h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{Type: audit.SigninSucceeded,
+			Actor: flow.UserID, UserID: flow.UserID, ClientID: flow.ClientID, Result: audit.Success, Details: details}); err != nil {
+			return err
+		}
+		if err := h.d.Throttle.Succeed(ctx, flow.UserID); err != nil {
+			return err
+		}
+		// The new session, and the old one's end, with the rest: one
+		// commit for the whole sign-in's bookkeeping.
+		return sess.SaveIn(ctx, w)
 	})
 	if errors.Is(err, storage.ErrConflict) {
 		return session.ErrFlowGone
 	}
 	if err != nil {
-		return err
-	}
-	if err := h.d.Throttle.Succeed(ctx, flow.UserID); err != nil {
-		return err
-	}
-	if err := sess.Save(w); err != nil {
 		return err
 	}
 	h.d.Metrics.SignIn("success")

@@ -1,10 +1,9 @@
 package session
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/keygate/keygate/server/httpx"
-	"github.com/keygate/keygate/storage"
 )
 
 // Keys of the values a session holds.
@@ -103,14 +101,9 @@ func (x *Session) SignIn(a Auth) error {
 	return nil
 }
 
-// renew drops the stored row and clears the id; Save issues a new one.
+// renew clears the id; Save issues a new one and deletes the row under
+// the old one, in one transaction.
 func (x *Session) renew() error {
-	if x.raw.ID != "" {
-		err := x.store.db.DeleteSession(x.r.Context(), hashID(x.raw.ID))
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("renew session: %w", err)
-		}
-	}
 	x.raw.ID = ""
 	x.raw.IsNew = true
 	// A CSRF token seen before sign-in (on a shared screen, in a planted
@@ -190,6 +183,12 @@ func (x *Session) SID() string {
 }
 
 func (x *Session) Save(w http.ResponseWriter) error { return x.raw.Save(x.r, w) }
+
+// SaveIn is Save with ctx, a transaction's, for a handler that writes the
+// session together with what it records about it.
+func (x *Session) SaveIn(ctx context.Context, w http.ResponseWriter) error {
+	return x.store.Save(x.r.WithContext(ctx), w, x.raw)
+}
 
 // Destroy deletes the session row and the cookie.
 func (x *Session) Destroy(w http.ResponseWriter) error {

@@ -106,7 +106,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess.IsNew = false
 	sess.Values[keySID] = row.SID
 	sess.Values[keyCreated] = row.CreatedAt.Unix()
-	sess.Values[loadedKey{}] = &loaded{values: maps.Clone(sess.Values), ip: row.IP, userAgent: row.UserAgent, lastSeen: row.LastSeenAt}
+	sess.Values[loadedKey{}] = &loaded{idHash: row.IDHash, values: maps.Clone(sess.Values), ip: row.IP, userAgent: row.UserAgent, lastSeen: row.LastSeenAt}
 	return sess, nil
 }
 
@@ -119,6 +119,9 @@ const lastSeenResolution = time.Minute
 type loadedKey struct{}
 
 type loaded struct {
+	// idHash is the row's key: a session whose id was renewed (a sign-in)
+	// deletes it when it saves the new one.
+	idHash        []byte
 	values        map[any]any
 	ip, userAgent string
 	lastSeen      time.Time
@@ -130,7 +133,7 @@ type loaded struct {
 // untouched; skipping their writes halves a sign-in's commits, and single
 // sign-on writes nothing for the session at all.
 func (l *loaded) unchanged(values map[any]any, row storage.BrowserSession) bool {
-	return l != nil && row.IP == l.ip && row.UserAgent == l.userAgent &&
+	return l != nil && bytes.Equal(row.IDHash, l.idHash) && row.IP == l.ip && row.UserAgent == l.userAgent &&
 		row.LastSeenAt.Sub(l.lastSeen) < lastSeenResolution && reflect.DeepEqual(values, l.values)
 }
 
@@ -139,9 +142,16 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	prev, _ := sess.Values[loadedKey{}].(*loaded)
 	delete(sess.Values, loadedKey{})
 	if sess.Options != nil && sess.Options.MaxAge < 0 {
+		var hashes [][]byte
 		if sess.ID != "" {
+			hashes = append(hashes, hashID(sess.ID))
+		}
+		if prev != nil && (sess.ID == "" || !bytes.Equal(prev.idHash, hashID(sess.ID))) {
+			hashes = append(hashes, prev.idHash) // renewed, then destroyed
+		}
+		for _, h := range hashes {
 			// Already gone (a concurrent sign-out) is as good as deleted.
-			if err := s.db.DeleteSession(r.Context(), hashID(sess.ID)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			if err := s.db.DeleteSession(r.Context(), h); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("delete session: %w", err)
 			}
 		}
@@ -199,14 +209,23 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 	}
 	// In a transaction of its own, the write shares a commit (and its
 	// fsync) with concurrent writers.
-	err := s.db.InTx(r.Context(), func(ctx context.Context) error { return write(ctx, row) })
+	err := s.db.InTx(r.Context(), func(ctx context.Context) error {
+		if sess.IsNew && prev != nil {
+			// Renewed: the row under the old id goes with the new one's
+			// creation, so an id planted before sign-in is worthless.
+			if err := s.db.DeleteSession(ctx, prev.idHash); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+		}
+		return write(ctx, row)
+	})
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return s.ended(r, sess)
 		}
 		return fmt.Errorf("save session: %w", err)
 	}
-	prev = &loaded{values: maps.Clone(sess.Values), ip: row.IP, userAgent: row.UserAgent, lastSeen: row.LastSeenAt}
+	prev = &loaded{idHash: row.IDHash, values: maps.Clone(sess.Values), ip: row.IP, userAgent: row.UserAgent, lastSeen: row.LastSeenAt}
 	sess.Values[loadedKey{}] = prev
 	sess.IsNew = false
 	opts := *sess.Options
