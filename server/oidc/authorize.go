@@ -175,11 +175,6 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	if !slices.Equal(flow.SessionHash, sess.IDHash()) || flow.State != storage.FlowComplete || auth.UserID != flow.UserID {
 		return httpx.Errorf(http.StatusForbidden, "This sign-in belongs to another browser session. Go back to the app and start again.", nil)
 	}
-	// One use: a second resume of the same flow finds nothing. (In a
-	// transaction of its own to share a group commit, as at its creation.)
-	if err := h.d.Store.InTx(ctx, func(ctx context.Context) error { return h.d.Store.DeleteFlow(ctx, flow.ID) }); err != nil {
-		return err
-	}
 	orig := r.Clone(ctx)
 	orig.Method = http.MethodGet
 	orig.URL = &url.URL{Path: "/oauth2/authorize", RawQuery: flow.Query}
@@ -216,6 +211,9 @@ func (h *Handler) refusedFlow(w http.ResponseWriter, r *http.Request, flow stora
 // user's groups, require.
 var errBelowRequirement = errors.New("the sign-in is below the requirement")
 
+// errFlowUsed is a resume whose flow another resume used first.
+var errFlowUsed = errors.New("the sign-in flow was already used")
+
 // issue grants what the client may have of what it asked for and writes
 // the code response for the sign-in auth that flow recorded. The flow's
 // CreatedAt is when the request first arrived, which fosite's
@@ -234,6 +232,14 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.Author
 	}
 	var resp fosite.AuthorizeResponder
 	err := h.d.Store.InTx(ctx, func(ctx context.Context) error {
+		// One use: of two resumes of the same flow, the second finds
+		// nothing to delete and issues nothing.
+		if err := h.d.Store.DeleteFlow(ctx, flow.ID); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return errFlowUsed
+			}
+			return err
+		}
 		// The code is written only while the sign-in still stands, checked
 		// in the same transaction: a sign-out or a suspension that commits
 		// first leaves no code behind; one that commits after finds the
@@ -259,6 +265,8 @@ func (h *Handler) issue(w http.ResponseWriter, r *http.Request, ar fosite.Author
 		return err
 	})
 	switch {
+	case errors.Is(err, errFlowUsed):
+		return httpx.Errorf(http.StatusBadRequest, "This sign-in has expired or was already used. Go back to the app and start again.", err)
 	case errors.Is(err, fositestore.ErrNotInAllowedGroup):
 		// Reached only without a page (prompt=none): server/login shows
 		// the user a page before it comes to this.

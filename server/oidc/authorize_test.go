@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -505,5 +506,51 @@ func TestResumeReadsTheUserOnce(t *testing.T) {
 	claims := e.idTokenClaims(t, e.exchange(t, q.Get("code")).IDToken)
 	if g, _ := claims["groups"].([]any); !slices.Equal(g, []any{"g_staff"}) || claims["email"] != e.user.Email {
 		t.Errorf("ID token groups %v, email %v", claims["groups"], claims["email"])
+	}
+}
+
+// Resumes of one flow racing each other issue one code: the flow is
+// deleted in the transaction that writes the code, and the others find
+// nothing to delete.
+func TestConcurrentResumesIssueOneCode(t *testing.T) {
+	e := newEnv(t)
+	created := e.clock.Now()
+	e.clock.Advance(10 * time.Second)
+	auth := session.Auth{UserID: e.user.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: e.clock.Now()}
+	cookie, _ := e.browser(t, auth)
+	if err := e.db.CreateFlow(t.Context(), storage.Flow{
+		ID: "flow-race", SessionHash: sha(cookie.Value), ClientID: "c_app",
+		Query: authorizeQuery(nil).Encode(), State: storage.FlowComplete,
+		UserID: e.user.ID, RequiredACR: session.ACRMFA, MaxAge: -1,
+		ACR: auth.ACR, AMR: auth.AMR, AuthTime: auth.AuthTime,
+		CreatedAt: created, ExpiresAt: created.Add(flowLifetime),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	statuses := make([]int, n)
+	codes := make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp := e.get(t, "/oauth2/authorize/resume?flow=flow-race", cookie)
+			statuses[i] = resp.StatusCode
+			if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.Query().Get("code") != "" {
+				codes[i] = true
+			}
+		})
+	}
+	wg.Wait()
+	issued := 0
+	for i := range n {
+		switch {
+		case codes[i]:
+			issued++
+		case statuses[i] != http.StatusBadRequest:
+			t.Errorf("resume %d: status %d without a code, want 400", i, statuses[i])
+		}
+	}
+	if issued != 1 {
+		t.Errorf("%d resumes issued a code, want exactly 1", issued)
 	}
 }

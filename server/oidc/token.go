@@ -38,6 +38,13 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	if r.PostForm.Get("grant_type") == "refresh_token" {
 		ctx = fositestore.WithRefreshGrant(ctx)
 	}
+	// A code exchange's deletions of its PKCE and OpenID Connect sessions
+	// are made with its audit event, or else on the way out.
+	var deletions *fositestore.Deletions
+	if r.PostForm.Get("grant_type") == "authorization_code" {
+		ctx, deletions = fositestore.WithDeferredDeletes(ctx)
+		defer h.applyDeletions(ctx, deletions)
+	}
 	ar, err := h.provider.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		h.tokenFailed(r, ar, err)
@@ -83,6 +90,11 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	// record: the writes finish whatever happens to the request.
 	wctx := context.WithoutCancel(ctx)
 	err = h.d.Store.InTx(wctx, func(ctx context.Context) error {
+		if deletions != nil {
+			if err := deletions.Apply(ctx); err != nil {
+				return err
+			}
+		}
 		if deferred != nil {
 			// The app may have been disabled, or its secret replaced,
 			// since fosite authenticated it.
@@ -113,8 +125,23 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		h.provider.WriteAccessError(ctx, w, ar, fosite.ErrServerError)
 		return
 	}
+	if deletions != nil {
+		deletions.Done()
+	}
 	h.d.Metrics.TokenIssued(grant)
 	h.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// applyDeletions makes a code exchange's deletions that did not commit
+// with its audit event: the exchange failed.
+func (h *Handler) applyDeletions(ctx context.Context, d *fositestore.Deletions) {
+	if !d.Pending() {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := h.d.Store.InTx(ctx, d.Apply); err != nil {
+		h.d.Logger.ErrorContext(ctx, "delete a code exchange's sessions", "err", err)
+	}
 }
 
 // refusedGrant answers a token request whose grant ended while it was in

@@ -1,8 +1,12 @@
 package oidc
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,6 +148,53 @@ func TestRefreshReadsGroupsOnlyForTheGroupsClaim(t *testing.T) {
 		}
 		if g, _ := e.idTokenClaims(t, tok.IDToken)["groups"].([]any); len(g) != 2 {
 			t.Errorf("refreshed ID token groups %v, want g_ops and g_staff", g)
+		}
+	})
+}
+
+// A code exchange's PKCE and OpenID Connect sessions are deleted with its
+// audit event when it succeeds, and on the way out when it fails: a wrong
+// code_verifier uses the code up, as fosite's own deletion did.
+func TestCodeExchangeDeletesItsSessions(t *testing.T) {
+	rows := func(t *testing.T, e *env, code string) (pkce, oidc bool) {
+		t.Helper()
+		sum := sha256.Sum256([]byte(code))
+		_, perr := e.db.GetToken(t.Context(), storage.KindPKCE, code[strings.LastIndexByte(code, '.')+1:])
+		_, oerr := e.db.GetToken(t.Context(), storage.KindOIDC, hex.EncodeToString(sum[:]))
+		for _, err := range []error{perr, oerr} {
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+		return perr == nil, oerr == nil
+	}
+	t.Run("a successful exchange", func(t *testing.T) {
+		e := newEnv(t)
+		q, _, _ := e.completeAuthorization(t, authorizeQuery(nil))
+		code := q.Get("code")
+		if p, o := rows(t, e, code); !p || !o {
+			t.Fatalf("before the exchange: PKCE session %v, OpenID Connect session %v; want both", p, o)
+		}
+		e.exchange(t, code)
+		if p, o := rows(t, e, code); p || o {
+			t.Errorf("after the exchange: PKCE session %v, OpenID Connect session %v; want neither", p, o)
+		}
+	})
+	t.Run("a wrong code_verifier", func(t *testing.T) {
+		e := newEnv(t)
+		q, _, _ := e.completeAuthorization(t, authorizeQuery(nil))
+		code := q.Get("code")
+		bad := e.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI},
+			"code_verifier": {strings.Repeat("x", 43)}})
+		if bad.status != http.StatusBadRequest || bad.Error != "invalid_grant" {
+			t.Fatalf("wrong verifier: %d %s", bad.status, bad.Error)
+		}
+		if p, _ := rows(t, e, code); p {
+			t.Error("the PKCE session outlived a wrong verifier")
+		}
+		again := e.token(t, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}})
+		if again.status == http.StatusOK {
+			t.Error("the code still worked after a wrong verifier")
 		}
 	})
 }

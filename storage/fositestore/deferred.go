@@ -2,6 +2,8 @@ package fositestore
 
 import (
 	"context"
+	"errors"
+	"sync"
 
 	"github.com/keygate/keygate/storage"
 )
@@ -29,4 +31,68 @@ func WithDeferredWrites(ctx context.Context) (context.Context, *Deferred) {
 func deferredFrom(ctx context.Context) *Deferred {
 	d, _ := ctx.Value(deferKey{}).(*Deferred)
 	return d
+}
+
+type deletionsKey struct{}
+
+// Deletions collects the deletions fosite makes of a code exchange's
+// PKCE and OpenID Connect sessions, each of which would otherwise commit
+// on its own, so the caller can make them in the transaction that records
+// the exchange. Neither row can be used without the code, which fosite
+// invalidates in its own transaction, so deleting them a moment later
+// changes nothing but the number of commits.
+type Deletions struct {
+	mu   sync.Mutex
+	fns  []func(context.Context) error
+	done bool
+}
+
+// WithDeferredDeletes returns a context under which those deletions are
+// collected into the returned Deletions. The caller must Apply them
+// whether the exchange succeeds or not: fosite deletes a PKCE session
+// before it checks the verifier, so a wrong one uses the code up.
+func WithDeferredDeletes(ctx context.Context) (context.Context, *Deletions) {
+	d := &Deletions{}
+	return context.WithValue(ctx, deletionsKey{}, d), d
+}
+
+// deleteOrDefer deletes at once, or adds the deletion to the context's
+// Deletions.
+func deleteOrDefer(ctx context.Context, del func(context.Context) error) error {
+	d, _ := ctx.Value(deletionsKey{}).(*Deletions)
+	if d == nil {
+		return del(ctx)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.fns = append(d.fns, del)
+	return nil
+}
+
+// Apply makes the collected deletions with ctx, a transaction's. A row
+// already gone (a concurrent exchange of the same code) is no error.
+func (d *Deletions) Apply(ctx context.Context) error {
+	d.mu.Lock()
+	fns := d.fns
+	d.mu.Unlock()
+	for _, del := range fns {
+		if err := del(ctx); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Done marks the deletions committed; Pending reports whether they are
+// not, so that a failed exchange still makes them.
+func (d *Deletions) Done() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.done = true
+}
+
+func (d *Deletions) Pending() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.done && len(d.fns) > 0
 }

@@ -299,7 +299,9 @@ func (s *Store) GetPKCERequestSession(ctx context.Context, signature string, ses
 }
 
 func (s *Store) DeletePKCERequestSession(ctx context.Context, signature string) error {
-	return s.db.DeleteToken(ctx, storage.KindPKCE, signature)
+	return deleteOrDefer(ctx, func(ctx context.Context) error {
+		return s.db.DeleteToken(ctx, storage.KindPKCE, signature)
+	})
 }
 
 // fosite keys OpenID sessions by the authorization code itself, not its
@@ -325,7 +327,10 @@ func (s *Store) GetOpenIDConnectSession(ctx context.Context, code string, r fosi
 }
 
 func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.db.DeleteToken(ctx, storage.KindOIDC, codeKey(code))
+	key := codeKey(code)
+	return deleteOrDefer(ctx, func(ctx context.Context) error {
+		return s.db.DeleteToken(ctx, storage.KindOIDC, key)
+	})
 }
 
 func (s *Store) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
