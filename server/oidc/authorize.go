@@ -90,12 +90,16 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.authorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The sign-in needs a stronger factor, and prompt=none forbids asking for it."))
 	}
-	// In a transaction of its own, so that it shares a group commit with
-	// concurrent sign-ins instead of paying an fsync alone.
-	if err := h.d.Store.InTx(ctx, func(ctx context.Context) error { return h.d.Store.CreateFlow(ctx, flow) }); err != nil {
-		return err
-	}
-	if err := sess.Save(w); err != nil {
+	// The sign-in page's form token is made now, so that the page finds
+	// the session unchanged and need not write it again.
+	sess.CSRFToken()
+	// The flow and the session, one commit.
+	if err := h.d.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := h.d.Store.CreateFlow(ctx, flow); err != nil {
+			return err
+		}
+		return sess.SaveIn(ctx, w)
+	}); err != nil {
 		return err
 	}
 	http.Redirect(w, r, next+"?flow="+url.QueryEscape(flowID), http.StatusSeeOther)
