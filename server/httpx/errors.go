@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 )
 
 // HandlerFunc is a handler that reports failure by returning an error
@@ -152,14 +153,14 @@ func Adapt(render ErrorRenderer, logger *slog.Logger, h HandlerFunc) http.Handle
 // WriteJSON writes v as a JSON response with the given status,
 // Content-Type: application/json and Cache-Control: no-store. v is encoded
 // before anything is written, so an encoding failure yields a clean 500
-// {"error":"server_error"} instead of a truncated body.
+// {"error":"server_error"} instead of a truncated body. A JSONAppender
+// writes itself; anything else is encoded by encoding/json.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	buf := jsonBuffers.Get().(*bytes.Buffer)
 	defer putJSONBuffer(buf)
-	// Encode writes v and a newline, or nothing at all when v cannot be
-	// encoded.
-	if err := json.NewEncoder(buf).Encode(v); err != nil {
+	if err := encodeJSON(buf, v); err != nil {
 		status = http.StatusInternalServerError
+		buf.Reset()
 		buf.WriteString(`{"error":"server_error"}` + "\n")
 	}
 	// As SecurityHeaders does: one array for the three values instead of
@@ -184,4 +185,42 @@ func putJSONBuffer(buf *bytes.Buffer) {
 	}
 	buf.Reset()
 	jsonBuffers.Put(buf)
+}
+
+// encodeJSON writes v and a newline to buf.
+func encodeJSON(buf *bytes.Buffer, v any) error {
+	a, ok := v.(JSONAppender)
+	if !ok {
+		// Encode writes nothing at all when v cannot be encoded.
+		return json.NewEncoder(buf).Encode(v)
+	}
+	b, err := a.AppendJSON(buf.AvailableBuffer())
+	if err != nil {
+		return err
+	}
+	buf.Write(b)
+	return buf.WriteByte('\n')
+}
+
+// JSONAppender is a value that writes its own JSON, exactly as
+// encoding/json would encode it (compact, HTML characters escaped), for
+// an answer served so often that encoding/json's reflection shows: the
+// implementation is best tested against json.Marshal of the same value.
+type JSONAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
+// AppendJSONString appends s as encoding/json encodes a string.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			// Escapes, and what is not plain ASCII, as encoding/json
+			// writes them; a string cannot fail to encode.
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

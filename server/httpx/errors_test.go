@@ -203,3 +203,45 @@ func TestAdaptAnswersUnavailableWith503(t *testing.T) {
 		t.Errorf("%d %q %q", w.Code, w.Header().Get("Retry-After"), w.Body.String())
 	}
 }
+
+func TestAppendJSONStringAsEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", `"quoted"`, `back\slash`, "<a href='x'>&amp;</a>", "tab\tnew\nline\x00",
+		"Zoë ☃ 𝄞", "line\u2028sep\u2029", "bad \xff utf-8", "\x7f"} {
+		want, _ := json.Marshal(s)
+		if got := httpx.AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", s, got[1:], want)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("plain")
+	f.Add("<&>\"\\\u2028\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := httpx.AppendJSONString(nil, s); string(got) != string(want) {
+			t.Fatalf("AppendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+// appender writes its own JSON, or fails.
+type appender struct {
+	json string
+	err  error
+}
+
+func (a appender) AppendJSON(b []byte) ([]byte, error) { return append(b, a.json...), a.err }
+
+func TestWriteJSONOfAnAppender(t *testing.T) {
+	rec := httptest.NewRecorder()
+	httpx.WriteJSON(rec, http.StatusOK, appender{json: `{"a":1}`})
+	if rec.Code != http.StatusOK || rec.Body.String() != "{\"a\":1}\n" || rec.Header().Get("Content-Length") != "8" {
+		t.Errorf("got %d %q %v", rec.Code, rec.Body.String(), rec.Header())
+	}
+	rec = httptest.NewRecorder()
+	httpx.WriteJSON(rec, http.StatusOK, appender{json: `{"half`, err: errors.New("no")})
+	if rec.Code != http.StatusInternalServerError || rec.Body.String() != "{\"error\":\"server_error\"}\n" {
+		t.Errorf("a failing appender: %d %q", rec.Code, rec.Body.String())
+	}
+}
