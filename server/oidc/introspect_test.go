@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -186,4 +187,80 @@ func TestUserinfoStorageError(t *testing.T) {
 	if resp, body := e.userinfo(t, app.accessToken); resp.StatusCode != http.StatusOK || body["sub"] != e.user.ID {
 		t.Errorf("once the store answers again: status %d, %v", resp.StatusCode, body)
 	}
+}
+
+// The answer writes itself byte for byte as json.Marshal writes it.
+func TestIntrospectionAppendsAsMarshal(t *testing.T) {
+	full := introspection{Active: true, Issuer: "https://id.example", ClientID: "c_app", TokenUse: "access_token",
+		TokenType: "bearer", Scope: "openid groups", Subject: "u_<alice>&", Audience: []string{"c_api", "\"x\""},
+		ExpiresAt: 1796593186, IssuedAt: -5,
+		signIn: signIn{ACR: "phr", AMR: []string{"hwk", "user"}, AuthTime: 1796592526, Groups: []string{"ops", "dev"}}}
+	for name, in := range map[string]introspection{
+		"every member":                 full,
+		"a client's own token":         {Active: true, Issuer: "i", ClientID: "c", TokenUse: "access_token", TokenType: "bearer", ExpiresAt: 1},
+		"nothing":                      {},
+		"empty lists":                  {Audience: []string{}, signIn: signIn{AMR: []string{}}},
+		"groups decoded from a record": {signIn: signIn{Groups: []any{"a", 1.5, nil}}},
+		"no groups now":                {signIn: signIn{Groups: []string{}}},
+		"a nil list of groups":         {signIn: signIn{Groups: []string(nil)}},
+		"text that is escaped":         {Issuer: "a\u2028b\xff", Scope: "tab\t", Subject: "é"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			want, err := json.Marshal(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := in.AppendJSON(nil)
+			if err != nil || string(got) != string(want) {
+				t.Errorf("AppendJSON\n got %s (%v)\nwant %s", got, err, want)
+			}
+		})
+	}
+	t.Run("groups that cannot be encoded fail", func(t *testing.T) {
+		in := full
+		in.Groups = func() {}
+		if _, err := in.AppendJSON(nil); err == nil {
+			t.Error("no error")
+		}
+	})
+}
+
+func FuzzIntrospectionAppendsAsMarshal(f *testing.F) {
+	f.Add("https://id.example", "c_app", "openid <x>", "u\u2028", "mfa", int64(1796593186))
+	f.Fuzz(func(t *testing.T, iss, client, scope, sub, acr string, exp int64) {
+		in := introspection{Active: exp%2 == 0, Issuer: iss, ClientID: client, TokenUse: "access_token", Scope: scope,
+			Subject: sub, Audience: []string{client, sub}, ExpiresAt: exp, IssuedAt: exp / 3,
+			signIn: signIn{ACR: acr, AMR: []string{acr}, AuthTime: -exp, Groups: []string{scope}}}
+		want, _ := json.Marshal(in)
+		if got, err := in.AppendJSON(nil); err != nil || string(got) != string(want) {
+			t.Fatalf("AppendJSON\n got %s (%v)\nwant %s", got, err, want)
+		}
+	})
+}
+
+// Writing a client_credentials token's answer:
+//
+//	go test ./server/oidc -run '^$' -bench IntrospectionAnswer
+func BenchmarkIntrospectionAnswer(b *testing.B) {
+	in := &introspection{Active: true, Issuer: "http://localhost:8080", ClientID: "c_xDZHXJn66P6aVpkGVvTO7A",
+		TokenUse: "access_token", TokenType: "bearer", ExpiresAt: 1796593186, IssuedAt: 1796592586}
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 512)
+		for b.Loop() {
+			if _, err := in.AppendJSON(buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		for b.Loop() {
+			buf.Reset()
+			if err := json.NewEncoder(&buf).Encode(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
