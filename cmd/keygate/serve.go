@@ -20,6 +20,7 @@ import (
 	"github.com/keygate/keygate/keys"
 	"github.com/keygate/keygate/server"
 	"github.com/keygate/keygate/server/httpx"
+	"github.com/keygate/keygate/server/login"
 	"github.com/keygate/keygate/server/manage"
 	"github.com/keygate/keygate/storage"
 )
@@ -60,18 +61,34 @@ func newServe(g *globalOptions) *cobra.Command {
 // tuneGC trades memory for throughput unless the operator chose: under
 // load most of a request's garbage is short-lived JSON, and a larger GC
 // target raised introspection throughput by a third in load runs. A soft
-// memory limit keeps that garbage in check: under token load the heap's
-// peak stays below it, but a password check leaves 19 MiB of argon2
-// garbage, and with the 256 MiB limit it had before a storm of wrong
-// passwords took the process to 276 MiB; at 48 MiB, to about 90.
-// GOMEMLIMIT overrides it, e.g. for a deployment whose live heap is larger.
+// memory limit keeps that garbage in check (GOMEMLIMIT overrides it, e.g.
+// for a deployment whose live heap is larger).
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(48 << 20)
+		debug.SetMemoryLimit(memoryLimit(login.PasswordChecks()))
 	}
+}
+
+// heapBase is the heap keygate needs beside password checks: its live
+// data and a load's short-lived garbage between two collections.
+const heapBase = 8 << 20
+
+// memoryLimit is the soft limit for a process that runs at most checks
+// password checks at once. Each holds argon2id's memory while it runs, and
+// once it ends that memory is garbage until the next collection, so the
+// limit leaves room for one more check's worth: the collector then runs
+// about once per check, and cheaply, because argon2id's memory holds no
+// pointers to mark. With only the checks in flight and heapBase (48 MiB on
+// two cores), or even half a check more, they alone keep the heap at the
+// limit: the collector runs without pause, each allocating request must
+// help it, freed memory goes back to the system only to be faulted in
+// again, and sign-ins, and the enrolments that set passwords, crawl. The
+// memory a pause in checks leaves is given back by login's releaser.
+func memoryLimit(checks int) int64 {
+	return heapBase + int64(checks+1)*login.PasswordCheckMemory
 }
 
 // patchedGo is the first Go release whose standard library has none of

@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -24,6 +27,14 @@ const (
 	saltLen      = 16
 )
 
+// PasswordCheckMemory is what one password check at today's parameters
+// holds while it runs: argon2id's memory, in bytes.
+const PasswordCheckMemory = argonMemory << 10
+
+// PasswordChecks is how many password checks may run at once: one per
+// core, the bound of the gate every check passes (newGate's default).
+func PasswordChecks() int { return runtime.GOMAXPROCS(0) }
+
 // MinPasswordLength follows NIST SP 800-63B for a password that is never
 // the only factor.
 const MinPasswordLength = 12
@@ -34,7 +45,7 @@ func HashPassword(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := idKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -78,8 +89,60 @@ func VerifyPassword(encoded, password string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(password), salt, iters, mem, threads, uint32(len(want)))
+	got := idKey([]byte(password), salt, iters, mem, threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// idKey is argon2.IDKey, with its memory given back to the system once
+// password checks pause (see releaser).
+func idKey(password, salt []byte, passes, memory uint32, threads uint8, keyLen uint32) []byte {
+	argonMemoryRelease.begin()
+	defer argonMemoryRelease.end()
+	return argon2.IDKey(password, salt, passes, memory, threads, keyLen)
+}
+
+// argonMemoryRelease waits a second after the last check: long enough that
+// a steady stream of sign-ins reuses the memory (a fresh 19 MiB costs page
+// faults), short enough that a burst's memory does not stay with an idle
+// process.
+var argonMemoryRelease = &releaser{idle: time.Second, free: debug.FreeOSMemory}
+
+// A releaser gives a password check's memory back to the system when no
+// check has run for a while. A check's 19 MiB are garbage when it ends, and
+// the heap keeps them for the next one (serve's memory limit leaves room
+// for that); without checks, the collector has no reason to run and the
+// scavenger keeps what the heap goal allows, so a burst of sign-ins would
+// leave the process tens of MiB larger for good.
+type releaser struct {
+	idle time.Duration
+	free func()
+
+	mu      sync.Mutex
+	running int
+	timer   *time.Timer
+}
+
+func (r *releaser) begin() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running++
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+}
+
+func (r *releaser) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running--
+	if r.running > 0 {
+		return
+	}
+	if r.timer == nil {
+		r.timer = time.AfterFunc(r.idle, r.free)
+	} else {
+		r.timer.Reset(r.idle)
+	}
 }
 
 // dummyHash is verified against when the account does not exist, so the
