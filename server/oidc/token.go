@@ -75,6 +75,25 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 	if grant == "client_credentials" {
 		respCtx, deferred = fositestore.WithDeferredWrites(ctx)
 	}
+	event := audit.TokenIssued
+	if grant == "refresh_token" {
+		event = audit.TokenRefreshed
+	}
+	record := func(ctx context.Context) error {
+		return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{
+			Type: event, Actor: "client:" + ar.GetClient().GetID(), UserID: ar.GetSession().GetSubject(),
+			ClientID: ar.GetClient().GetID(), Result: audit.Success,
+			Details: map[string]string{"grant_type": grant, "scope": strings.Join(ar.GetGrantedScopes(), " ")},
+		})
+	}
+	// A refresh's event commits with the rotation it records, in fosite's
+	// transaction: one commit, not two. (Should the new ID token then fail
+	// to sign, the rotation and its event stand, and the app retries
+	// within the grace window.)
+	var before *fositestore.BeforeCommit
+	if grant == "refresh_token" {
+		respCtx, before = fositestore.WithBeforeCommit(respCtx, record)
+	}
 	resp, err := h.provider.NewAccessResponse(respCtx, ar)
 	if err != nil {
 		err = h.refusedGrant(ctx, grant, ar, err)
@@ -82,37 +101,31 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
 		h.provider.WriteAccessError(ctx, w, ar, err)
 		return
 	}
-	event := audit.TokenIssued
-	if grant == "refresh_token" {
-		event = audit.TokenRefreshed
-	}
 	// A client that hangs up now must not leave a token without its
 	// record: the writes finish whatever happens to the request.
 	wctx := context.WithoutCancel(ctx)
-	err = h.d.Store.InTx(wctx, func(ctx context.Context) error {
-		if deletions != nil {
-			if err := deletions.Apply(ctx); err != nil {
-				return err
-			}
-		}
-		if deferred != nil {
-			// The app may have been disabled, or its secret replaced,
-			// since fosite authenticated it.
-			if err := h.store.LiveGrant(ctx, ar.GetClient().GetID(), ""); err != nil {
-				return err
-			}
-			for _, rec := range deferred.Records {
-				if err := h.d.Store.CreateToken(ctx, rec); err != nil {
+	if before == nil || !before.Ran() {
+		err = h.d.Store.InTx(wctx, func(ctx context.Context) error {
+			if deletions != nil {
+				if err := deletions.Apply(ctx); err != nil {
 					return err
 				}
 			}
-		}
-		return h.d.Audit.RecordRequest(r.WithContext(ctx), storage.AuditEvent{
-			Type: event, Actor: "client:" + ar.GetClient().GetID(), UserID: ar.GetSession().GetSubject(),
-			ClientID: ar.GetClient().GetID(), Result: audit.Success,
-			Details: map[string]string{"grant_type": grant, "scope": strings.Join(ar.GetGrantedScopes(), " ")},
+			if deferred != nil {
+				// The app may have been disabled, or its secret replaced,
+				// since fosite authenticated it.
+				if err := h.store.LiveGrant(ctx, ar.GetClient().GetID(), ""); err != nil {
+					return err
+				}
+				for _, rec := range deferred.Records {
+					if err := h.d.Store.CreateToken(ctx, rec); err != nil {
+						return err
+					}
+				}
+			}
+			return record(ctx)
 		})
-	})
+	}
 	if errors.Is(err, fositestore.ErrGrantEnded) {
 		err = h.refusedGrant(ctx, grant, ar, err)
 		h.tokenFailed(r, ar, err)

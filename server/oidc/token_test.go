@@ -63,6 +63,38 @@ func TestRefresh(t *testing.T) {
 		}
 	})
 
+	t.Run("each refresh records one event, with the rotation it records", func(t *testing.T) {
+		e := newEnv(t)
+		app := e.signInWithScope(t, "openid offline_access")
+		rt := app.refreshToken
+		for i := range 3 {
+			tok := refresh(t, e, rt)
+			if tok.status != http.StatusOK {
+				t.Fatalf("refresh %d: %d %s", i, tok.status, tok.Error)
+			}
+			rt = tok.RefreshToken
+		}
+		ev, err := e.db.ListAudit(t.Context(), storage.AuditFilter{Type: audit.TokenRefreshed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ev) != 3 {
+			t.Fatalf("%d %s events for 3 refreshes", len(ev), audit.TokenRefreshed)
+		}
+		for _, x := range ev {
+			if x.UserID != e.user.ID || x.ClientID != "c_app" || x.Details["grant_type"] != "refresh_token" {
+				t.Errorf("event %+v", x)
+			}
+		}
+		// A refused refresh records none.
+		if tok := refresh(t, e, "ory_rt_unknown.unknown"); tok.status == http.StatusOK {
+			t.Fatal("an unknown refresh token was accepted")
+		}
+		if ev, _ := e.db.ListAudit(t.Context(), storage.AuditFilter{Type: audit.TokenRefreshed}); len(ev) != 3 {
+			t.Errorf("%d events after a refused refresh, want 3", len(ev))
+		}
+	})
+
 	t.Run("a reuse after the grace window is refused, audited and ends the family", func(t *testing.T) {
 		e := newEnv(t)
 		app := e.signInWithScope(t, "openid offline_access")

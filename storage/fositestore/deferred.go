@@ -33,6 +33,28 @@ func deferredFrom(ctx context.Context) *Deferred {
 	return d
 }
 
+type beforeCommitKey struct{}
+
+// BeforeCommit is a write that must commit with fosite's own transaction
+// (a refresh grant's audit event, with the token rotation it records),
+// instead of in a transaction, and a commit, after it.
+type BeforeCommit struct {
+	fn             func(ctx context.Context) error
+	ran, committed bool
+}
+
+// WithBeforeCommit returns a context under which fosite's Commit runs fn
+// in its transaction first. Ran reports whether fn ran and the commit
+// then succeeded; if not, the caller writes what fn would have.
+func WithBeforeCommit(ctx context.Context, fn func(ctx context.Context) error) (context.Context, *BeforeCommit) {
+	b := &BeforeCommit{fn: fn}
+	return context.WithValue(ctx, beforeCommitKey{}, b), b
+}
+
+// Ran reports whether fn committed with fosite's transaction. It is
+// read once fosite has answered, by the goroutine that called it.
+func (b *BeforeCommit) Ran() bool { return b.committed }
+
 type deletionsKey struct{}
 
 // Deletions collects the deletions fosite makes of a code exchange's

@@ -374,5 +374,19 @@ func (s *Store) DeletePARSession(ctx context.Context, requestURI string) error {
 }
 
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) { return s.db.BeginTx(ctx) }
-func (s *Store) Commit(ctx context.Context) error                     { return s.db.Commit(ctx) }
+
+// Commit first runs the context's BeforeCommit, if any, in the
+// transaction: a failure there rolls everything back.
+func (s *Store) Commit(ctx context.Context) error {
+	if b, _ := ctx.Value(beforeCommitKey{}).(*BeforeCommit); b != nil && !b.ran {
+		b.ran = true
+		if err := b.fn(ctx); err != nil {
+			return errors.Join(err, s.db.Rollback(ctx))
+		}
+		err := s.db.Commit(ctx)
+		b.committed = err == nil
+		return err
+	}
+	return s.db.Commit(ctx)
+}
 func (s *Store) Rollback(ctx context.Context) error                   { return s.db.Rollback(ctx) }
