@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto"
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -53,11 +52,12 @@ func parseJWKS(raw []byte) (jwks, error) {
 			if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
 				return nil, fmt.Errorf("JWKS: key %q is not a valid P-256 key", k.Kid)
 			}
-			// crypto/ecdh checks the point is on the curve.
-			if _, err := ecdh.P256().NewPublicKey(append(append([]byte{4}, x...), y...)); err != nil {
+			// ParseUncompressedPublicKey checks the point is on the curve.
+			pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+			if err != nil {
 				return nil, fmt.Errorf("JWKS: key %q is not a valid P-256 key: %w", k.Kid, err)
 			}
-			keys[k.Kid] = jwk{alg: "ES256", ec: &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}}
+			keys[k.Kid] = jwk{alg: "ES256", ec: pub}
 		}
 	}
 	if len(keys) == 0 {

@@ -141,8 +141,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "measuring %s: %s\n", cfg.Mode, cfg.boundString())
 	var rss *rssWatch
 	var rssBefore int64
+	var cpuBefore time.Duration
 	if cfg.ServerPID != 0 {
 		if rssBefore, err = readRSS(cfg.ServerPID); err != nil {
+			return fmt.Errorf("-server-pid: %w", err)
+		}
+		if cpuBefore, err = readCPU(cfg.ServerPID); err != nil {
 			return fmt.Errorf("-server-pid: %w", err)
 		}
 		rss = watchRSS(cfg.ServerPID)
@@ -151,6 +155,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	sum := Summarize(res)
 	sum.Mode, sum.URL, sum.Conns = cfg.Mode, l.where(), cfg.Conns
 	if rss != nil {
+		if cpu, err := readCPU(cfg.ServerPID); err == nil {
+			sum.ServerCPU = cpu - cpuBefore
+		}
 		sum.RSSBefore, sum.RSSPeak = rssBefore, rss.finish()
 		sum.RSSAfter, _ = readRSS(cfg.ServerPID)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -25,6 +26,47 @@ func readRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("/proc/%d/status has no VmRSS line", pid)
+}
+
+// clockTicksPerSecond is the unit of /proc/PID/stat's CPU times (USER_HZ,
+// 100 on every Linux architecture keygate is built for).
+const clockTicksPerSecond = 100
+
+// readCPU is the CPU time process pid has used so far, user and system,
+// from /proc/PID/stat.
+func readCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	d, err := parseStatCPU(raw)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return d, nil
+}
+
+// parseStatCPU adds utime and stime, fields 14 and 15 of a /proc/PID/stat
+// line. The command name, field 2, is in parentheses and may hold spaces
+// and parentheses itself, so fields are counted after its last ')'.
+func parseStatCPU(raw []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, errors.New("no command name")
+	}
+	f := bytes.Fields(raw[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%d fields after the command name, want at least 13", len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(string(s), 10, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("CPU time %q", s)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
 }
 
 // rssWatch samples a process's RSS until stopped and keeps the peak.

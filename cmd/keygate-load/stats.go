@@ -32,6 +32,10 @@ type Summary struct {
 	RSSBefore int64 `json:"server_rss_before_bytes,omitempty"`
 	RSSPeak   int64 `json:"server_rss_peak_bytes,omitempty"`
 	RSSAfter  int64 `json:"server_rss_after_bytes,omitempty"`
+	// ServerCPU is the CPU time (user and system) the server used during
+	// the run: per successful request, it is what a request costs however
+	// busy the machine is, where the rate depends on what else runs.
+	ServerCPU time.Duration `json:"server_cpu_ns,omitempty"`
 }
 
 // Summarize turns a run's raw result into its summary. It sorts
@@ -113,6 +117,10 @@ func (s Summary) String() string {
 	}
 	if s.RSSPeak > 0 {
 		fmt.Fprintf(&b, "  server RSS before %.1f MiB  peak %.1f MiB  after %.1f MiB\n", mib(s.RSSBefore), mib(s.RSSPeak), mib(s.RSSAfter))
+	}
+	if s.ServerCPU > 0 && s.OK > 0 && s.Elapsed > 0 {
+		fmt.Fprintf(&b, "  server CPU %.2f cores, %s per request\n",
+			s.ServerCPU.Seconds()/s.Elapsed.Seconds(), roundDur(s.ServerCPU/time.Duration(s.OK)))
 	}
 	if s.FirstErr != "" {
 		fmt.Fprintf(&b, "  first error: %s\n", s.FirstErr)
