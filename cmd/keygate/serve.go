@@ -81,9 +81,9 @@ const heapBase = 8 << 20
 // once it ends that memory is garbage until the next collection, so the
 // limit leaves room for one more check's worth: the collector then runs
 // about once per check, and cheaply, because argon2id's memory holds no
-// pointers to mark. With only the checks in flight and heapBase (48 MiB on
-// two cores), or even half a check more, they alone keep the heap at the
-// limit: the collector runs without pause, each allocating request must
+// pointers to mark (46 MiB on two cores, where one check runs at a time).
+// With only the checks in flight and heapBase, or even half a check more,
+// they alone keep the heap at the limit: the collector runs without pause, each allocating request must
 // help it, freed memory goes back to the system only to be faulted in
 // again, and sign-ins, and the enrolments that set passwords, crawl. The
 // memory a pause in checks leaves is given back by login's releaser.

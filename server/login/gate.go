@@ -3,7 +3,6 @@ package login
 import (
 	"context"
 	"net/http"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +32,7 @@ type gate struct {
 
 func newGate(slots, queue int, wait time.Duration) *gate {
 	if slots <= 0 {
-		slots = runtime.GOMAXPROCS(0)
+		slots = PasswordChecks()
 	}
 	if queue <= 0 {
 		queue = 8 * slots

@@ -31,9 +31,15 @@ const (
 // holds while it runs: argon2id's memory, in bytes.
 const PasswordCheckMemory = argonMemory << 10
 
-// PasswordChecks is how many password checks may run at once: one per
-// core, the bound of the gate every check passes (newGate's default).
-func PasswordChecks() int { return runtime.GOMAXPROCS(0) }
+// PasswordChecks is how many password checks may run at once, the bound of
+// the gate every check passes (newGate's default): one per two cores. A
+// check (p=1) keeps one core busy for its whole run, so half the cores
+// stay free for everything else during a password spray — single sign-on,
+// passkeys, tokens — and the memory checks hold stays bounded: on two
+// cores one check in flight and the soft limit at 46 MiB keep a storm of
+// wrong passwords under 100 MiB of RSS, which two checks and 65 MiB did
+// not (the binary's mapped pages take another 27 MiB).
+func PasswordChecks() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // MinPasswordLength follows NIST SP 800-63B for a password that is never
 // the only factor.
