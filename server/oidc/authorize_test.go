@@ -480,20 +480,9 @@ func TestResumeReadsTheUserOnce(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	created := e.clock.Now()
-	e.clock.Advance(10 * time.Second)
-	auth := session.Auth{UserID: e.user.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: e.clock.Now()}
-	cookie, _ := e.browser(t, auth)
-	if err := e.db.CreateFlow(t.Context(), storage.Flow{
-		ID: "flow-1", SessionHash: sha(cookie.Value), ClientID: "c_app",
-		Query: authorizeQuery(url.Values{"scope": {"openid email groups"}}).Encode(), State: storage.FlowComplete,
-		UserID: e.user.ID, RequiredACR: session.ACRMFA, MaxAge: -1, ACR: auth.ACR, AMR: auth.AMR, AuthTime: auth.AuthTime,
-		CreatedAt: created, ExpiresAt: created.Add(flowLifetime),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	flowID, cookie, _ := e.completedFlow(t, authorizeQuery(url.Values{"scope": {"openid email groups"}}))
 	spy.reset(t)
-	q := redirectParams(t, e.get(t, "/oauth2/authorize/resume?flow=flow-1", cookie))
+	q := redirectParams(t, e.get(t, "/oauth2/authorize/resume?flow="+flowID, cookie))
 	if q.Get("code") == "" {
 		t.Fatalf("resume answered %v", q)
 	}
@@ -514,26 +503,14 @@ func TestResumeReadsTheUserOnce(t *testing.T) {
 // nothing to delete.
 func TestConcurrentResumesIssueOneCode(t *testing.T) {
 	e := newEnv(t)
-	created := e.clock.Now()
-	e.clock.Advance(10 * time.Second)
-	auth := session.Auth{UserID: e.user.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: e.clock.Now()}
-	cookie, _ := e.browser(t, auth)
-	if err := e.db.CreateFlow(t.Context(), storage.Flow{
-		ID: "flow-race", SessionHash: sha(cookie.Value), ClientID: "c_app",
-		Query: authorizeQuery(nil).Encode(), State: storage.FlowComplete,
-		UserID: e.user.ID, RequiredACR: session.ACRMFA, MaxAge: -1,
-		ACR: auth.ACR, AMR: auth.AMR, AuthTime: auth.AuthTime,
-		CreatedAt: created, ExpiresAt: created.Add(flowLifetime),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	flowID, cookie, _ := e.completedFlow(t, authorizeQuery(nil))
 	const n = 8
 	statuses := make([]int, n)
 	codes := make([]bool, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			resp := e.get(t, "/oauth2/authorize/resume?flow=flow-race", cookie)
+			resp := e.get(t, "/oauth2/authorize/resume?flow="+flowID, cookie)
 			statuses[i] = resp.StatusCode
 			if loc, err := url.Parse(resp.Header.Get("Location")); err == nil && loc.Query().Get("code") != "" {
 				codes[i] = true

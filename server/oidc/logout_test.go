@@ -50,12 +50,21 @@ func (e *env) signInWithQuery(t *testing.T, query url.Values) signedInApp {
 // authorization request query, and returns what the app was answered.
 func (e *env) completeAuthorization(t *testing.T, query url.Values) (url.Values, *http.Cookie, string) {
 	t.Helper()
-	ctx := t.Context()
+	flowID, cookie, sid := e.completedFlow(t, query)
+	return redirectParams(t, e.get(t, "/oauth2/authorize/resume?flow="+flowID, cookie)), cookie, sid
+}
+
+// completedFlow signs a new browser in, 10 s after the authorization
+// request query arrived, and stores the flow that sign-in completed,
+// ready to resume. It returns the flow's id, the browser's cookie and its
+// session's sid.
+func (e *env) completedFlow(t *testing.T, query url.Values) (string, *http.Cookie, string) {
+	t.Helper()
 	created := e.clock.Now()
 	e.clock.Advance(10 * time.Second)
 	auth := session.Auth{UserID: e.user.ID, ACR: session.ACRMFA, AMR: []string{"pwd", "otp"}, AuthTime: e.clock.Now()}
 	cookie, sid := e.browser(t, auth)
-	err := e.db.CreateFlow(ctx, storage.Flow{
+	err := e.db.CreateFlow(t.Context(), storage.Flow{
 		ID: "flow-" + sid, SessionHash: sha(cookie.Value), ClientID: "c_app",
 		Query: query.Encode(), State: storage.FlowComplete,
 		UserID: e.user.ID, RequiredACR: session.ACRMFA, MaxAge: -1,
@@ -65,7 +74,7 @@ func (e *env) completeAuthorization(t *testing.T, query url.Values) (url.Values,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return redirectParams(t, e.get(t, "/oauth2/authorize/resume?flow=flow-"+sid, cookie)), cookie, sid
+	return "flow-" + sid, cookie, sid
 }
 
 // signedIn reports whether cookie still names a signed-in session.
