@@ -378,15 +378,17 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) { return s
 // Commit first runs the context's BeforeCommit, if any, in the
 // transaction: a failure there rolls everything back.
 func (s *Store) Commit(ctx context.Context) error {
-	if b, _ := ctx.Value(beforeCommitKey{}).(*BeforeCommit); b != nil && !b.ran {
-		b.ran = true
-		if err := b.fn(ctx); err != nil {
-			return errors.Join(err, s.db.Rollback(ctx))
-		}
-		err := s.db.Commit(ctx)
-		b.committed = err == nil
-		return err
+	b, _ := ctx.Value(beforeCommitKey{}).(*BeforeCommit)
+	if b == nil || b.ran {
+		return s.db.Commit(ctx)
 	}
-	return s.db.Commit(ctx)
+	b.ran = true
+	if err := b.fn(ctx); err != nil {
+		return errors.Join(err, s.db.Rollback(ctx))
+	}
+	err := s.db.Commit(ctx)
+	b.committed = err == nil
+	return err
 }
-func (s *Store) Rollback(ctx context.Context) error                   { return s.db.Rollback(ctx) }
+
+func (s *Store) Rollback(ctx context.Context) error { return s.db.Rollback(ctx) }

@@ -25,18 +25,16 @@ type txKey struct{ s *Store }
 // txState is what a transaction's context carries.
 type txState struct {
 	tx *sql.Tx
-	// joined marks a context from BeginTx on a context that already carried
-	// a transaction: its Commit is left to whoever began the transaction.
-	joined bool
-	// member is set inside an InTx function, whose writes share a group
-	// commit with other callers' (groupCommit). Rolling back a joined
-	// transaction there undoes that function's writes only.
+	// member is the InTx or BeginTx caller's part of the group commit
+	// (groupCommit): a Rollback anywhere in it undoes that caller's writes
+	// only, when the caller ends.
 	member *memberState
 	// after holds what must run once the transaction has ended (see
-	// Store.afterTx); joined contexts share their owner's.
+	// Store.afterTx); every context of one caller shares it.
 	after *afterTx
-	// owner is set on the context BeginTx returned: its Commit or
-	// Rollback ends the caller's part of the group commit.
+	// owner is set on the context BeginTx returned, and only there: its
+	// Commit or Rollback ends the caller's part; on any other context
+	// Commit does nothing, the caller that began it commits.
 	owner *groupMember
 }
 
@@ -201,7 +199,6 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) (e
 // joinGroup to finish, it holds the group's mutex.
 type groupMember struct {
 	s         *Store
-	g         *groupCommit
 	tx        *sql.Tx
 	outcome   *groupOutcome
 	first     bool
@@ -232,7 +229,7 @@ func (s *Store) joinGroup(ctx context.Context) (*groupMember, error) {
 	}
 	g.members++
 	m := &groupMember{
-		s: s, g: g, tx: g.tx, outcome: g.outcome, first: first,
+		s: s, tx: g.tx, outcome: g.outcome, first: first,
 		savepoint: fmt.Sprintf("m%d", g.members),
 		state:     &memberState{}, after: &afterTx{},
 	}
@@ -247,7 +244,7 @@ func (s *Store) joinGroup(ctx context.Context) (*groupMember, error) {
 // context returns ctx carrying the member's transaction; owner marks the
 // context whose Commit or Rollback finishes the member (BeginTx's).
 func (m *groupMember) context(ctx context.Context, owner bool) context.Context {
-	st := &txState{tx: m.tx, joined: true, member: m.state, after: m.after}
+	st := &txState{tx: m.tx, member: m.state, after: m.after}
 	if owner {
 		st.owner = m
 	}
@@ -264,7 +261,7 @@ func (m *groupMember) finish(ctx context.Context, err error) error {
 		return err
 	}
 	m.finished = true
-	g, tx, outcome := m.g, m.tx, m.outcome
+	g, tx, outcome := &m.s.group, m.tx, m.outcome
 	defer m.after.run()
 	if err == nil && m.state.rolledBack.Load() {
 		err = errRolledBack
@@ -328,7 +325,7 @@ func (m *groupMember) finish(ctx context.Context, err error) error {
 // reports it.
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if st := s.txFrom(ctx); st != nil {
-		return context.WithValue(ctx, txKey{s}, &txState{tx: st.tx, joined: true, member: st.member, after: st.after}), nil
+		return context.WithValue(ctx, txKey{s}, &txState{tx: st.tx, member: st.member, after: st.after}), nil
 	}
 	m, err := s.joinGroup(ctx)
 	if err != nil {
