@@ -106,7 +106,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	sess.IsNew = false
 	sess.Values[keySID] = row.SID
 	sess.Values[keyCreated] = row.CreatedAt.Unix()
-	sess.Values[loadedKey{}] = &loaded{idHash: row.IDHash, values: maps.Clone(sess.Values), ip: row.IP, userAgent: row.UserAgent, lastSeen: row.LastSeenAt}
+	sess.Values[loadedKey{}] = newLoaded(sess.Values, row)
 	return sess, nil
 }
 
@@ -125,6 +125,11 @@ type loaded struct {
 	values        map[any]any
 	ip, userAgent string
 	lastSeen      time.Time
+}
+
+// newLoaded records values as row holds them.
+func newLoaded(values map[any]any, row storage.BrowserSession) *loaded {
+	return &loaded{idHash: row.IDHash, values: maps.Clone(values), ip: row.IP, userAgent: row.UserAgent, lastSeen: row.LastSeenAt}
 }
 
 // unchanged reports whether writing row would change nothing a reader
@@ -225,7 +230,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		}
 		return fmt.Errorf("save session: %w", err)
 	}
-	prev = &loaded{idHash: row.IDHash, values: maps.Clone(sess.Values), ip: row.IP, userAgent: row.UserAgent, lastSeen: row.LastSeenAt}
+	prev = newLoaded(sess.Values, row)
 	sess.Values[loadedKey{}] = prev
 	sess.IsNew = false
 	opts := *sess.Options
