@@ -28,7 +28,11 @@ func TestReadCPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := 0
+	deadline := time.Now().Add(30 * time.Second)
 	for after := before; after < before+50*time.Millisecond; {
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU time still %v after 30 s of work, from %v", after, before)
+		}
 		for i := range 1_000_000 {
 			x += i
 		}
