@@ -2,7 +2,7 @@ package server_test
 
 // The authorization-code flow as this package's tests drive it: one PKCE
 // pair, one authorization request, and a signed-in browser's single
-// sign-on followed through keygate's own redirects.
+// sign-on, answered in that one request.
 
 import (
 	"crypto/sha256"
@@ -55,25 +55,20 @@ func authorizeQuery(clientID, redirect string, scope ...string) url.Values {
 }
 
 // followSSO sends a browser holding cookie to target (an authorization
-// request) through hc and follows keygate's own single sign-on hops —
-// /oauth2/… and /login/continue… — returning the first reply that is not
-// one: a redirect to the app, a redirect to a page that asks the user for
-// something (sign-in, a second factor), or a page. It fails t if the hops
-// do not end within four requests.
+// request) through hc and returns keygate's answer. A single sign-on is
+// answered in that one request: a redirect to the app, a redirect to a
+// page that asks the user for something (a second factor), or a page. It
+// fails t if the answer sends the browser on to a hop of keygate's own
+// (/oauth2/…, /login/continue…) instead.
 func followSSO(t *testing.T, hc *http.Client, in *servertest.Instance, cookie *http.Cookie, target string) servertest.Reply {
 	t.Helper()
-	for range 4 {
-		r := in.Request(t, http.MethodGet, target, "", nil, nil)
-		r.AddCookie(cookie)
-		reply := servertest.Read(t, hc, r)
-		target = reply.Location()
-		if reply.Status != http.StatusSeeOther && reply.Status != http.StatusFound ||
-			!strings.HasPrefix(target, "/oauth2/") && !strings.HasPrefix(target, "/login/continue") {
-			return reply
-		}
+	r := in.Request(t, http.MethodGet, target, "", nil, nil)
+	r.AddCookie(cookie)
+	reply := servertest.Read(t, hc, r)
+	if to := reply.Location(); strings.HasPrefix(to, "/oauth2/") || strings.HasPrefix(to, "/login/continue") {
+		t.Fatalf("the single sign-on took another request, to %s", to)
 	}
-	t.Fatalf("no end to the single sign-on redirects at %s", target)
-	return servertest.Reply{}
+	return reply
 }
 
 // redirectCode is the code a redirect to the app at redirect carries; it

@@ -12,8 +12,8 @@ package server_test
 //
 //	begin   POST /mfa/webauthn/passwordless/begin: assertion options, challenge stored
 //	finish  POST /mfa/webauthn/passwordless/finish: the assertion verified, the flow verified
-//	risk    GET /login/continue: the risk decision, the session signed in, the sign-in recorded
-//	code    GET /oauth2/authorize/resume: the authorization code
+//	risk+code  GET /login/continue: the risk decision, the session signed in, the
+//	           sign-in recorded, and the authorization code, in one request
 //	token   POST /oauth2/token: the code redeemed for the access and ID tokens
 
 import (
@@ -32,7 +32,7 @@ import (
 )
 
 // passkeyHops are the hops in order; a sub-benchmark times the one named.
-var passkeyHops = []string{"begin", "finish", "risk", "code", "token"}
+var passkeyHops = []string{"begin", "finish", "risk+code", "token"}
 
 func BenchmarkPasskeySignIn(b *testing.B) {
 	for _, hop := range passkeyHops {
@@ -192,18 +192,12 @@ func (pb *passkeyBench) signIn(b *testing.B, hop string) {
 		}
 		next = done.Next
 	})
-	timed("risk", func() {
-		next = pb.send(b, http.MethodGet, next, "", "", http.StatusSeeOther).Location()
-	})
-	if !strings.HasPrefix(next, "/oauth2/authorize/resume") {
-		b.Fatalf("the risk decision sent the browser to %s", next)
-	}
-	timed("code", func() {
+	timed("risk+code", func() {
 		next = pb.send(b, http.MethodGet, next, "", "", http.StatusSeeOther).Location()
 	})
 	to, err := url.Parse(next)
 	if err != nil || !strings.HasPrefix(next, benchApp) || to.Query().Get("code") == "" {
-		b.Fatalf("resume sent the browser to %s", next)
+		b.Fatalf("the sign-in's end sent the browser to %s", next)
 	}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {to.Query().Get("code")},
 		"redirect_uri": {benchApp}, "code_verifier": {pkceVerifier}}

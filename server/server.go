@@ -185,6 +185,10 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	// account, whoever makes them.
 	notices := &notice.Notifier{Store: store, Mail: mailq, Issuer: cfg.Issuer, Now: now}
 	rec.Notify(notices.Recorded)
+	// The authorize endpoint and the sign-in pages hand flows to each other
+	// in-process, not by redirects: a single sign-on, and a finished
+	// sign-in, are answered with the app's code.
+	var signIn *login.Handler
 	oidcHandler, err := oidc.New(oidc.Deps{
 		Issuer: cfg.Issuer, Store: store, Keys: keyring,
 		SecretHasher: secretHasher,
@@ -196,6 +200,9 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 		SignOut: func(r *http.Request, userID, sid, clientID string) (bool, error) {
 			return managerFor(manager, r, userID).SignOut(r.Context(), userID, sid, clientID)
 		},
+		Continue: func(w http.ResponseWriter, r *http.Request, browser *session.Session, flow storage.Flow) error {
+			return signIn.Continue(w, r, browser, flow)
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -205,15 +212,16 @@ func New(ctx context.Context, cfg Config, store storage.Store, master *keys.Mast
 	r := httpx.NewRouter()
 	r.Use(func(rt httpx.Route, h http.Handler) http.Handler { return m.Middleware(rt.Pattern, h) })
 	r.Mount(oidcHandler)
-	r.Mount(login.New(login.Deps{Store: store, Sessions: sessions, Render: renderer, Audit: rec,
+	signIn = login.New(login.Deps{Store: store, Sessions: sessions, Render: renderer, Audit: rec,
 		Metrics: m, Throttle: limiter, Locator: locator, Devices: devices, Risk: cfg.Risk, Notices: notices, Logger: logger, Now: now,
-		Mail: mailq, Issuer: cfg.Issuer,
+		Mail: mailq, Issuer: cfg.Issuer, HandBack: oidcHandler.HandBack,
 		// Forgot password: a few links an hour per address, more per
 		// network (an office shares one address).
 		ResetThrottle: &throttle.Limiter{DB: store, Window: time.Hour, PerAccount: 3, PerIP: 30, Now: now},
 		ResetPassword: func(r *http.Request, userID, passwordHash string) error {
 			return managerFor(manager, r, userID).ResetPassword(r.Context(), userID, passwordHash)
-		}}))
+		}})
+	r.Mount(signIn)
 	r.Mount(notice.NewHandler(notice.Deps{Store: store, Manager: manager, Render: renderer, Issuer: cfg.Issuer, Logger: logger, Now: now}))
 	r.Mount(mfa.New(mfa.Deps{Store: store, Master: master, Passkeys: passkeys, RecoveryKey: master.Derive("recovery-code", 32),
 		Issuer: issuerLabel(cfg.Issuer), Sessions: sessions, Render: renderer, Audit: rec, Metrics: m,

@@ -337,11 +337,13 @@ func (a *agent) signInWithKey(t *testing.T, start, email string, k *vkey) (flow 
 	return flow, done
 }
 
-// land follows next back to the app and redeems the code (with the PKCE
-// verifier) for the ID token, whose claims it returns.
+// land goes to next, which must send the browser back to the app, and
+// redeems the code there (with the PKCE verifier) for the ID token, whose
+// claims it returns.
 func (a *agent) land(t *testing.T, ap app, next string) map[string]any {
 	t.Helper()
-	r := a.follow(t, a.get(t, next))
+	// The sign-in's end answers with the app's code itself: no further hop.
+	r := a.get(t, next)
 	loc, err := url.Parse(r.Location())
 	if err != nil || !isRedirect(r.Status) || loc.Scheme+"://"+loc.Host+loc.Path != waApp {
 		t.Fatalf("want a redirect to the app, got %s (Location %q)", r, r.Location())

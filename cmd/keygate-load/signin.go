@@ -247,7 +247,10 @@ func (s *site) signInPasskey(ctx context.Context, acc *account) error {
 	if r.status != 200 || json.Unmarshal(r.body, &done) != nil || !strings.HasPrefix(done.Next, "/") {
 		return unexpected("passkey finish", r)
 	}
-	return s.land(ctx, b, acc, done.Next, a)
+	if r, err = b.get(ctx, done.Next); err != nil {
+		return err
+	}
+	return s.land(ctx, b, acc, r, a)
 }
 
 // signInTOTP is the password page, then the code of the user's
@@ -295,7 +298,7 @@ func (s *site) signInTOTP(ctx context.Context, acc *account, step int64) error {
 	if r.status != http.StatusSeeOther {
 		return unexpected("TOTP code", r)
 	}
-	return s.land(ctx, b, acc, r.location(), a)
+	return s.land(ctx, b, acc, r, a)
 }
 
 // signInSSO is a browser with a session signing in to the app without a
@@ -310,13 +313,13 @@ func (s *site) signInSSO(ctx context.Context, acc *account) error {
 	if r.status != http.StatusSeeOther && r.status != http.StatusFound {
 		return unexpected("authorize", r)
 	}
-	return s.land(ctx, b, acc, r.location(), a)
+	return s.land(ctx, b, acc, r, a)
 }
 
-// land follows keygate's redirects from next back to the app and redeems
-// the code there; the browser's cookies are the account's from then on.
-func (s *site) land(ctx context.Context, b *browser, acc *account, next string, a authz) error {
-	page, to, err := b.getFollow(ctx, next)
+// land follows keygate's redirects from r back to the app and redeems the
+// code there; the browser's cookies are the account's from then on.
+func (s *site) land(ctx context.Context, b *browser, acc *account, r reply, a authz) error {
+	page, to, err := b.follow(ctx, r)
 	if err != nil {
 		return err
 	}

@@ -17,19 +17,25 @@ import (
 	"github.com/keygate/keygate/storage"
 )
 
-// next is the dispatcher: it reads the flow's state and sends the browser
-// to the step that comes next. When the flow is verified it signs the
-// browser session in and hands back to the app (or the account page).
+// next is the dispatcher's endpoint: the flow named in the query, moved on
+// by Continue.
 func (h *Handler) next(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	sess, err := h.d.Sessions.Load(r)
 	if err != nil {
 		return err
 	}
-	flow, err := session.LoadFlow(ctx, h.d.Store, sess, r.URL.Query().Get("flow"), h.d.Now())
+	flow, err := session.LoadFlow(r.Context(), h.d.Store, sess, r.URL.Query().Get("flow"), h.d.Now())
 	if err != nil {
 		return err
 	}
+	return h.Continue(w, r, sess, flow)
+}
+
+// Continue is the dispatcher: it reads the flow's state and sends the
+// browser to the step that comes next. When the flow is verified it signs
+// the browser session in and hands back to the app (or the account page).
+// flow must be bound to sess.
+func (h *Handler) Continue(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow) error {
 	q := "?flow=" + url.QueryEscape(flow.ID)
 	switch flow.State {
 	case storage.FlowIdentify:
@@ -44,7 +50,7 @@ func (h *Handler) next(w http.ResponseWriter, r *http.Request) error {
 		}
 		return h.verified(w, r, sess, flow)
 	case storage.FlowComplete, storage.FlowRefused:
-		h.handBack(w, r, flow)
+		return h.handBack(w, r, sess, flow)
 	default:
 		return session.ErrFlowGone
 	}
@@ -113,8 +119,8 @@ func (h *Handler) sso(w http.ResponseWriter, r *http.Request, sess *session.Sess
 		if err := h.refuse(r, flow, a); err != nil {
 			return err
 		}
-		h.handBack(w, r, flow)
-		return nil
+		flow.State = storage.FlowRefused
+		return h.handBack(w, r, sess, flow)
 	}
 	if !silent {
 		if stop, err := h.applyRisk(w, r, sess, &flow, a); stop || err != nil {
@@ -148,8 +154,8 @@ func (h *Handler) sso(w http.ResponseWriter, r *http.Request, sess *session.Sess
 	if err != nil {
 		return err
 	}
-	h.handBack(w, r, flow)
-	return nil
+	flow.State = storage.FlowComplete
+	return h.handBack(w, r, sess, flow)
 }
 
 // refuse ends, without a page, a single sign-on that the risk engine did
@@ -229,8 +235,8 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, sess *session
 			return err
 		}
 	}
-	h.handBack(w, r, flow)
-	return nil
+	flow.State, flow.SessionHash = storage.FlowComplete, newHash
+	return h.handBack(w, r, sess, flow)
 }
 
 // recordSighting keeps where and on what device the user signed in: the
@@ -281,9 +287,10 @@ func (h *Handler) insufficient(w http.ResponseWriter, r *http.Request, flow stor
 	return nil
 }
 
-// handBack sends a finished flow on: to the app's authorize resume, or for
-// a sign-in to keygate itself to the page it started from.
-func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, flow storage.Flow) {
+// handBack sends a finished flow on: for a sign-in to keygate itself, to
+// the page it started from; for an app, to the app (in this request, when
+// the app's handler is wired in, else through the authorize resume).
+func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow) error {
 	if flow.ClientID == "" {
 		to := "/account"
 		if q, err := url.ParseQuery(flow.Query); err == nil {
@@ -293,7 +300,11 @@ func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, flow storage.
 			}
 		}
 		http.Redirect(w, r, to, http.StatusSeeOther)
-		return
+		return nil
+	}
+	if h.d.HandBack != nil {
+		return h.d.HandBack(w, r, sess, flow)
 	}
 	http.Redirect(w, r, "/oauth2/authorize/resume?flow="+url.QueryEscape(flow.ID), http.StatusSeeOther)
+	return nil
 }

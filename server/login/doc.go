@@ -9,7 +9,11 @@
 // Each step checks the state it may act on and advances it in a
 // transaction; the dispatcher (/login/continue) sends the browser wherever
 // the state says. Packages share the record, never Go imports, so a new
-// factor or a step-up is a new state and a new route, not a rewrite.
+// factor or a step-up is a new state and a new route, not a rewrite. Two
+// hand-overs are in-process, wired by the server as functions: the
+// authorize endpoint runs the dispatcher on a flow that starts from the
+// browser's sign-in (Handler.Continue), and the dispatcher answers a
+// completed flow with the app's code (Deps.HandBack) — no redirect each.
 //
 // The user's groups take part once the user is known (access.go): a
 // group's minimum acr raises the flow's requirement before the second

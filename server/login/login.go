@@ -44,8 +44,11 @@ type Deps struct {
 	// ResetPassword sets the user's password and ends their sessions
 	// (manage.Manager.ResetPassword as the user, from r).
 	ResetPassword func(r *http.Request, userID, passwordHash string) error
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// HandBack answers the app for a flow finished in this request
+	// (oidc.Handler.HandBack); nil: redirect to the authorize resume.
+	HandBack func(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow) error
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Notices is told of every completed sign-in, in the transaction that

@@ -102,6 +102,12 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
+	if flow.State != storage.FlowIdentify && h.d.Continue != nil {
+		// One request where there were three (here, /login/continue, the
+		// resume): a single sign-on is answered with the app's code. The
+		// sign-in page keeps its own address, so a reload keeps the flow.
+		return h.d.Continue(w, r, sess, flow)
+	}
 	http.Redirect(w, r, next+"?flow="+url.QueryEscape(flowID), http.StatusSeeOther)
 	return nil
 }
@@ -160,8 +166,7 @@ func requirement(form url.Values, c storage.Client) (session.Requirement, error)
 // it), and the code is issued for the sign-in the flow recorded.
 func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	now := h.d.Now()
-	flow, err := h.d.Store.GetFlow(ctx, r.URL.Query().Get("flow"), now)
+	flow, err := h.d.Store.GetFlow(ctx, r.URL.Query().Get("flow"), h.d.Now())
 	if errors.Is(err, storage.ErrNotFound) {
 		return httpx.Errorf(http.StatusBadRequest, "This sign-in has expired or was already used. Go back to the app and start again.", err)
 	}
@@ -172,23 +177,26 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	auth := sess.Auth()
-	if flow.State == storage.FlowRefused && slices.Equal(flow.SessionHash, sess.IDHash()) {
+	return h.HandBack(w, r, sess, flow)
+}
+
+// HandBack answers the app for flow, finished (complete or refused) by
+// the browser session browser: with the code, or with the error the app
+// is owed. server/login calls it in the request that finished the flow;
+// the resume endpoint, for a browser that comes back to it.
+func (h *Handler) HandBack(w http.ResponseWriter, r *http.Request, browser *session.Session, flow storage.Flow) error {
+	if flow.State == storage.FlowRefused && slices.Equal(flow.SessionHash, browser.IDHash()) {
 		return h.refusedFlow(w, r, flow)
 	}
-	if !slices.Equal(flow.SessionHash, sess.IDHash()) || flow.State != storage.FlowComplete || auth.UserID != flow.UserID {
+	if !slices.Equal(flow.SessionHash, browser.IDHash()) || flow.State != storage.FlowComplete || browser.Auth().UserID != flow.UserID {
 		return httpx.Errorf(http.StatusForbidden, "This sign-in belongs to another browser session. Go back to the app and start again.", nil)
 	}
-	orig := r.Clone(ctx)
-	orig.Method = http.MethodGet
-	orig.URL = &url.URL{Path: "/oauth2/authorize", RawQuery: flow.Query}
-	orig.Body, orig.Form, orig.PostForm = http.NoBody, nil, nil
-	ar, err := h.newAuthorizeRequest(ctx, orig)
+	ar, err := h.storedRequest(r, flow)
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)
 	}
 	signIn := session.Auth{UserID: flow.UserID, ACR: flow.ACR, AMR: flow.AMR, AuthTime: flow.AuthTime}
-	return h.issue(w, r, ar, flow, signIn, sess)
+	return h.issue(w, r, ar, flow, signIn, browser)
 }
 
 // refusedFlow answers the app for a single sign-on that could not complete
@@ -200,15 +208,21 @@ func (h *Handler) refusedFlow(w http.ResponseWriter, r *http.Request, flow stora
 	if err := h.d.Store.DeleteFlow(r.Context(), flow.ID); err != nil {
 		return err
 	}
-	orig := r.Clone(r.Context())
-	orig.Method = http.MethodGet
-	orig.URL = &url.URL{Path: "/oauth2/authorize", RawQuery: flow.Query}
-	orig.Body, orig.Form, orig.PostForm = http.NoBody, nil, nil
-	ar, err := h.newAuthorizeRequest(r.Context(), orig)
+	ar, err := h.storedRequest(r, flow)
 	if err != nil {
 		return h.authorizeError(w, r, ar, err)
 	}
 	return h.authorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The sign-in needs the user's interaction."))
+}
+
+// storedRequest is the app's authorize request that flow parked, parsed
+// again by fosite as if it arrived now (with r's headers).
+func (h *Handler) storedRequest(r *http.Request, flow storage.Flow) (fosite.AuthorizeRequester, error) {
+	orig := r.Clone(r.Context())
+	orig.Method = http.MethodGet
+	orig.URL = &url.URL{Path: "/oauth2/authorize", RawQuery: flow.Query}
+	orig.Body, orig.Form, orig.PostForm = http.NoBody, nil, nil
+	return h.newAuthorizeRequest(r.Context(), orig)
 }
 
 // errBelowRequirement: the sign-in does not meet what the request, or the

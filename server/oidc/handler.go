@@ -39,6 +39,11 @@ type Deps struct {
 	// logouts and the audit event in one transaction. ended is false when
 	// the session had ended already.
 	SignOut func(r *http.Request, userID, sid, clientID string) (ended bool, err error)
+	// Continue moves on, in the authorize request itself, a flow that it
+	// has just started from the browser's sign-in (server/login's
+	// dispatcher): the single sign-on decision and the code it allows, or
+	// the step-up. nil: redirect to /login/continue.
+	Continue func(w http.ResponseWriter, r *http.Request, browser *session.Session, flow storage.Flow) error
 }
 
 // Handler serves the OAuth2/OIDC endpoints on fosite.
