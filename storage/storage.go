@@ -230,6 +230,11 @@ type Challenges interface {
 	// ConsumeChallenge deletes and returns the challenge; ErrNotFound if it
 	// is unknown, already consumed, or expired at now.
 	ConsumeChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
+	// GetChallenge returns the challenge without consuming it; ErrNotFound
+	// if it is unknown, already consumed, or expired at now. It deletes
+	// nothing, so a caller can check an attempt first and consume the
+	// challenge in the transaction that records the attempt's outcome.
+	GetChallenge(ctx context.Context, id string, now time.Time) (Challenge, error)
 	DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error)
 }
 

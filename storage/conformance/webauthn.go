@@ -392,6 +392,75 @@ func testChallenges(t *testing.T, newStore NewStore) {
 		same(t, "challenge", got, c1)
 	})
 
+	t.Run("a challenge is read without being consumed", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateChallenge(ctx, c1))
+		for range 2 {
+			got, err := st.GetChallenge(ctx, c1.ID, at(time.Minute))
+			ok(t, err)
+			same(t, "read challenge", got, c1)
+		}
+		got, err := st.ConsumeChallenge(ctx, c1.ID, at(time.Minute))
+		ok(t, err)
+		same(t, "consumed challenge", got, c1)
+		_, err = st.GetChallenge(ctx, c1.ID, at(time.Minute))
+		wantErr(t, err, storage.ErrNotFound)
+	})
+
+	t.Run("an unknown challenge is not read", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateChallenge(ctx, c1))
+		// The last two are ids some backends cannot store as text.
+		for _, id := range []string{"c2", "", "c1\x00", "c1\xff"} {
+			_, err := st.GetChallenge(ctx, id, t0)
+			wantErr(t, err, storage.ErrNotFound)
+		}
+		_, err := st.ConsumeChallenge(ctx, c1.ID, t0)
+		ok(t, err)
+	})
+
+	t.Run("an expired challenge is not read, and is left for the sweep", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateChallenge(ctx, c1))
+		ok(t, st.CreateChallenge(ctx, chal("no expiry", time.Time{}))) // counts as expired
+		for _, tc := range []struct {
+			id  string
+			now time.Time
+		}{
+			{c1.ID, c1.ExpiresAt},
+			{c1.ID, at(time.Hour)},
+			{"no expiry", t0},
+		} {
+			_, err := st.GetChallenge(ctx, tc.id, tc.now)
+			wantErr(t, err, storage.ErrNotFound)
+		}
+		// Reading deleted neither: both are there for the sweep.
+		n, err := st.DeleteExpiredChallenges(ctx, at(time.Hour))
+		ok(t, err)
+		if n != 2 {
+			t.Fatalf("DeleteExpiredChallenges = %d after reads of expired challenges, want 2", n)
+		}
+	})
+
+	t.Run("a challenge read in a transaction is consumed in it", func(t *testing.T) {
+		st, ctx := newStore(t), t.Context()
+		ok(t, st.CreateChallenge(ctx, c1))
+		ok(t, st.InTx(ctx, func(ctx context.Context) error {
+			got, err := st.GetChallenge(ctx, c1.ID, t0)
+			ok(t, err)
+			same(t, "read challenge", got, c1)
+			if _, err := st.ConsumeChallenge(ctx, c1.ID, t0); err != nil {
+				return err
+			}
+			// The transaction sees its own consumption.
+			_, err = st.GetChallenge(ctx, c1.ID, t0)
+			wantErr(t, err, storage.ErrNotFound)
+			return nil
+		}))
+		_, err := st.GetChallenge(ctx, c1.ID, t0)
+		wantErr(t, err, storage.ErrNotFound)
+	})
+
 	t.Run("the sweep deletes only expired challenges", func(t *testing.T) {
 		st, ctx := newStore(t), t.Context()
 		for _, c := range []storage.Challenge{

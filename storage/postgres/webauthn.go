@@ -179,6 +179,28 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) 
 	return c, nil
 }
 
+// GetChallenge reads the challenge and deletes nothing, expired or not;
+// expiry is judged as ConsumeChallenge judges it. An id PostgreSQL cannot
+// hold as text names no challenge.
+func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error) {
+	const op = "get challenge"
+	if !storage.Storable(id) {
+		return storage.Challenge{}, notFound(op)
+	}
+	var c storage.Challenge
+	err := s.q(ctx).QueryRow(ctx,
+		`SELECT `+challengeColumns+` FROM webauthn_challenge WHERE id = $1`, id,
+	).Scan(&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data,
+		tsCol{&c.CreatedAt}, tsCol{&c.ExpiresAt})
+	if err != nil {
+		return storage.Challenge{}, wrapErr(op, err)
+	}
+	if !c.ExpiresAt.After(time.UnixMicro(now.UnixMicro())) { // as SQLite compares: in microseconds
+		return storage.Challenge{}, notFound(op)
+	}
+	return c, nil
+}
+
 func (s *Store) DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error) {
 	return s.deleteBatched(ctx, "delete expired challenges", "webauthn_challenge",
 		"(expires_at IS NULL OR expires_at <= $1)", ts(now))

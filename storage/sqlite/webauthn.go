@@ -179,6 +179,24 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) 
 	return c, nil
 }
 
+// GetChallenge reads the challenge and deletes nothing, expired or not;
+// expiry is judged as ConsumeChallenge judges it.
+func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error) {
+	const op = "get challenge"
+	var c storage.Challenge
+	err := s.r(ctx).QueryRowContext(ctx,
+		`SELECT `+challengeColumns+` FROM webauthn_challenge WHERE id = ?`, id,
+	).Scan(&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data,
+		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt})
+	if err != nil {
+		return storage.Challenge{}, wrapErr(op, err)
+	}
+	if micros(c.ExpiresAt) <= micros(now) {
+		return storage.Challenge{}, notFound(op)
+	}
+	return c, nil
+}
+
 func (s *Store) DeleteExpiredChallenges(ctx context.Context, now time.Time) (int, error) {
 	return s.deleteBatched(ctx, "delete expired challenges", "webauthn_challenge", "expires_at <= ?", micros(now))
 }
