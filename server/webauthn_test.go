@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -939,6 +940,130 @@ func TestWebAuthn(t *testing.T) {
 		}
 		in.credential(t, second.id())
 	})
+}
+
+// A refused sign-in uses its challenge up, whatever refused it: the right
+// answer to the same challenge afterwards is refused as a replay. One
+// challenge is one try.
+func TestWebAuthnRefusalUsesUpTheChallenge(t *testing.T) {
+	in := start(t)
+	ap := in.newApp(t)
+	for _, tc := range []struct {
+		name, email string
+		kind        string // of the endpoints: "assert" or "passwordless"
+		ceremony    string // as audited
+		answer      string // in the refusal of the wrong answer
+		// wrong is a refused answer to bg, for the user uid whose key is k.
+		wrong func(t *testing.T, uid string, k *vkey, bg begun) []byte
+	}{
+		{"a wrong signature", "forged@example.com", "assert", "assertion", "not accepted", func(t *testing.T, _ string, k *vkey, bg begun) []byte {
+			forger := newKey(false, true) // another private key behind the user's key id
+			forger.cred.ID = k.cred.ID
+			return forger.assert(t, bg.Options, in.rp())
+		}},
+		{"a key never registered", "stranger@example.com", "passwordless", "passwordless", "not accepted", func(t *testing.T, uid string, _ *vkey, bg begun) []byte {
+			stranger := newKey(false, true)
+			stranger.auth.Options.UserHandle = []byte(uid) // claims to be the user's passkey
+			return stranger.assert(t, bg.Options, in.rp())
+		}},
+		{"an answer that cannot be read", "garbled@example.com", "assert", "assertion", "could not be read", func(*testing.T, string, *vkey, begun) []byte {
+			return []byte(`{"id":`)
+		}},
+		{"a copy of the key, its sign count behind", "copied@example.com", "assert", "assertion", "may have been copied", func(t *testing.T, _ string, k *vkey, bg begun) []byte {
+			clone := k.copyOf()
+			if err := in.DB.RecordWebAuthnUse(t.Context(), k.id(), 42, false, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			k.cred.Counter = 42 // the original's next answer says 43
+			return clone.assert(t, bg.Options, in.rp())
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newKey(false, true)
+			uid, _, _ := in.enrol(t, tc.email, k, "")
+			a := in.newAgent(t)
+			var flow, csrf, waiting string
+			if tc.kind == "assert" {
+				flow, csrf = a.toSecondFactor(t, ap.authorizeURL(), tc.email)
+				waiting = storage.FlowSecondFactor
+			} else {
+				flow, csrf = a.toLogin(t, ap.authorizeURL())
+				waiting = storage.FlowIdentify
+			}
+			bg := a.begin(t, tc.kind, flow, csrf)
+			if r, msg := a.finish(t, tc.kind, bg.Challenge, csrf, tc.wrong(t, uid, k, bg)); r.Status == http.StatusOK || !strings.Contains(msg.Error, tc.answer) {
+				t.Fatalf("the wrong answer: %s, want a refusal saying %q", r, tc.answer)
+			}
+			mark := in.AuditMark(t)
+			r, _ := a.finish(t, tc.kind, bg.Challenge, csrf, k.assert(t, bg.Options, in.rp()))
+			in.wantRefused(t, r, mark, tc.ceremony, replayReason, flow, waiting)
+		})
+	}
+}
+
+// Of requests presenting one valid assertion at once (a double submit, a
+// retry racing the original), exactly one signs in and the others are
+// answered as replays; the key's use is recorded once, and an answer
+// finding the sign count its twin just recorded is no sign of a clone.
+func TestWebAuthnConcurrentFinish(t *testing.T) {
+	in := start(t)
+	ap := in.newApp(t)
+	k := newKey(false, false)
+	email := "racing@example.com"
+	in.enrol(t, email, k, "")
+	a := in.newAgent(t)
+	flow, csrf := a.toSecondFactor(t, ap.authorizeURL(), email)
+	bg := a.begin(t, "assert", flow, csrf)
+	body := k.assert(t, bg.Options, in.rp())
+	mark := in.AuditMark(t)
+
+	replies := make([]servertest.Reply, 8)
+	ready := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range replies {
+		wg.Go(func() {
+			<-ready
+			replies[i] = a.call(t, "/mfa/webauthn/assert/finish?challenge="+url.QueryEscape(bg.Challenge), csrf, body)
+		})
+	}
+	close(ready)
+	wg.Wait()
+
+	won, replayed := 0, 0
+	for _, r := range replies {
+		msg := servertest.Decode[finished](t, r)
+		switch {
+		case r.Status == http.StatusOK && msg.Next == "/login/continue?flow="+url.QueryEscape(flow):
+			won++
+		case r.Status == http.StatusBadRequest && strings.Contains(msg.Error, "already used"):
+			replayed++
+		default:
+			t.Errorf("a finish answered %s", r)
+		}
+	}
+	if won != 1 || replayed != len(replies)-1 {
+		t.Fatalf("%d finishes signed in and %d were told the challenge was used, want 1 and %d", won, replayed, len(replies)-1)
+	}
+	if f := in.flow(t, flow); f.State != storage.FlowVerified {
+		t.Errorf("flow %q, want verified", f.State)
+	}
+	c := in.credential(t, k.id())
+	if c.SignCount != k.cred.Counter || c.LastUsedAt.IsZero() || !c.DisabledAt.IsZero() {
+		t.Errorf("credential after the race: sign count %d (key's %d), last used %v, disabled %v (%q)",
+			c.SignCount, k.cred.Counter, c.LastUsedAt, c.DisabledAt, c.DisabledReason)
+	}
+	if ev := in.Events(t, mark, audit.WebAuthnCloneSuspected); len(ev) != 0 {
+		t.Errorf("the race was taken for a clone: %+v", ev)
+	}
+	ev := in.Events(t, mark, audit.WebAuthnRefused)
+	for _, e := range ev {
+		if e.Details["reason"] != replayReason {
+			t.Errorf("a loser was refused for %q, want %q", e.Details["reason"], replayReason)
+		}
+	}
+	if len(ev) != replayed {
+		t.Errorf("%d refusals audited, want %d", len(ev), replayed)
+	}
 }
 
 // ec2Credential is a virtual credential whose P-256 coordinates are full

@@ -103,10 +103,67 @@ func (h *Handler) takeChallenge(r *http.Request, sess *session.Session, kind str
 	if err != nil {
 		return c, data, err
 	}
-	if c.Kind != kind || !slices.Equal(c.SessionHash, sess.IDHash()) {
-		return c, data, errChallenge
+	data, err = checkChallenge(c, sess, kind)
+	return c, data, err
+}
+
+// readChallenge reads the challenge named in the URL without consuming
+// it, and checks it as takeChallenge does. One that fails the checks is
+// left alone: this request can never use it, and the browser session it
+// belongs to still may.
+func (h *Handler) readChallenge(r *http.Request, sess *session.Session, kind string) (storage.Challenge, webauthn.SessionData, error) {
+	id := r.URL.Query().Get("challenge")
+	c, err := h.d.Store.GetChallenge(r.Context(), id, h.d.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		h.dropExpired(r.Context(), id)
+		return c, webauthn.SessionData{}, errChallenge
 	}
-	return c, data, json.Unmarshal(c.Data, &data)
+	if err != nil {
+		return c, webauthn.SessionData{}, err
+	}
+	data, err := checkChallenge(c, sess, kind)
+	return c, data, err
+}
+
+// dropExpired deletes the challenge id if it is stored but expired, as
+// consuming it would: it can never be used again. Failing costs nothing
+// the sweep of expired challenges does not make up for.
+func (h *Handler) dropExpired(ctx context.Context, id string) {
+	_, _ = h.d.Store.ConsumeChallenge(ctx, id, h.d.Now())
+}
+
+// checkChallenge checks that c is for this kind of ceremony in this
+// browser session, and decodes its session data.
+func checkChallenge(c storage.Challenge, sess *session.Session, kind string) (webauthn.SessionData, error) {
+	var data webauthn.SessionData
+	if c.Kind != kind || !slices.Equal(c.SessionHash, sess.IDHash()) {
+		return data, errChallenge
+	}
+	return data, json.Unmarshal(c.Data, &data)
+}
+
+// consume uses the challenge up inside the caller's transaction. Finding
+// nothing means another request with the same challenge consumed it first
+// (or it expired since it was read): this request is then a replay,
+// whatever else it found, and the caller's transaction rolls back.
+func (h *Handler) consume(ctx context.Context, ch storage.Challenge) error {
+	_, err := h.d.Store.ConsumeChallenge(ctx, ch.ID, h.d.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return errChallenge
+	}
+	return err
+}
+
+// useUp ends an attempt that failed after its challenge was read: one
+// challenge, one attempt. It consumes the challenge in one transaction
+// with what record writes (the refusal's audit event; nil for nothing).
+func (h *Handler) useUp(r *http.Request, ch storage.Challenge, record func(ctx context.Context) error) error {
+	return h.d.Store.InTx(r.Context(), func(ctx context.Context) error {
+		if err := h.consume(ctx, ch); err != nil || record == nil {
+			return err
+		}
+		return record(ctx)
+	})
 }
 
 func (h *Handler) loadWAUser(ctx context.Context, userID string) (waUser, error) {
@@ -341,25 +398,36 @@ func (h *Handler) finishPasswordless(w http.ResponseWriter, r *http.Request) err
 // Every refusal is audited: a wrong origin (a phishing proxy relaying the
 // ceremony), a replayed or expired challenge, an unknown or disabled key.
 func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, kind string) error {
-	ctx := r.Context()
 	sess, err := h.jsonSession(r)
 	if err != nil {
 		return err
 	}
-	ch, data, err := h.takeChallenge(r, sess, kind)
+	err = h.signIn(w, r, sess, kind)
+	if errors.Is(err, errChallenge) {
+		_ = h.refused(r, "", kind, errors.New("unknown, replayed or expired challenge"), "")
+	}
+	return err
+}
+
+// signIn is finishSignIn's ceremony. The challenge is read first and
+// consumed only in the transaction that records the outcome: on success
+// with the key's use and the flow, on a refusal with its audit event. So
+// a sign-in commits once, each challenge still serves one attempt, and of
+// requests presenting one challenge at once only the one that consumes it
+// counts; the others are answered as replays.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, sess *session.Session, kind string) error {
+	ctx := r.Context()
+	ch, data, err := h.readChallenge(r, sess, kind)
 	if err != nil {
-		if errors.Is(err, errChallenge) {
-			_ = h.refused(r, "", kind, errors.New("unknown, replayed or expired challenge"), "")
-		}
 		return err
 	}
 	flow, err := session.LoadFlow(ctx, h.d.Store, sess, ch.FlowID, h.d.Now())
 	if err != nil {
-		return err
+		return h.failUsingUp(r, ch, err)
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBody(io.LimitReader(r.Body, 64<<10))
 	if err != nil {
-		return h.refused(r, flow.UserID, kind, err, "The browser's answer could not be read. Try again.")
+		return h.refusedAttempt(r, ch, flow.UserID, kind, err, "The browser's answer could not be read. Try again.")
 	}
 	var user waUser
 	var cred *webauthn.Credential
@@ -380,36 +448,23 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, kind stri
 		}
 	}
 	if err != nil {
-		return h.refused(r, flow.UserID, kind, err, "That key was not accepted. Use a key registered for this account here.")
+		return h.refusedAttempt(r, ch, flow.UserID, kind, err, "That key was not accepted. Use a key registered for this account here.")
 	}
 	stored, ok := findCredential(user.creds, cred.ID)
 	if !ok || !stored.DisabledAt.IsZero() {
-		return h.refused(r, user.u.ID, kind, errors.New("credential not registered or disabled"), "That key was not accepted.")
+		return h.refusedAttempt(r, ch, user.u.ID, kind, errors.New("credential not registered or disabled"), "That key was not accepted.")
 	}
 	if cred.Authenticator.CloneWarning {
-		return h.cloneSuspected(r, user.u.ID, stored, parsed.Response.AuthenticatorData.Counter)
+		return h.cloneSuspected(r, ch, user.u.ID, stored, parsed.Response.AuthenticatorData.Counter)
 	}
 	if user.u.Suspended() {
-		return h.refused(r, user.u.ID, kind, errors.New("account suspended"), "This account is suspended. Contact your administrator.")
+		return h.refusedAttempt(r, ch, user.u.ID, kind, errors.New("account suspended"), "This account is suspended. Contact your administrator.")
 	}
-	now := h.d.Now()
 	acr, amr := h.d.Passkeys.Assurance(stored, kind == kindAssertion)
-	err = h.d.Store.InTx(ctx, func(ctx context.Context) error {
-		if err := h.d.Store.RecordWebAuthnUse(ctx, stored.ID, cred.Authenticator.SignCount, cred.Flags.BackupState, now); err != nil {
-			return err
-		}
-		return h.d.Store.UpdateFlow(ctx, flow.ID, func(f *storage.Flow) error {
-			if f.State != flow.State {
-				return storage.ErrConflict
-			}
-			f.UserID = user.u.ID
-			f.ACR, f.AMR, f.AuthTime = acr, amr, now
-			f.State = storage.FlowVerified
-			return nil
-		})
-	})
+	verified := storage.Flow{UserID: user.u.ID, ACR: acr, AMR: amr, AuthTime: h.d.Now()}
+	err = h.verifyFlow(ctx, ch, flow, verified, stored.ID, cred)
 	if errors.Is(err, storage.ErrConflict) {
-		return session.ErrFlowGone
+		return h.failUsingUp(r, ch, session.ErrFlowGone)
 	}
 	if err != nil {
 		return err
@@ -418,12 +473,41 @@ func (h *Handler) finishSignIn(w http.ResponseWriter, r *http.Request, kind stri
 	return nil
 }
 
+// verifyFlow consumes the challenge, records the key's use and marks the
+// flow verified by v's user, assurance and time, in one transaction. It
+// answers errChallenge if another request consumed the challenge first,
+// and storage.ErrConflict if the flow moved on since it was read.
+func (h *Handler) verifyFlow(ctx context.Context, ch storage.Challenge, flow, v storage.Flow, credID []byte, cred *webauthn.Credential) error {
+	return h.d.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := h.consume(ctx, ch); err != nil {
+			return err
+		}
+		if err := h.d.Store.RecordWebAuthnUse(ctx, credID, cred.Authenticator.SignCount, cred.Flags.BackupState, v.AuthTime); err != nil {
+			return err
+		}
+		return h.d.Store.UpdateFlow(ctx, flow.ID, func(f *storage.Flow) error {
+			if f.State != flow.State {
+				return storage.ErrConflict
+			}
+			f.UserID = v.UserID
+			f.ACR, f.AMR, f.AuthTime = v.ACR, v.AMR, v.AuthTime
+			f.State = storage.FlowVerified
+			return nil
+		})
+	})
+}
+
 // cloneSuspected acts on go-webauthn's clone warning (a sign count that
 // went backwards means two copies of the key exist): the key is disabled,
-// the event alerts, and the sign-in is refused.
-func (h *Handler) cloneSuspected(r *http.Request, userID string, c storage.WebAuthnCredential, got uint32) error {
+// the event alerts, and the sign-in is refused. It acts only if this
+// request consumes the challenge: an assertion presented twice at once
+// can find the count its twin just recorded, which is no clone.
+func (h *Handler) cloneSuspected(r *http.Request, ch storage.Challenge, userID string, c storage.WebAuthnCredential, got uint32) error {
 	ctx := r.Context()
 	err := h.d.Store.InTx(ctx, func(ctx context.Context) error {
+		if err := h.consume(ctx, ch); err != nil {
+			return err
+		}
 		if err := h.d.Store.DisableWebAuthnCredential(ctx, c.ID, "sign count went backwards: the key may have been cloned", h.d.Now()); err != nil {
 			return err
 		}
@@ -439,14 +523,44 @@ func (h *Handler) cloneSuspected(r *http.Request, userID string, c storage.WebAu
 
 // refused audits a failed ceremony and returns the user-facing error.
 func (h *Handler) refused(r *http.Request, userID, kind string, cause error, public string) error {
+	if err := h.auditRefusal(r, userID, kind, cause); err != nil {
+		return err
+	}
+	return h.refusal(cause, public)
+}
+
+// failUsingUp uses the challenge up and returns failure, for an attempt
+// that fails without a refusal to audit (its flow is gone).
+func (h *Handler) failUsingUp(r *http.Request, ch storage.Challenge, failure error) error {
+	if err := h.useUp(r, ch, nil); err != nil {
+		return err
+	}
+	return failure
+}
+
+// refusedAttempt is refused for a sign-in whose challenge was read: it
+// uses the challenge up in the transaction of the audit event.
+func (h *Handler) refusedAttempt(r *http.Request, ch storage.Challenge, userID, kind string, cause error, public string) error {
+	err := h.useUp(r, ch, func(ctx context.Context) error {
+		return h.auditRefusal(r.WithContext(ctx), userID, kind, cause)
+	})
+	if err != nil {
+		return err
+	}
+	return h.refusal(cause, public)
+}
+
+func (h *Handler) auditRefusal(r *http.Request, userID, kind string, cause error) error {
 	record := h.d.Audit.RecordRequest
 	if userID == "" { // nobody signed in: anyone can repeat it, so sampled
 		record = h.d.Audit.RecordAnonymous
 	}
-	if err := record(r, storage.AuditEvent{Type: audit.WebAuthnRefused, Actor: cmpOr(userID, "anonymous"),
-		UserID: userID, Result: audit.Failure, Details: map[string]string{"ceremony": kind, "reason": ceremonyError(cause)}}); err != nil {
-		return err
-	}
+	return record(r, storage.AuditEvent{Type: audit.WebAuthnRefused, Actor: cmpOr(userID, "anonymous"),
+		UserID: userID, Result: audit.Failure, Details: map[string]string{"ceremony": kind, "reason": ceremonyError(cause)}})
+}
+
+// refusal counts a failed sign-in and returns the user-facing error.
+func (h *Handler) refusal(cause error, public string) error {
 	h.d.Metrics.SignIn("failure")
 	return httpx.Errorf(http.StatusBadRequest, public, cause)
 }
