@@ -407,12 +407,14 @@ func testChallenges(t *testing.T, newStore NewStore) {
 		wantErr(t, err, storage.ErrNotFound)
 	})
 
-	t.Run("an unknown challenge is not read", func(t *testing.T) {
+	t.Run("an unknown challenge is not read or consumed", func(t *testing.T) {
 		st, ctx := newStore(t), t.Context()
 		ok(t, st.CreateChallenge(ctx, c1))
 		// The last two are ids some backends cannot store as text.
 		for _, id := range []string{"c2", "", "c1\x00", "c1\xff"} {
 			_, err := st.GetChallenge(ctx, id, t0)
+			wantErr(t, err, storage.ErrNotFound)
+			_, err = st.ConsumeChallenge(ctx, id, t0)
 			wantErr(t, err, storage.ErrNotFound)
 		}
 		_, err := st.ConsumeChallenge(ctx, c1.ID, t0)

@@ -162,21 +162,17 @@ func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error 
 // the same challenge at once, the second waits for the first's delete and
 // then finds no row. An expired challenge is deleted as well, since it can
 // never be used again, but reported as not found; a NULL (zero) ExpiresAt
-// counts as expired.
+// counts as expired. An id PostgreSQL cannot hold as text names no
+// challenge.
 func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) (storage.Challenge, error) {
 	const op = "consume challenge"
-	var c storage.Challenge
-	err := s.q(ctx).QueryRow(ctx,
-		`DELETE FROM webauthn_challenge WHERE id = $1 RETURNING `+challengeColumns, id,
-	).Scan(&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data,
-		tsCol{&c.CreatedAt}, tsCol{&c.ExpiresAt})
-	if err != nil {
-		return storage.Challenge{}, wrapErr(op, err)
-	}
-	if !c.ExpiresAt.After(time.UnixMicro(now.UnixMicro())) { // as SQLite compares: in microseconds
+	if !storage.Storable(id) {
 		return storage.Challenge{}, notFound(op)
 	}
-	return c, nil
+	var c storage.Challenge
+	err := s.q(ctx).QueryRow(ctx,
+		`DELETE FROM webauthn_challenge WHERE id = $1 RETURNING `+challengeColumns, id).Scan(challengeFields(&c)...)
+	return liveChallenge(op, c, err, now)
 }
 
 // GetChallenge reads the challenge and deletes nothing, expired or not;
@@ -189,9 +185,18 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 	}
 	var c storage.Challenge
 	err := s.q(ctx).QueryRow(ctx,
-		`SELECT `+challengeColumns+` FROM webauthn_challenge WHERE id = $1`, id,
-	).Scan(&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data,
-		tsCol{&c.CreatedAt}, tsCol{&c.ExpiresAt})
+		`SELECT `+challengeColumns+` FROM webauthn_challenge WHERE id = $1`, id).Scan(challengeFields(&c)...)
+	return liveChallenge(op, c, err, now)
+}
+
+// challengeFields are the scan targets of challengeColumns.
+func challengeFields(c *storage.Challenge) []any {
+	return []any{&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data, tsCol{&c.CreatedAt}, tsCol{&c.ExpiresAt}}
+}
+
+// liveChallenge is what a read of c (with error err) answers: c, or not
+// found once it expired; a NULL (zero) ExpiresAt counts as expired.
+func liveChallenge(op string, c storage.Challenge, err error, now time.Time) (storage.Challenge, error) {
 	if err != nil {
 		return storage.Challenge{}, wrapErr(op, err)
 	}

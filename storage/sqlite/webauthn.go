@@ -167,16 +167,8 @@ func (s *Store) ConsumeChallenge(ctx context.Context, id string, now time.Time) 
 	const op = "consume challenge"
 	var c storage.Challenge
 	err := s.writeRow(ctx,
-		`DELETE FROM webauthn_challenge WHERE id = ? RETURNING `+challengeColumns, []any{id},
-		&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data,
-		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt})
-	if err != nil {
-		return storage.Challenge{}, wrapErr(op, err)
-	}
-	if micros(c.ExpiresAt) <= micros(now) {
-		return storage.Challenge{}, notFound(op)
-	}
-	return c, nil
+		`DELETE FROM webauthn_challenge WHERE id = ? RETURNING `+challengeColumns, []any{id}, challengeFields(&c)...)
+	return liveChallenge(op, c, err, now)
 }
 
 // GetChallenge reads the challenge and deletes nothing, expired or not;
@@ -185,9 +177,18 @@ func (s *Store) GetChallenge(ctx context.Context, id string, now time.Time) (sto
 	const op = "get challenge"
 	var c storage.Challenge
 	err := s.r(ctx).QueryRowContext(ctx,
-		`SELECT `+challengeColumns+` FROM webauthn_challenge WHERE id = ?`, id,
-	).Scan(&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data,
-		timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt})
+		`SELECT `+challengeColumns+` FROM webauthn_challenge WHERE id = ?`, id).Scan(challengeFields(&c)...)
+	return liveChallenge(op, c, err, now)
+}
+
+// challengeFields are the scan targets of challengeColumns.
+func challengeFields(c *storage.Challenge) []any {
+	return []any{&c.ID, &c.SessionHash, &c.UserID, &c.Kind, &c.FlowID, &c.Data, timeCol{&c.CreatedAt}, timeCol{&c.ExpiresAt}}
+}
+
+// liveChallenge is what a read of c (with error err) answers: c, or not
+// found once it expired; as with flows, a zero ExpiresAt counts as expired.
+func liveChallenge(op string, c storage.Challenge, err error, now time.Time) (storage.Challenge, error) {
 	if err != nil {
 		return storage.Challenge{}, wrapErr(op, err)
 	}
