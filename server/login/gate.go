@@ -13,7 +13,7 @@ import (
 // on the network can ask for one (a wrong password for an unknown address
 // costs the same, so that the answer does not tell which exist). Unbounded,
 // 500 concurrent posts asked for 9 GiB. The gate bounds the checks in
-// flight to one per core, lets a short queue wait for a turn, and turns
+// flight (PasswordChecks), lets a short queue wait for a turn, and turns
 // the rest away at once with 503 and Retry-After: memory stays bounded,
 // the cores keep time for everything else (a single sign-on checks no
 // password), and a person who hits a full gate is told to try again.
@@ -41,6 +41,13 @@ func newGate(slots, queue int, wait time.Duration) *gate {
 		wait = 2 * time.Second
 	}
 	return &gate{slots: make(chan struct{}, slots), queue: int32(queue), wait: wait}
+}
+
+// full reports whether a check asked for now would be turned away at
+// once: every slot taken and the queue full. It reserves nothing, so a
+// post that finds room may still be turned away by do.
+func (g *gate) full() bool {
+	return len(g.slots) == cap(g.slots) && g.waiting.Load() >= g.queue
 }
 
 // do runs fn when a slot is free, or answers errBusy when the queue is

@@ -54,6 +54,9 @@ func TestGate(t *testing.T) {
 		for g.waiting.Load() != 1 {
 			time.Sleep(time.Millisecond)
 		}
+		if !g.full() {
+			t.Error("a taken slot and a full queue are not full")
+		}
 		if err := g.do(context.Background(), func() { t.Error("ran past a full queue") }); !errors.Is(err, errBusy) {
 			t.Errorf("past a full queue: %v, want errBusy", err)
 		}
@@ -61,6 +64,35 @@ func TestGate(t *testing.T) {
 			t.Errorf("after the wait: %v, want errBusy", err)
 		}
 		close(hold)
+	})
+
+	t.Run("full only while every slot is taken and the queue is full", func(t *testing.T) {
+		g := newGate(1, 1, time.Minute)
+		if g.full() {
+			t.Error("an idle gate is full")
+		}
+		hold := make(chan struct{})
+		holding := make(chan struct{})
+		go func() { _ = g.do(context.Background(), func() { close(holding); <-hold }) }()
+		<-holding
+		if g.full() {
+			t.Error("full with the queue empty")
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- g.do(context.Background(), func() {}) }()
+		for g.waiting.Load() != 1 {
+			time.Sleep(time.Millisecond)
+		}
+		if !g.full() {
+			t.Error("not full with the slot taken and the queue full")
+		}
+		close(hold)
+		if err := <-waited; err != nil {
+			t.Errorf("the waiting caller: %v", err)
+		}
+		if g.full() {
+			t.Error("still full once both are done")
+		}
 	})
 
 	t.Run("a caller that goes away stops waiting", func(t *testing.T) {

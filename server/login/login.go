@@ -182,6 +182,13 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, sess *sess
 // against the account and the IP.
 func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	// During a spray the gate is full most of the time. A post it would
+	// turn away is turned away now, before it costs reads of the session,
+	// the flow, the account and the throttle and a form to render: the
+	// core the checks leave free then serves signed-in users, not refusals.
+	if h.gate.full() {
+		return h.busy(w, r)
+	}
 	sess, err := h.d.Sessions.LoadForm(r)
 	if err != nil {
 		return err
@@ -302,6 +309,21 @@ func (h *Handler) submitLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return h.redirectNext(w, r, flow)
+}
+
+// busy answers a post that the full gate turns away before reading
+// anything: 503 with Retry-After, and the way back to the sign-in form.
+// The flow named in the form is checked when the form is shown again.
+func (h *Handler) busy(w http.ResponseWriter, r *http.Request) error {
+	h.d.Metrics.SignIn("busy")
+	back := "/login"
+	if id := r.PostFormValue("flow"); id != "" {
+		back += "?flow=" + url.QueryEscape(id)
+	}
+	w.Header().Set("Retry-After", "2")
+	h.d.Render.Page(w, r, http.StatusServiceUnavailable, render.PageMessage, "Try again in a moment",
+		render.MessageData{Message: errBusy.Public, Link: back, LinkText: "Back to sign-in"})
+	return nil
 }
 
 func (h *Handler) redirectNext(w http.ResponseWriter, r *http.Request, flow storage.Flow) error {
