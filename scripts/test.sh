@@ -38,7 +38,8 @@ go test -count=1 -run '^$' -bench . -benchtime 1x ./...
 # The packages where goroutines share state (group commit, checkpointing,
 # caches, the fosite adapter) once more under the race detector.
 go test -race -count=1 ./storage/... ./server/oidc/... ./server/session/...
-# Every kill action against requests in flight, under the race detector.
-go test -race -count=1 -run '^TestKillActionsRaceRequestsInFlight$' ./server/
+# Every kill action against requests in flight, and finishes racing with
+# one passkey answer, under the race detector.
+go test -race -count=1 -run '^(TestKillActionsRaceRequestsInFlight|TestWebAuthnConcurrentFinish)$' ./server/
 # Every fuzz target for a few seconds (plain go test ran their corpora).
 ./scripts/fuzz.sh
