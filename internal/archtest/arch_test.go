@@ -72,6 +72,8 @@ var rules = []rule{
 		why: "the PostgreSQL store helper sits as low as the backend, so the tests of storage packages can use it"},
 	{pkg: "storage/sqlite/sqlitetest", forbid: []string{anyModulePackage}, except: []string{"storage", "storage/sqlite", "storage/internal/clientcache"},
 		why: "the SQLite test helper sits as low as the backend, so the tests of storage packages can use it"},
+	{pkg: "internal/jsonscan", forbid: []string{anyNonStd},
+		why: "the JSON reader the token store and the session share is the standard library only, so both can sit on it"},
 	{pkg: "internal/clocktest", forbid: []string{anyNonStd},
 		why: "the test clock is the standard library only, so the tests of any package can use it"},
 	{pkg: "internal/browsertest", forbid: []string{anyNonStd},

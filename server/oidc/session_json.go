@@ -3,14 +3,13 @@ package oidc
 import (
 	"encoding/json"
 	"errors"
-	"slices"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/keygate/keygate/internal/jsonscan"
 )
 
 // storedSession is the form a Session takes in storage. fosite's own JSON
@@ -175,218 +174,79 @@ func mergeMap(into, from map[string]any) map[string]any {
 // lookup decodes a session, and encoding/json's reflection made it the
 // largest cost of a lookup after the query.
 func readStoredSession(data []byte, st *storedSession) bool {
-	r := sessionReader{b: data, s: string(data)}
-	ok := r.object(true, func(key string) (ok bool) {
+	r := jsonscan.NewReader(data)
+	ok := r.Object(true, func(key string) (ok bool) {
 		switch key {
 		case "sub":
-			st.Subject, ok = r.str()
+			st.Subject, ok = r.Str()
 		case "usr":
-			st.Username, ok = r.str()
+			st.Username, ok = r.Str()
 		case "sid":
-			st.SID, ok = r.str()
+			st.SID, ok = r.Str()
 		case "exp":
 			st.ExpiresAt = map[fosite.TokenType]nanos{}
-			ok = r.object(false, func(k string) (ok bool) {
-				st.ExpiresAt[fosite.TokenType(k)], ok = r.nanos()
+			ok = r.Object(false, func(k string) (ok bool) {
+				st.ExpiresAt[fosite.TokenType(k)], ok = readNanos(r)
 				return ok
 			})
 		case "idt":
 			st.Claims = &storedClaims{}
-			ok = r.object(true, st.Claims.read(&r))
+			ok = r.Object(true, st.Claims.read(r))
 		case "hdr":
-			ok = r.anyMap(&st.Headers)
+			ok = readAnyMap(r, &st.Headers)
 		}
 		// Any other key is the legacy form or one of another spelling.
 		return ok
 	})
-	r.space()
-	return ok && r.i == len(r.b)
+	return ok && r.End()
 }
 
 // read returns what reads the value of each key of c's object.
-func (c *storedClaims) read(r *sessionReader) func(key string) bool {
+func (c *storedClaims) read(r *jsonscan.Reader) func(key string) bool {
 	return func(key string) (ok bool) {
 		switch key {
 		case "jti":
-			c.JTI, ok = r.str()
+			c.JTI, ok = r.Str()
 		case "iss":
-			c.Issuer, ok = r.str()
+			c.Issuer, ok = r.Str()
 		case "sub":
-			c.Subject, ok = r.str()
+			c.Subject, ok = r.Str()
 		case "aud":
-			c.Audience, ok = r.strs()
+			c.Audience, ok = r.Strs()
 		case "nonce":
-			c.Nonce, ok = r.str()
+			c.Nonce, ok = r.Str()
 		case "exp":
-			c.ExpiresAt, ok = r.nanos()
+			c.ExpiresAt, ok = readNanos(r)
 		case "iat":
-			c.IssuedAt, ok = r.nanos()
+			c.IssuedAt, ok = readNanos(r)
 		case "rat":
-			c.RequestedAt, ok = r.nanos()
+			c.RequestedAt, ok = readNanos(r)
 		case "auth_time":
-			c.AuthTime, ok = r.nanos()
+			c.AuthTime, ok = readNanos(r)
 		case "at_hash":
-			c.AtHash, ok = r.str()
+			c.AtHash, ok = r.Str()
 		case "acr":
-			c.ACR, ok = r.str()
+			c.ACR, ok = r.Str()
 		case "amr":
-			c.AMR, ok = r.strs()
+			c.AMR, ok = r.Strs()
 		case "c_hash":
-			c.CodeHash, ok = r.str()
+			c.CodeHash, ok = r.Str()
 		case "ext":
-			ok = r.anyMap(&c.Extra)
+			ok = readAnyMap(r, &c.Extra)
 		}
 		return ok
 	}
 }
 
-// sessionReader reads the few JSON forms readStoredSession accepts; each
-// method reports false for anything it does not, without saying why.
-type sessionReader struct {
-	b []byte
-	s string // b as a string, which the strings read are cut from
-	i int
+// readNanos reads an integer of nanoseconds.
+func readNanos(r *jsonscan.Reader) (nanos, bool) {
+	n, ok := r.Int()
+	return nanos(n), ok
 }
 
-func (r *sessionReader) space() {
-	for r.i < len(r.b) && (r.b[r.i] == ' ' || r.b[r.i] == '\t' || r.b[r.i] == '\n' || r.b[r.i] == '\r') {
-		r.i++
-	}
-}
-
-// next consumes c, after any space, if it comes next.
-func (r *sessionReader) next(c byte) bool {
-	r.space()
-	if r.i < len(r.b) && r.b[r.i] == c {
-		r.i++
-		return true
-	}
-	return false
-}
-
-// object reads an object whose values value reads, key by key. A key seen
-// twice fails if the object is a struct's (fields), and otherwise keeps
-// its last value, as encoding/json does with a map's.
-func (r *sessionReader) object(fields bool, value func(key string) bool) bool {
-	if !r.next('{') {
-		return false
-	}
-	var seen [16]string
-	n := 0
-	for more := !r.next('}'); more; {
-		key, ok := r.str()
-		if !ok || !r.next(':') {
-			return false
-		}
-		if fields {
-			if n == len(seen) || slices.Contains(seen[:n], key) {
-				return false
-			}
-			seen[n] = key
-			n++
-		}
-		if !value(key) {
-			return false
-		}
-		if more = !r.next('}'); more && !r.next(',') {
-			return false
-		}
-	}
-	return true
-}
-
-// str reads a string without escapes or control characters, of valid
-// UTF-8 (encoding/json would replace invalid bytes with U+FFFD).
-func (r *sessionReader) str() (string, bool) {
-	if !r.next('"') {
-		return "", false
-	}
-	ascii := true
-	for j := r.i; j < len(r.b); j++ {
-		switch c := r.b[j]; {
-		case c == '"':
-			v := r.s[r.i:j]
-			if !ascii && !utf8.ValidString(v) {
-				return "", false
-			}
-			r.i = j + 1
-			return v, true
-		case c == '\\' || c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return "", false
-}
-
-// strs reads an array of strings; [] is an empty slice, not nil.
-func (r *sessionReader) strs() ([]string, bool) {
-	if !r.next('[') {
-		return nil, false
-	}
-	out := []string{}
-	for more := !r.next(']'); more; {
-		v, ok := r.str()
-		if !ok {
-			return nil, false
-		}
-		out = append(out, v)
-		if more = !r.next(']'); more && !r.next(',') {
-			return nil, false
-		}
-	}
-	return out, true
-}
-
-// nanos reads an integer as JSON writes it: no fraction, exponent or
-// leading zero.
-func (r *sessionReader) nanos() (nanos, bool) {
-	r.space()
-	start := r.i
-	if r.i < len(r.b) && r.b[r.i] == '-' {
-		r.i++
-	}
-	digits := r.i
-	for r.i < len(r.b) && '0' <= r.b[r.i] && r.b[r.i] <= '9' {
-		r.i++
-	}
-	if r.i == digits || (r.b[digits] == '0' && r.i > digits+1) {
-		return 0, false
-	}
-	if r.i < len(r.b) && (r.b[r.i] == '.' || r.b[r.i] == 'e' || r.b[r.i] == 'E') {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(r.s[start:r.i], 10, 64)
-	return nanos(n), err == nil
-}
-
-// anyMap decodes the object that comes next into *m with encoding/json,
-// which checks it: its members may be any JSON. The object is found by
-// matching its brackets outside strings.
-func (r *sessionReader) anyMap(m *map[string]any) bool {
-	r.space()
-	if r.i >= len(r.b) || r.b[r.i] != '{' {
-		return false
-	}
-	depth, inString := 0, false
-	for j := r.i; j < len(r.b); j++ {
-		c := r.b[j]
-		switch {
-		case inString && c == '\\':
-			j++
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth--; depth == 0 {
-				v := r.b[r.i : j+1]
-				r.i = j + 1
-				return json.Unmarshal(v, m) == nil
-			}
-		}
-	}
-	return false
+// readAnyMap decodes the object that comes next into *m with
+// encoding/json, which checks it: its members may be any JSON.
+func readAnyMap(r *jsonscan.Reader, m *map[string]any) bool {
+	v, ok := r.RawObject()
+	return ok && json.Unmarshal(v, m) == nil
 }

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"net/url"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ory/fosite"
+
+	"github.com/keygate/keygate/internal/jsonscan"
 )
 
 // sensitiveForm lists request parameters never written to storage: fosite
@@ -139,236 +140,56 @@ func decodeSession(raw json.RawMessage, session fosite.Session) error {
 // input included, ok is false and the caller asks encoding/json, so the
 // two ways never disagree about what a record says.
 func readRecord(raw []byte) (rec record, ok bool) {
-	// One string for the record; its strings are cut from it.
-	r := jsonReader{b: raw, s: string(raw)}
-	if !r.next('{') {
-		return record{}, false
-	}
-	var seen uint16
-	for more := !r.next('}'); more; {
-		key, ok := r.str()
-		if !ok || !r.next(':') {
-			return record{}, false
-		}
-		field, ok := recordFields[key]
-		if !ok || seen&(1<<field) != 0 {
-			return record{}, false
-		}
-		seen |= 1 << field
-		switch field {
-		case fieldID:
-			rec.ID, ok = r.str()
-		case fieldRequestedAt:
-			var i, j int
-			if i, j, ok = r.quoted(); ok {
+	r := jsonscan.NewReader(raw)
+	ok = r.Object(true, func(key string) (ok bool) {
+		switch key {
+		case "id":
+			rec.ID, ok = r.Str()
+		case "requested_at":
+			var q []byte
+			if q, ok = r.Quoted(); ok {
 				// time.Time's own decoding, as encoding/json calls it.
-				ok = rec.RequestedAt.UnmarshalJSON(r.b[i:j]) == nil
+				ok = rec.RequestedAt.UnmarshalJSON(q) == nil
 			}
-		case fieldClientID:
-			rec.ClientID, ok = r.str()
-		case fieldRequestedScope:
-			rec.RequestedScope, ok = r.strs()
-		case fieldGrantedScope:
-			rec.GrantedScope, ok = r.strs()
-		case fieldRequestedAudience:
-			rec.RequestedAudience, ok = r.strs()
-		case fieldGrantedAudience:
-			rec.GrantedAudience, ok = r.strs()
-		case fieldForm:
-			rec.Form, ok = r.form()
-		case fieldSession:
+		case "client_id":
+			rec.ClientID, ok = r.Str()
+		case "requested_scope":
+			rec.RequestedScope, ok = r.Strs()
+		case "granted_scope":
+			rec.GrantedScope, ok = r.Strs()
+		case "requested_audience":
+			rec.RequestedAudience, ok = r.Strs()
+		case "granted_audience":
+			rec.GrantedAudience, ok = r.Strs()
+		case "form":
+			// A repeated key keeps its last value, as encoding/json does.
+			rec.Form = url.Values{}
+			ok = r.Object(false, func(k string) (ok bool) {
+				rec.Form[k], ok = r.Strs()
+				return ok
+			})
+		case "session":
 			// Checked here, so that a record read either way is valid
 			// JSON as a whole (decodeSession relies on it).
-			if rec.Session, ok = r.object(); ok {
+			if rec.Session, ok = r.RawObject(); ok {
 				ok = json.Valid(rec.Session)
 			}
-		case fieldResponseTypes:
-			rec.ResponseTypes, ok = r.strs()
-		case fieldRedirectURI:
-			rec.RedirectURI, ok = r.str()
-		case fieldState:
-			rec.State, ok = r.str()
-		case fieldResponseMode:
-			rec.ResponseMode, ok = r.str()
-		case fieldDefaultMode:
-			rec.DefaultMode, ok = r.str()
+		case "response_types":
+			rec.ResponseTypes, ok = r.Strs()
+		case "redirect_uri":
+			rec.RedirectURI, ok = r.Str()
+		case "state":
+			rec.State, ok = r.Str()
+		case "response_mode":
+			rec.ResponseMode, ok = r.Str()
+		case "default_response_mode":
+			rec.DefaultMode, ok = r.Str()
 		}
-		if !ok {
-			return record{}, false
-		}
-		if more = !r.next('}'); more && !r.next(',') {
-			return record{}, false
-		}
+		// Any other key is not the record's: encoding/json decides.
+		return ok
+	})
+	if !ok || !r.End() {
+		return record{}, false
 	}
-	r.space()
-	return rec, r.i == len(r.b)
-}
-
-const (
-	fieldID = iota
-	fieldRequestedAt
-	fieldClientID
-	fieldRequestedScope
-	fieldGrantedScope
-	fieldRequestedAudience
-	fieldGrantedAudience
-	fieldForm
-	fieldSession
-	fieldResponseTypes
-	fieldRedirectURI
-	fieldState
-	fieldResponseMode
-	fieldDefaultMode
-)
-
-// recordFields are record's JSON keys.
-var recordFields = map[string]int{
-	"id": fieldID, "requested_at": fieldRequestedAt, "client_id": fieldClientID,
-	"requested_scope": fieldRequestedScope, "granted_scope": fieldGrantedScope,
-	"requested_audience": fieldRequestedAudience, "granted_audience": fieldGrantedAudience,
-	"form": fieldForm, "session": fieldSession, "response_types": fieldResponseTypes,
-	"redirect_uri": fieldRedirectURI, "state": fieldState, "response_mode": fieldResponseMode,
-	"default_response_mode": fieldDefaultMode,
-}
-
-// jsonReader reads the few JSON forms readRecord accepts; each method
-// reports false for anything it does not, without saying why.
-type jsonReader struct {
-	b []byte
-	s string // b as a string
-	i int
-}
-
-func (r *jsonReader) space() {
-	for r.i < len(r.b) {
-		switch r.b[r.i] {
-		case ' ', '\t', '\n', '\r':
-			r.i++
-		default:
-			return
-		}
-	}
-}
-
-// next consumes c, after any space, if it comes next.
-func (r *jsonReader) next(c byte) bool {
-	r.space()
-	if r.i < len(r.b) && r.b[r.i] == c {
-		r.i++
-		return true
-	}
-	return false
-}
-
-// quoted consumes a string without escapes or control characters and
-// returns where it starts and ends, quotes included.
-func (r *jsonReader) quoted() (start, end int, ok bool) {
-	r.space()
-	if r.i >= len(r.b) || r.b[r.i] != '"' {
-		return 0, 0, false
-	}
-	ascii := true
-	for j := r.i + 1; j < len(r.b); j++ {
-		switch c := r.b[j]; {
-		case c == '"':
-			// encoding/json would replace invalid UTF-8 with U+FFFD.
-			if !ascii && !utf8.ValidString(r.s[r.i:j]) {
-				return 0, 0, false
-			}
-			start, r.i = r.i, j+1
-			return start, r.i, true
-		case c == '\\' || c < 0x20:
-			return 0, 0, false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	return 0, 0, false
-}
-
-func (r *jsonReader) str() (string, bool) {
-	i, j, ok := r.quoted()
-	if !ok {
-		return "", false
-	}
-	return r.s[i+1 : j-1], true
-}
-
-// strs reads an array of strings; [] is an empty slice, not nil, as
-// encoding/json makes it.
-func (r *jsonReader) strs() ([]string, bool) {
-	if !r.next('[') {
-		return nil, false
-	}
-	var buf [8]string
-	out := buf[:0]
-	for more := !r.next(']'); more; {
-		s, ok := r.str()
-		if !ok {
-			return nil, false
-		}
-		out = append(out, s)
-		if more = !r.next(']'); more && !r.next(',') {
-			return nil, false
-		}
-	}
-	return append([]string{}, out...), true
-}
-
-// form reads an object of string arrays. A repeated key keeps its last
-// value, as encoding/json does.
-func (r *jsonReader) form() (url.Values, bool) {
-	if !r.next('{') {
-		return nil, false
-	}
-	out := url.Values{}
-	for more := !r.next('}'); more; {
-		k, ok := r.str()
-		if !ok || !r.next(':') {
-			return nil, false
-		}
-		if out[k], ok = r.strs(); !ok {
-			return nil, false
-		}
-		if more = !r.next('}'); more && !r.next(',') {
-			return nil, false
-		}
-	}
-	return out, true
-}
-
-// object returns the bytes of the object that comes next, found by
-// matching its brackets outside strings; it does not check what is
-// between them.
-func (r *jsonReader) object() ([]byte, bool) {
-	r.space()
-	if r.i >= len(r.b) || r.b[r.i] != '{' {
-		return nil, false
-	}
-	depth, inString := 0, false
-	for j := r.i; j < len(r.b); j++ {
-		c := r.b[j]
-		if inString {
-			switch c {
-			case '\\':
-				j++
-			case '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth--; depth == 0 {
-				v := r.b[r.i : j+1]
-				r.i = j + 1
-				return v, true
-			}
-		}
-	}
-	return nil, false
+	return rec, true
 }
