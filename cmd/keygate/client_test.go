@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,16 +12,7 @@ import (
 func TestClientIDTokenAlg(t *testing.T) {
 	clearEnv(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	kg := func(t *testing.T, args ...string) (string, error) {
-		t.Helper()
-		return run(t, append(args, "--data-dir", dataDir, "--issuer", "https://id.example.com")...)
-	}
-	decode := func(t *testing.T, out string, v any) {
-		t.Helper()
-		if err := json.Unmarshal([]byte(out), v); err != nil {
-			t.Fatalf("output is not JSON: %v\n%s", err, out)
-		}
-	}
+	kg := cliOn(dataDir)
 	if _, err := kg(t, "client", "add", "--name", "Wiki", "--redirect-uri", "https://wiki.example.com/cb"); err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +22,7 @@ func TestClientIDTokenAlg(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got map[string]any
-		decode(t, out, &got)
+		decodeJSON(t, out, &got)
 		if got["id_token_signed_response_alg"] != "ES256" {
 			t.Fatalf("output %s", out)
 		}
@@ -41,7 +31,7 @@ func TestClientIDTokenAlg(t *testing.T) {
 			t.Fatal(err)
 		}
 		var apps []map[string]any
-		decode(t, list, &apps)
+		decodeJSON(t, list, &apps)
 		algs := map[any]any{}
 		for _, a := range apps {
 			algs[a["name"]] = a["id_token_signed_response_alg"]

@@ -12,10 +12,7 @@ import (
 func TestGroupsOnTheCommandLine(t *testing.T) {
 	clearEnv(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	kg := func(t *testing.T, args ...string) (string, error) {
-		t.Helper()
-		return run(t, append(args, "--data-dir", dataDir, "--issuer", "https://id.example.com")...)
-	}
+	kg := cliOn(dataDir)
 	mustKG := func(t *testing.T, args ...string) string {
 		t.Helper()
 		out, err := kg(t, args...)
@@ -126,10 +123,7 @@ func TestGroupsOnTheCommandLine(t *testing.T) {
 func TestUserImport(t *testing.T) {
 	clearEnv(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	kg := func(t *testing.T, args ...string) (string, error) {
-		t.Helper()
-		return run(t, append(args, "--data-dir", dataDir, "--issuer", "https://id.example.com")...)
-	}
+	kg := cliOn(dataDir)
 	file := func(t *testing.T, content string) string {
 		t.Helper()
 		p := filepath.Join(t.TempDir(), "users.csv")

@@ -102,19 +102,27 @@ func TestBadInvocationsAreUsageErrors(t *testing.T) {
 	})
 }
 
-func TestCommandLine(t *testing.T) {
-	clearEnv(t)
-	dataDir := filepath.Join(t.TempDir(), "data")
-	kg := func(t *testing.T, args ...string) (string, error) {
+// cliOn runs the CLI on the data directory dataDir, for the issuer
+// https://id.example.com.
+func cliOn(dataDir string) func(t *testing.T, args ...string) (string, error) {
+	return func(t *testing.T, args ...string) (string, error) {
 		t.Helper()
 		return run(t, append(args, "--data-dir", dataDir, "--issuer", "https://id.example.com")...)
 	}
-	decode := func(t *testing.T, out string, v any) {
-		t.Helper()
-		if err := json.Unmarshal([]byte(out), v); err != nil {
-			t.Fatalf("output is not JSON: %v\n%s", err, out)
-		}
+}
+
+// decodeJSON decodes the CLI's --json output into v.
+func decodeJSON(t *testing.T, out string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
 	}
+}
+
+func TestCommandLine(t *testing.T) {
+	clearEnv(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	kg := cliOn(dataDir)
 
 	t.Run("user add prints the user and a single-use enrolment URL", func(t *testing.T) {
 		out, err := kg(t, "user", "add", "Ann@Example.com", "--name", "Ann", "--json")
@@ -122,7 +130,7 @@ func TestCommandLine(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got map[string]string
-		decode(t, out, &got)
+		decodeJSON(t, out, &got)
 		if got["email"] != "ann@example.com" || !strings.HasPrefix(got["user_id"], "u_") ||
 			!strings.HasPrefix(got["enrollment_url"], "https://id.example.com/enroll?token=") {
 			t.Fatalf("output %s", out)
@@ -149,7 +157,7 @@ func TestCommandLine(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got map[string]any
-		decode(t, out, &got)
+		decodeJSON(t, out, &got)
 		secret, _ := got["client_secret"].(string)
 		if len(secret) != 43 {
 			t.Fatalf("client_secret %v", got["client_secret"])
@@ -177,7 +185,7 @@ func TestCommandLine(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got map[string]any
-		decode(t, out, &got)
+		decodeJSON(t, out, &got)
 		if got["email"] != "ann@example.com" || got["sessions_ended"] != float64(0) || got["tokens_revoked"] != float64(0) {
 			t.Fatalf("output %s", out)
 		}
@@ -186,7 +194,7 @@ func TestCommandLine(t *testing.T) {
 			t.Fatal(err)
 		}
 		var users []map[string]any
-		decode(t, list, &users)
+		decodeJSON(t, list, &users)
 		if len(users) != 1 || users[0]["suspended"] != true || users[0]["enrolled"] != false {
 			t.Fatalf("user list %s", list)
 		}
@@ -202,7 +210,7 @@ func TestCommandLine(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got map[string]any
-		decode(t, out, &got)
+		decodeJSON(t, out, &got)
 		// user.created, enrollment.started, client.created, user.suspended
 		if got["ok"] != true || got["events"] != float64(4) {
 			t.Fatalf("output %s", out)
