@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,7 +107,7 @@ func (s *idTokenSigner) Validate(ctx context.Context, token string) (string, err
 func (s *idTokenSigner) publishedKey(t *jwt.Token) (any, error) {
 	alg := string(t.Method)
 	typ, _ := t.Header["typ"].(string)
-	if (alg != keys.RS256 && alg != keys.ES256) || !strings.EqualFold(typ, "JWT") {
+	if !slices.Contains(idTokenAlgs, alg) || !strings.EqualFold(typ, "JWT") {
 		return nil, errNotIDToken
 	}
 	kid, _ := t.Header["kid"].(string)
