@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/internal/porttest"
 	"github.com/keygate/keygate/storage/postgres/pgtest"
 )
 
@@ -73,16 +73,15 @@ type instance struct {
 	env    []string
 }
 
-// freePort asks the kernel for a port; the tiny window before keygate
-// binds it is acceptable in tests.
+// freePort is a port for a server the test must name before it binds
+// (see porttest for why not one the kernel picks).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := porttest.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // startKeygate runs serve on dataDir with a localhost issuer and waits for

@@ -4,6 +4,7 @@ import (
 	"debug/buildinfo"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -148,7 +149,8 @@ type oauth2Proxy struct {
 
 // startOAuth2Proxy runs oauth2-proxy for the registered app in front of
 // up, with extra flags after the usual ones, and waits until it answers
-// its ping.
+// its ping (with its own "OK", so that no other server on the port is
+// taken for it).
 func startOAuth2Proxy(t *testing.T, bin string, kg *instance, app registered, port int, up *upstream, extra ...string) *oauth2Proxy {
 	t.Helper()
 	p := &oauth2Proxy{url: fmt.Sprintf("http://127.0.0.1:%d", port), output: &lineBuffer{}}
@@ -191,8 +193,9 @@ func startOAuth2Proxy(t *testing.T, bin string, kg *instance, app registered, po
 	for {
 		resp, err := http.Get(p.url + "/ping")
 		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && string(body) == "OK" {
 				return p
 			}
 		}

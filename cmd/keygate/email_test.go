@@ -3,26 +3,26 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/keygate/keygate/internal/porttest"
 	"github.com/keygate/keygate/server/mail/mailtest"
 )
 
-// freePort is a loopback port nothing listens on (at the time of asking).
+// freePort is a loopback port for a server named before it binds (see
+// porttest for why not one the kernel picks).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := porttest.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	return strconv.Itoa(port)
 }
 
 // smtpConfig writes a configuration whose smtp section points at srv,

@@ -30,6 +30,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/keygate/keygate/internal/porttest"
 )
 
 // Username and Password are what the server accepts unless changed.
@@ -106,7 +108,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 			s.mode = o
 		}
 	}
-	s.listen("127.0.0.1:0")
+	// A port from porttest, not the kernel's: while the server is Down, the
+	// kernel could give a port of its own to another socket, and Up would
+	// find it taken.
+	port, err := porttest.Pick()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.listen(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	t.Cleanup(s.Down)
 	return s
 }
