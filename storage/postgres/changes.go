@@ -123,14 +123,16 @@ func (l *listener) run(ctx context.Context) {
 		wait = retryMin
 		// Listening from here on: serve from an empty cache, and tell the
 		// watchers that anything may have changed while no one listened.
+		// The state says listening only once they are told, so a test that
+		// waits for it and then watches hears only later changes.
 		l.cache.Resume()
+		for _, topic := range storage.Topics {
+			l.report(topic)
+		}
 		l.setState(func(st *listenState) {
 			st.listening, st.pid = true, conn.PgConn().PID()
 			st.connections++
 		})
-		for _, topic := range storage.Topics {
-			l.report(topic)
-		}
 		l.listen(ctx, conn)
 		l.cache.Suspend()
 		l.setState(func(st *listenState) { st.listening = false })
