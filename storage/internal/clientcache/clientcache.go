@@ -12,7 +12,6 @@
 package clientcache
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -126,16 +125,33 @@ func (cc *Cache) Resume() {
 	cc.suspended = false
 }
 
-// clone copies the slices too, so no caller can change the cache.
+// clone copies the slices too, so no caller can change the cache. Every
+// hit is copied, so the lists share one new array and the hashes another:
+// two allocations instead of nine. Each part is capped at its own length,
+// so appending to one copies it instead of writing over the next.
 func clone(c storage.Client) storage.Client {
-	c.SecretHash = slices.Clone(c.SecretHash)
-	c.PreviousSecretHash = slices.Clone(c.PreviousSecretHash)
-	c.RedirectURIs = slices.Clone(c.RedirectURIs)
-	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
-	c.GrantTypes = slices.Clone(c.GrantTypes)
-	c.ResponseTypes = slices.Clone(c.ResponseTypes)
-	c.Scopes = slices.Clone(c.Scopes)
-	c.Audience = slices.Clone(c.Audience)
-	c.AllowedGroups = slices.Clone(c.AllowedGroups)
+	lists := [...]*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Audience, &c.AllowedGroups}
+	n := 0
+	for _, l := range lists {
+		n += len(*l)
+	}
+	strs := make([]string, 0, n)
+	for _, l := range lists {
+		*l = carve(&strs, *l)
+	}
+	hashes := make([]byte, 0, len(c.SecretHash)+len(c.PreviousSecretHash))
+	c.SecretHash = carve(&hashes, c.SecretHash)
+	c.PreviousSecretHash = carve(&hashes, c.PreviousSecretHash)
 	return c
+}
+
+// carve appends s to *all, which has room for it, and returns the copy,
+// capped at its length; nil stays nil.
+func carve[T any](all *[]T, s []T) []T {
+	if s == nil {
+		return nil
+	}
+	start := len(*all)
+	*all = append(*all, s...)
+	return (*all)[start:len(*all):len(*all)]
 }

@@ -2,6 +2,7 @@ package clientcache
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -44,6 +45,35 @@ func TestCache(t *testing.T) {
 		again, _ := cc.Read("app", t0, r.read)
 		if r.reads != 1 || again.RedirectURIs[0] != "https://app.example/cb" {
 			t.Fatalf("the cache was changed through a returned client: %v", again.RedirectURIs)
+		}
+	})
+
+	t.Run("a copy shares nothing with the cache or between its own fields", func(t *testing.T) {
+		full := storage.Client{ID: "app", SecretHash: []byte{1, 2}, PreviousSecretHash: []byte{3},
+			RedirectURIs: []string{"r"}, PostLogoutRedirectURIs: []string{"p"}, GrantTypes: []string{"g"},
+			ResponseTypes: []string{"t"}, Scopes: []string{"s"}, Audience: []string{}, AllowedGroups: []string{"a1", "a2"}}
+		cc, r := New(time.Minute, false), &reader{row: full}
+		got, _ := cc.Read("app", t0, r.read)
+		if !reflect.DeepEqual(got, full) {
+			t.Fatalf("the copy differs: %+v", got)
+		}
+		// Appending to each field must not write over the one after it.
+		got.SecretHash = append(got.SecretHash, 9)
+		got.RedirectURIs = append(got.RedirectURIs, "x")
+		got.Audience = append(got.Audience, "x")
+		for _, l := range [][]string{got.RedirectURIs, got.PostLogoutRedirectURIs, got.GrantTypes, got.ResponseTypes, got.Scopes, got.Audience, got.AllowedGroups} {
+			l[0] = "changed"
+		}
+		got.SecretHash[0], got.PreviousSecretHash[0] = 0, 0
+		again, _ := cc.Read("app", t0, r.read)
+		if r.reads != 1 || !reflect.DeepEqual(again, full) {
+			t.Fatalf("the cache was changed through a returned client: %+v", again)
+		}
+		if got.PostLogoutRedirectURIs[0] != "changed" || got.PreviousSecretHash[0] != 0 || len(got.AllowedGroups) != 2 {
+			t.Fatalf("fields of one copy overlap: %+v", got)
+		}
+		if empty := (storage.Client{ID: "none"}); !reflect.DeepEqual(clone(empty), empty) {
+			t.Fatalf("nil slices did not stay nil: %+v", clone(empty))
 		}
 	})
 
@@ -112,4 +142,18 @@ func TestCache(t *testing.T) {
 			t.Fatalf("reads %v, want a twice and b once", reads)
 		}
 	})
+}
+
+// BenchmarkReadHit is the cost of a cached client: every token request
+// pays it once, every introspection twice.
+func BenchmarkReadHit(b *testing.B) {
+	row := storage.Client{ID: "app", Name: "App", SecretHash: make([]byte, 32),
+		RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+		ResponseTypes: []string{"code"}, Scopes: []string{"openid", "email", "profile", "offline_access"}}
+	cc, r := New(time.Hour, false), &reader{row: row}
+	for b.Loop() {
+		if _, err := cc.Read("app", t0, r.read); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
