@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // SecretSize is the number of random bytes in a client secret.
@@ -48,6 +50,9 @@ func NewSecret() (string, error) { return RandomToken(SecretSize) }
 // safe for concurrent use.
 type SecretHasher struct {
 	key []byte
+	// macs keeps keyed HMACs to reuse: keying one costs as much as the
+	// hash of a secret, and every client authentication hashes one.
+	macs sync.Pool
 }
 
 // NewSecretHasher returns a hasher keyed with key, normally
@@ -61,9 +66,16 @@ func NewSecretHasher(key []byte) *SecretHasher {
 }
 
 func (h *SecretHasher) mac(data []byte) []byte {
-	mac := hmac.New(sha256.New, h.key)
+	mac, _ := h.macs.Get().(hash.Hash)
+	if mac == nil {
+		mac = hmac.New(sha256.New, h.key)
+	} else {
+		mac.Reset()
+	}
 	mac.Write(data)
-	return mac.Sum(nil)
+	sum := mac.Sum(nil)
+	h.macs.Put(mac)
+	return sum
 }
 
 // Hash returns HMAC-SHA256(key, data), 32 bytes.

@@ -3,9 +3,12 @@ package keys
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 )
 
@@ -62,6 +65,24 @@ func TestSecretHasher(t *testing.T) {
 		if !bytes.Equal(hash, again) || len(hash) != 32 {
 			t.Fatalf("hash %x, again %x", hash, again)
 		}
+	})
+	t.Run("reused HMACs, hashing concurrently, agree with a fresh one", func(t *testing.T) {
+		key := m.Derive("client-secret", 32)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 200 {
+					data := []byte(fmt.Sprint(g, "/", i))
+					fresh := hmac.New(sha256.New, key)
+					fresh.Write(data)
+					if got, _ := h.Hash(ctx, data); !bytes.Equal(got, fresh.Sum(nil)) {
+						t.Errorf("Hash(%s) = %x, want %x", data, got, fresh.Sum(nil))
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
 	})
 	t.Run("a short key panics", func(t *testing.T) {
 		defer func() {
