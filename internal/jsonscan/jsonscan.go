@@ -14,8 +14,8 @@ import (
 
 // Reader reads one document from its start.
 type Reader struct {
-	b []byte
-	s string // b as one string, which the strings read are cut from
+	s string // the document, which the strings read are cut from
+	b []byte // the document as given to NewReader, or nil
 	i int
 }
 
@@ -24,14 +24,28 @@ func NewReader(b []byte) *Reader {
 	return &Reader{b: b, s: string(b)}
 }
 
+// NewStringReader reads s; the strings it returns share s, uncopied.
+func NewStringReader(s string) *Reader {
+	return &Reader{s: s}
+}
+
+// bytes returns the document's bytes from i to j: part of what NewReader
+// was given, or else a copy.
+func (r *Reader) bytes(i, j int) []byte {
+	if r.b != nil {
+		return r.b[i:j]
+	}
+	return []byte(r.s[i:j])
+}
+
 // End reports whether only space is left.
 func (r *Reader) End() bool {
 	r.space()
-	return r.i == len(r.b)
+	return r.i == len(r.s)
 }
 
 func (r *Reader) space() {
-	for r.i < len(r.b) && (r.b[r.i] == ' ' || r.b[r.i] == '\t' || r.b[r.i] == '\n' || r.b[r.i] == '\r') {
+	for r.i < len(r.s) && (r.s[r.i] == ' ' || r.s[r.i] == '\t' || r.s[r.i] == '\n' || r.s[r.i] == '\r') {
 		r.i++
 	}
 }
@@ -39,7 +53,7 @@ func (r *Reader) space() {
 // next consumes c, after any space, if it comes next.
 func (r *Reader) next(c byte) bool {
 	r.space()
-	if r.i < len(r.b) && r.b[r.i] == c {
+	if r.i < len(r.s) && r.s[r.i] == c {
 		r.i++
 		return true
 	}
@@ -86,7 +100,7 @@ func (r *Reader) Quoted() ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	return r.b[r.i-len(v)-2 : r.i], true
+	return r.bytes(r.i-len(v)-2, r.i), true
 }
 
 // Str reads a string as Quoted does, and returns what it says.
@@ -95,8 +109,8 @@ func (r *Reader) Str() (string, bool) {
 		return "", false
 	}
 	ascii := true
-	for j := r.i; j < len(r.b); j++ {
-		switch c := r.b[j]; {
+	for j := r.i; j < len(r.s); j++ {
+		switch c := r.s[j]; {
 		case c == '"':
 			v := r.s[r.i:j]
 			if !ascii && !utf8.ValidString(v) {
@@ -139,17 +153,17 @@ func (r *Reader) Strs() ([]string, bool) {
 func (r *Reader) Int() (int64, bool) {
 	r.space()
 	start := r.i
-	if r.i < len(r.b) && r.b[r.i] == '-' {
+	if r.i < len(r.s) && r.s[r.i] == '-' {
 		r.i++
 	}
 	digits := r.i
-	for r.i < len(r.b) && '0' <= r.b[r.i] && r.b[r.i] <= '9' {
+	for r.i < len(r.s) && '0' <= r.s[r.i] && r.s[r.i] <= '9' {
 		r.i++
 	}
-	if r.i == digits || (r.b[digits] == '0' && r.i > digits+1) {
+	if r.i == digits || (r.s[digits] == '0' && r.i > digits+1) {
 		return 0, false
 	}
-	if r.i < len(r.b) && (r.b[r.i] == '.' || r.b[r.i] == 'e' || r.b[r.i] == 'E') {
+	if r.i < len(r.s) && (r.s[r.i] == '.' || r.s[r.i] == 'e' || r.s[r.i] == 'E') {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(r.s[start:r.i], 10, 64)
@@ -161,12 +175,12 @@ func (r *Reader) Int() (int64, bool) {
 // between them: the caller decodes or validates them with encoding/json.
 func (r *Reader) RawObject() ([]byte, bool) {
 	r.space()
-	if r.i >= len(r.b) || r.b[r.i] != '{' {
+	if r.i >= len(r.s) || r.s[r.i] != '{' {
 		return nil, false
 	}
 	depth, inString := 0, false
-	for j := r.i; j < len(r.b); j++ {
-		c := r.b[j]
+	for j := r.i; j < len(r.s); j++ {
+		c := r.s[j]
 		switch {
 		case inString && c == '\\':
 			j++
@@ -177,7 +191,7 @@ func (r *Reader) RawObject() ([]byte, bool) {
 			depth++
 		case c == '}' || c == ']':
 			if depth--; depth == 0 {
-				v := r.b[r.i : j+1]
+				v := r.bytes(r.i, j+1)
 				r.i = j + 1
 				return v, true
 			}

@@ -48,3 +48,33 @@ func TestAStructsKeyTwiceIsRefusedAMapsKeepsTheLast(t *testing.T) {
 		t.Errorf("a map's object: last value %q", last)
 	}
 }
+
+// A reader of a string reads as one of the same bytes does, and the bytes
+// it returns are copies: changing them cannot change the string.
+func TestAStringReaderReadsAsABytesReader(t *testing.T) {
+	const text = ` {"q":"été","o":{"a":["}"]},"l":["x","y"]} `
+	doc := string([]byte(text)) // on the heap, where a shared byte could change it
+	read := func(r *Reader) (q, o []byte, l []string, ok bool) {
+		ok = r.Object(true, func(key string) (ok bool) {
+			switch key {
+			case "q":
+				q, ok = r.Quoted()
+			case "o":
+				o, ok = r.RawObject()
+			case "l":
+				l, ok = r.Strs()
+			}
+			return ok
+		})
+		return q, o, l, ok && r.End()
+	}
+	q1, o1, l1, ok1 := read(NewReader([]byte(doc)))
+	q2, o2, l2, ok2 := read(NewStringReader(doc))
+	if !ok1 || !ok2 || string(q1) != string(q2) || string(o1) != string(o2) || len(l2) != 2 || l1[1] != l2[1] {
+		t.Fatalf("bytes: %q %q %q %v; string: %q %q %q %v", q1, o1, l1, ok1, q2, o2, l2, ok2)
+	}
+	q2[1], o2[1] = 'X', 'X'
+	if doc != text {
+		t.Fatal("changing what a string reader returned changed its string")
+	}
+}

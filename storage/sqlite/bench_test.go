@@ -121,3 +121,28 @@ func BenchmarkAppendAudit(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGetClientInTx reads a client inside a transaction, where the
+// cache does not answer: every write that issues a token re-reads its app
+// there (fositestore's LiveGrant).
+func BenchmarkGetClientInTx(b *testing.B) {
+	s, _ := openTemp(b)
+	ctx := context.Background()
+	c := storage.Client{ID: "app", Name: "App", SecretHash: bytes.Repeat([]byte{1}, 32),
+		RedirectURIs: []string{"https://app.example/oauth2/callback"}, PostLogoutRedirectURIs: []string{"https://app.example/"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid", "email", "profile", "groups", "offline_access"}, AllowedGroups: []string{"g_support"},
+		CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateClient(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			_, err := s.GetClient(ctx, "app")
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keygate/keygate/internal/jsonscan"
 	"github.com/keygate/keygate/storage"
 )
 
@@ -51,13 +52,16 @@ func listJSON(l []string) string {
 }
 
 // listCol scans a JSON list column; an empty list reads back as nil.
+// The lists listJSON writes are read without encoding/json's reflection
+// (jsonscan), which only a string with escapes falls back to: every write
+// that issues a token reads its app's lists here.
 type listCol struct{ l *[]string }
 
 func (c listCol) Scan(v any) error {
 	*c.l = nil
 	var s string
 	switch v := v.(type) {
-	case string:
+	case string: // what the driver gives for TEXT
 		s = v
 	case []byte:
 		s = string(v)
@@ -67,6 +71,11 @@ func (c listCol) Scan(v any) error {
 		return fmt.Errorf("list column holds %T", v)
 	}
 	if s == "" || s == "[]" {
+		return nil
+	}
+	r := jsonscan.NewStringReader(s)
+	if l, ok := r.Strs(); ok && r.End() {
+		*c.l = l
 		return nil
 	}
 	return json.Unmarshal([]byte(s), c.l)
