@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,11 +18,6 @@ import (
 	"github.com/keygate/keygate/server/httpx"
 	"github.com/keygate/keygate/storage"
 )
-
-func init() {
-	// Session values travel through gob inside an interface map.
-	gob.Register([]string{})
-}
 
 // ErrEnded is Save's answer for a session that was ended (a sign-out
 // elsewhere, a suspension) while the request was in flight: the session is
@@ -96,12 +90,11 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return sess, fmt.Errorf("load session: %w", err)
 	}
-	if err := gob.NewDecoder(bytes.NewReader(row.Data)).Decode(&sess.Values); err != nil {
-		fresh := sessions.NewSession(s, name)
-		fresh.Options = s.options()
-		fresh.IsNew = true
-		return fresh, nil
+	values, err := decodeValues(row.Data)
+	if err != nil {
+		return sess, nil
 	}
+	sess.Values = values
 	sess.ID = c.Value
 	sess.IsNew = false
 	sess.Values[keySID] = row.SID
@@ -115,7 +108,7 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 const lastSeenResolution = time.Minute
 
 // loadedKey keys, in a loaded session's Values, what its row held; Save
-// takes it out before encoding (gob could not encode it).
+// takes it out before encoding.
 type loadedKey struct{}
 
 type loaded struct {
@@ -203,18 +196,18 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Sess
 		sess.Values[loadedKey{}] = prev
 		return nil
 	}
-	var data bytes.Buffer
-	if err := gob.NewEncoder(&data).Encode(sess.Values); err != nil {
+	data, err := encodeValues(sess.Values)
+	if err != nil {
 		return fmt.Errorf("encode session: %w", err)
 	}
-	row.Data = data.Bytes()
+	row.Data = data
 	write := s.db.UpdateSession
 	if sess.IsNew {
 		write = s.db.CreateSession
 	}
 	// In a transaction of its own, the write shares a commit (and its
 	// fsync) with concurrent writers.
-	err := s.db.InTx(r.Context(), func(ctx context.Context) error {
+	err = s.db.InTx(r.Context(), func(ctx context.Context) error {
 		if sess.IsNew && prev != nil {
 			// Renewed: the row under the old id goes with the new one's
 			// creation, so an id planted before sign-in is worthless.
