@@ -10,10 +10,11 @@ import (
 	"github.com/keygate/keygate/internal/jsonscan"
 )
 
-// A session's values are stored in its row as a JSON object of the keys
-// above. Every page of a sign-in loads the session, and gob, which stored
-// them before, compiled a decoder for each load: 240 allocations and tens
-// of microseconds, where reading the JSON directly takes a few.
+// A session's values are stored in its row as a JSON object of its keys
+// (keyUserID and the rest). Every page of a sign-in loads the session, and
+// gob, which stored them before, compiled a decoder for each load: about
+// 250 allocations and 19 µs, where reading the JSON directly takes 20 and
+// little more than 1 µs.
 
 func init() {
 	// Rows written before the values were JSON hold them in gob, inside
