@@ -46,10 +46,7 @@ func TestGate(t *testing.T) {
 		// The wait is far longer than the test: a caller that waited for
 		// it instead of being turned away would show as a hung test.
 		g := newGate(1, 1, time.Hour)
-		hold := make(chan struct{})
-		holding := make(chan struct{})
-		go func() { _ = g.do(context.Background(), func() { close(holding); <-hold }) }()
-		<-holding
+		release := occupy(g)
 		waited := make(chan error, 1)
 		go func() { waited <- g.do(context.Background(), func() {}) }()
 		// The queue's one place is taken once the second caller waits.
@@ -59,7 +56,7 @@ func TestGate(t *testing.T) {
 		if err := g.do(context.Background(), func() { t.Error("ran past a full queue") }); !errors.Is(err, errBusy) {
 			t.Errorf("past a full queue: %v, want errBusy", err)
 		}
-		close(hold)
+		release()
 		if err := <-waited; err != nil {
 			t.Errorf("the queued caller: %v", err)
 		}
@@ -67,11 +64,8 @@ func TestGate(t *testing.T) {
 
 	t.Run("a queued caller is turned away when its wait runs out", func(t *testing.T) {
 		g := newGate(1, 1, time.Millisecond)
-		hold := make(chan struct{})
-		holding := make(chan struct{})
-		go func() { _ = g.do(context.Background(), func() { close(holding); <-hold }) }()
-		<-holding
-		defer close(hold)
+		release := occupy(g)
+		defer release()
 		if err := g.do(context.Background(), func() { t.Error("ran while the slot was taken") }); !errors.Is(err, errBusy) {
 			t.Errorf("after the wait: %v, want errBusy", err)
 		}
@@ -85,10 +79,7 @@ func TestGate(t *testing.T) {
 		if g.full() {
 			t.Error("an idle gate is full")
 		}
-		hold := make(chan struct{})
-		holding := make(chan struct{})
-		go func() { _ = g.do(context.Background(), func() { close(holding); <-hold }) }()
-		<-holding
+		release := occupy(g)
 		if g.full() {
 			t.Error("full with the queue empty")
 		}
@@ -100,7 +91,7 @@ func TestGate(t *testing.T) {
 		if !g.full() {
 			t.Error("not full with the slot taken and the queue full")
 		}
-		close(hold)
+		release()
 		if err := <-waited; err != nil {
 			t.Errorf("the waiting caller: %v", err)
 		}
@@ -111,10 +102,7 @@ func TestGate(t *testing.T) {
 
 	t.Run("a caller that goes away stops waiting", func(t *testing.T) {
 		g := newGate(1, 4, time.Minute)
-		hold := make(chan struct{})
-		holding := make(chan struct{})
-		go func() { _ = g.do(context.Background(), func() { close(holding); <-hold }) }()
-		<-holding
+		release := occupy(g)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- g.do(ctx, func() { t.Error("ran after the caller left") }) }()
@@ -122,9 +110,17 @@ func TestGate(t *testing.T) {
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("err %v, want context.Canceled", err)
 		}
-		close(hold)
+		release()
 		if n := g.waiting.Load(); n != 0 {
 			t.Errorf("%d still counted as waiting", n)
 		}
 	})
+}
+
+// occupy takes one of g's slots until release is called.
+func occupy(g *gate) (release func()) {
+	hold, holding := make(chan struct{}), make(chan struct{})
+	go func() { _ = g.do(context.Background(), func() { close(holding); <-hold }) }()
+	<-holding
+	return func() { close(hold) }
 }
