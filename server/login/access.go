@@ -48,7 +48,7 @@ func (h *Handler) refuseOutsider(w http.ResponseWriter, r *http.Request, flow st
 	ctx := r.Context()
 	c, err := h.d.Store.GetClient(ctx, flow.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil // resume answers an app that is gone
+		return false, nil // HandBack answers for an app that is gone
 	}
 	if err != nil {
 		return false, err

@@ -288,8 +288,7 @@ func (h *Handler) insufficient(w http.ResponseWriter, r *http.Request, flow stor
 }
 
 // handBack sends a finished flow on: for a sign-in to keygate itself, to
-// the page it started from; for an app, to the app (in this request, when
-// the app's handler is wired in, else through the authorize resume).
+// the page it started from; for an app, to the app, in this request.
 func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow) error {
 	if flow.ClientID == "" {
 		to := "/account"
@@ -302,9 +301,5 @@ func (h *Handler) handBack(w http.ResponseWriter, r *http.Request, sess *session
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return nil
 	}
-	if h.d.HandBack != nil {
-		return h.d.HandBack(w, r, sess, flow)
-	}
-	http.Redirect(w, r, "/oauth2/authorize/resume?flow="+url.QueryEscape(flow.ID), http.StatusSeeOther)
-	return nil
+	return h.d.HandBack(w, r, sess, flow)
 }

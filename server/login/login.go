@@ -45,7 +45,7 @@ type Deps struct {
 	// (manage.Manager.ResetPassword as the user, from r).
 	ResetPassword func(r *http.Request, userID, passwordHash string) error
 	// HandBack answers the app for a flow finished in this request
-	// (oidc.Handler.HandBack); nil: redirect to the authorize resume.
+	// (oidc.Handler.HandBack).
 	HandBack func(w http.ResponseWriter, r *http.Request, sess *session.Session, flow storage.Flow) error
 	Logger   *slog.Logger
 	Now      func() time.Time
