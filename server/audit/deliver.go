@@ -95,7 +95,10 @@ func (d *Deliverer) RunOnce(ctx context.Context) (int, error) {
 }
 
 // deliver sends one claimed message and marks it delivered, or failed
-// and due again after the backoff; err is the store's.
+// and due again after the backoff; err is the store's. The mark is made
+// even when ctx ends meanwhile (the server stopping): an unmarked message
+// stays claimed for claimLease, and a restarted server would send it only
+// then.
 func (d *Deliverer) deliver(ctx context.Context, m storage.OutboxMessage) (bool, error) {
 	send := d.send
 	if s, ok := d.Senders[m.Kind]; ok {
@@ -104,6 +107,7 @@ func (d *Deliverer) deliver(ctx context.Context, m storage.OutboxMessage) (bool,
 	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
 	err := send(sendCtx, m)
 	cancel()
+	ctx = context.WithoutCancel(ctx)
 	if err != nil {
 		next := d.Now().Add(Backoff(m.Attempts + 1))
 		if errors.Is(err, ErrUndeliverable) {

@@ -407,3 +407,30 @@ func TestDeliverNeverRetriesAnUndeliverableMessage(t *testing.T) {
 		t.Fatalf("outbox %+v; want the message kept with its error", kept)
 	}
 }
+
+// A deliverer stopped while it sends (the server shutting down) still
+// records the attempt, so the message is due again after the backoff, not
+// held by its claim until the lease runs out.
+func TestDeliverStoppedMidSendLeavesTheMessageDueSoon(t *testing.T) {
+	s, _ := openStore(t)
+	clk := clocktest.New(t0)
+	if _, err := s.EnqueueOutbox(t.Context(), storage.OutboxMessage{Kind: "mail", Target: "x", Payload: []byte("{}"),
+		NextAttemptAt: clk.Now(), CreatedAt: clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	d := &audit.Deliverer{DB: s, Logger: quiet, Now: clk.Now, Senders: map[string]func(context.Context, storage.OutboxMessage) error{
+		"mail": func(ctx context.Context, _ storage.OutboxMessage) error {
+			stop() // the server stops while the message is on its way
+			<-ctx.Done()
+			return ctx.Err()
+		},
+	}}
+	if _, err := d.RunOnce(ctx); err != nil {
+		t.Fatalf("RunOnce: %v", err)
+	}
+	msgs := pending(t, s)
+	if len(msgs) != 1 || msgs[0].Attempts != 1 || !msgs[0].NextAttemptAt.Equal(t0.Add(audit.Backoff(1))) {
+		t.Fatalf("outbox %+v; want the message due again after %v", msgs, audit.Backoff(1))
+	}
+}

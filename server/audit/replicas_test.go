@@ -108,7 +108,11 @@ func TestAMessageWhoseDelivererDiedIsSentByAnotherAfterItsLease(t *testing.T) {
 		_, _ = first.RunOnce(dying)
 	}()
 	<-arrived
-	die() // mid-send: nothing marks the message delivered or failed
+	// The replica dies mid-send: its database connections go with it, so
+	// nothing marks the message delivered or failed (a deliverer that is
+	// only stopped still marks it).
+	rs[0].Close()
+	die()
 	<-done
 	mu.Lock()
 	hang = false
